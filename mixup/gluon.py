@@ -1,0 +1,24 @@
+"""``mixup.gluon.MixUp``: the MixUp operator as a hybridizable Gluon block."""
+from mxnet.gluon import HybridBlock
+
+from . import op as _op  # noqa: F401  (registers the operator)
+from .params import parse
+
+
+class MixUp(HybridBlock):
+    """``data_out, label_out = MixUp(num_classes=10, alpha=0.2)(data, label)``.
+
+    The same operator as ``op_type='MixUp'`` (see :mod:`mixup.op` for the exact semantics): it
+    mixes in training mode (``autograd.record()``, or ``train_mode``) and is the identity with
+    one-hot labels otherwise. Parameters are validated at construction.
+    """
+
+    def __init__(self, num_classes, alpha=0.2, mix_rate=1.0, lam_mode="batch",
+                 check_labels=True, prefix=None, params=None):
+        super().__init__(prefix=prefix, params=params)
+        self.mixup_params = parse(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate,
+                                  lam_mode=lam_mode, check_labels=check_labels)
+
+    def hybrid_forward(self, F, data, label):
+        out = F.Custom(data, label, **self.mixup_params.op_kwargs())
+        return out[0], out[1]

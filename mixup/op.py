@@ -1,0 +1,231 @@
+"""The ``MixUp`` CustomOp: the only home of the mixing math.
+
+Forward, in training mode, on a batch of N samples:
+
+    m = round(mix_rate * N) samples (halves up; none when N == 1), chosen uniformly at random,
+    are mixed with a partner:   x~_i = lam_i * x_i + (1 - lam_i) * x_j(i)
+                                y~_i = lam_i * y_i + (1 - lam_i) * y_j(i)
+    and the others pass unchanged: x~_i = x_i, y~_i = y_i (one-hot).
+
+    lam ~ Beta(alpha, alpha) is the weight of the sample's own input: one draw shared by the
+    batch (lam_mode='batch', as in the paper) or one per sample (lam_mode='sample').
+    The partners j(.) form one random cycle through the whole batch: j is a permutation without
+    fixed points, so j(i) != i, each j(i) is uniform over the other samples, and every sample is
+    the partner of exactly one other (before the mixed subset is applied).
+
+In inference mode the data pass unchanged and labels become one-hot (or pass, if given as
+probabilities).
+
+The op is linear in its data, x~ = M x with M = diag(keep) + give * P (P the partner
+permutation), so the exact gradient is dx = M^T dy = keep * dy + (give * dy)[P^-1]: one
+gather with the inverse permutation, no scatter.
+
+Randomness: the per-batch plan (lam, the mixed subset, the partner cycle) is O(N) numbers drawn
+on the host by a numpy Generator and sent to the op's device in one small array; the data never
+leave the device. The Generator is seeded from MXNet's global RNG when the operator is created,
+so ``mx.random.seed(s)`` before binding (or before an imperative call) reproduces the draws.
+MXNet's own random operators cannot serve here: inside a CustomOp they run in a worker thread
+whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
+"""
+from collections import namedtuple
+
+import mxnet as mx
+import numpy as np
+
+from . import params as _params
+
+OP_TYPE = "MixUp"
+
+# Tolerance for probability labels: each row must sum to 1 within this.
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+MixPlan = namedtuple("MixPlan", "partner source give")
+MixPlan.__doc__ = """One batch's draws, as numpy arrays of length N.
+
+partner[i]: the sample whose input is mixed into sample i (a fixed-point-free permutation).
+source[k]:  the inverse permutation: the sample whose partner is k.
+give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
+"""
+
+
+def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
+    """Draw one batch's :class:`MixPlan` from the numpy Generator ``rng`` (pure, host-side)."""
+    order = rng.permutation(batch)
+    partner = np.empty(batch, dtype=np.int64)
+    partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
+    source = np.empty(batch, dtype=np.int64)
+    source[partner] = np.arange(batch)
+    give = np.zeros(batch, dtype=np.float64)
+    mixed = rng.permutation(batch)[:_params.mixed_count(mix_rate, batch)]
+    lam = rng.beta(alpha, alpha, size=1 if lam_mode == "batch" else batch)
+    give[mixed] = (1.0 - lam if lam.size == 1 else 1.0 - lam[mixed])
+    return MixPlan(partner=partner, source=source, give=give)
+
+
+def mix_rows(x, keep, give, index, out=None):
+    """x~[i] = keep[i] * x[i] + give[i] * x[index[i]] for every row i of x (on x's device).
+
+    The same function computes the forward (index = partner) and the backward
+    (give = give[source], index = source).
+    """
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    gathered = mx.nd.take(x, index, axis=0)
+    gathered = mx.nd.broadcast_mul(gathered, give.reshape(shape), out=gathered)
+    if out is None:
+        out = mx.nd.broadcast_mul(x, keep.reshape(shape))
+    else:
+        mx.nd.broadcast_mul(x, keep.reshape(shape), out=out)
+    out += gathered
+    return out
+
+
+def label_probabilities(label, num_classes):
+    """(N,) class indices -> one-hot float32; (N, C) probabilities -> float32 as given."""
+    if label.ndim == 1:
+        return mx.nd.one_hot(label, depth=num_classes, dtype="float32")
+    return label.astype("float32", copy=False)
+
+
+def check_labels(label, num_classes):
+    """Refuse class indices outside [0, num_classes) or non-integral, and probability rows that
+    are negative or do not sum to 1. Reads back one number; details only on failure."""
+    if label.ndim == 1:
+        bad = (label < 0) + (label >= num_classes) + (label != mx.nd.floor(label))
+        if bad.sum().asscalar() == 0:
+            return
+        host = label.asnumpy()
+        i = int(np.flatnonzero(bad.asnumpy())[0])
+        raise ValueError("MixUp: label[%d] = %r is not a class index in [0, num_classes=%d)"
+                         % (i, float(host[i]), num_classes))
+    probs = label.astype("float32", copy=False)
+    row_error = mx.nd.abs(probs.sum(axis=1) - 1) > PROBABILITY_SUM_TOLERANCE
+    bad_rows = row_error + ((probs < 0) + (probs != probs)).sum(axis=1)
+    if bad_rows.sum().asscalar() == 0:
+        return
+    i = int(np.flatnonzero(bad_rows.asnumpy())[0])
+    raise ValueError("MixUp: label row %d = %s is not a probability vector (non-negative, "
+                     "summing to 1)" % (i, np.array2string(probs[i].asnumpy(), precision=4)))
+
+
+def _write(req, dst, compute):
+    """Honour MXNet's request type: compute straight into dst for write, add for add."""
+    if req == "null":
+        return
+    if req == "add":
+        dst += compute(None)
+    else:  # write, inplace
+        compute(dst)
+
+
+class MixUpOp(mx.operator.CustomOp):
+    def __init__(self, params, seed):
+        super().__init__()
+        self._params = params
+        self._rng = np.random.default_rng(seed)
+        self._backward_plan = None  # (keep, give at source, source) of the last forward
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        data, label = in_data
+        p = self._params
+        if p.check_labels:
+            check_labels(label, p.num_classes)
+        probs = label_probabilities(label, p.num_classes)
+        batch = data.shape[0]
+        if not is_train or _params.mixed_count(p.mix_rate, batch) == 0:
+            self._backward_plan = None
+            self.assign(out_data[0], req[0], data)
+            self.assign(out_data[1], req[1], probs)
+            return
+        plan = draw_plan(self._rng, batch, p.mix_rate, p.alpha, p.lam_mode)
+        # One host->device copy of 4N numbers; float32 holds indices exactly below 2**24.
+        packed = np.stack([plan.partner, plan.source, plan.give, plan.give[plan.source]])
+        packed = mx.nd.array(packed, ctx=data.context, dtype=np.float32)
+        partner, source, give, give_at_source = packed[0], packed[1], packed[2], packed[3]
+        keep = 1 - give
+        _write(req[1], out_data[1], lambda out: mix_rows(probs, keep, give, partner, out))
+        if data.dtype != np.float32:
+            keep, give, give_at_source = (w.astype(data.dtype) for w in (keep, give,
+                                                                         give_at_source))
+        _write(req[0], out_data[0], lambda out: mix_rows(data, keep, give, partner, out))
+        self._backward_plan = (keep, give_at_source, source)
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        grad = out_grad[0]
+        if self._backward_plan is None:  # identity forward (inference, or nothing mixed)
+            self.assign(in_grad[0], req[0], grad)
+        else:
+            keep, give_at_source, source = self._backward_plan
+            _write(req[0], in_grad[0],
+                   lambda out: mix_rows(grad, keep, give_at_source, source, out))
+        self.assign(in_grad[1], req[1], 0)  # labels get no gradient
+
+
+@mx.operator.register(OP_TYPE)
+class MixUpProp(mx.operator.CustomOpProp):
+    """Shape/type inference and creation of :class:`MixUpOp`.
+
+    Parameters are validated here but the error is raised from ``infer_shape``: an exception in
+    ``CustomOpProp.__init__`` kills the process in MXNet 1.9.1, one in ``infer_shape`` becomes
+    an ``MXNetError`` the caller can catch (MXNet prints our message to stdout).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(need_top_grad=True)
+        try:
+            self._params, self._error = _params.parse(**kwargs), None
+        except ValueError as error:
+            self._params, self._error = None, error
+
+    def _checked_params(self):
+        if self._error is not None:
+            raise self._error
+        return self._params
+
+    def list_arguments(self):
+        return ["data", "label"]
+
+    def list_outputs(self):
+        return ["data_out", "label_out"]
+
+    def infer_shape(self, in_shape):
+        p = self._checked_params()
+        data_shape, label_shape = (tuple(s) for s in in_shape)
+        if len(data_shape) < 1 or data_shape[0] == 0:
+            raise ValueError("MixUp: data must have a batch axis, got shape %s" % (data_shape,))
+        batch = data_shape[0]
+        if batch >= _params.MAX_BATCH:
+            raise ValueError("MixUp: batch of %d samples is too large (limit %d)"
+                             % (batch, _params.MAX_BATCH))
+        if len(label_shape) == 0:
+            label_shape = (batch,)
+        elif len(label_shape) > 2:
+            raise ValueError("MixUp: label must be (N,) class indices or (N, num_classes) "
+                             "probabilities, got shape %s" % (label_shape,))
+        if label_shape[0] not in (0, batch):
+            raise ValueError("MixUp: label batch %d differs from data batch %d (label shape %s, "
+                             "data shape %s)" % (label_shape[0], batch, label_shape, data_shape))
+        if len(label_shape) == 2 and label_shape[1] not in (0, p.num_classes):
+            raise ValueError("MixUp: label has %d columns but num_classes=%d (label shape %s)"
+                             % (label_shape[1], p.num_classes, label_shape))
+        label_shape = (batch,) + label_shape[1:]
+        return [data_shape, label_shape], [data_shape, (batch, p.num_classes)], []
+
+    def infer_type(self, in_type):
+        self._checked_params()
+        data_type, label_type = in_type
+        if label_type is None:  # unknown (a label variable without dtype): MXNet's float32
+            label_type = np.float32
+        if data_type is None:
+            data_type = np.float32
+        if np.dtype(data_type) not in (np.float16, np.float32, np.float64):
+            raise ValueError("MixUp: data must be float16, float32 or float64, got %s"
+                             % np.dtype(data_type).name)
+        return [data_type, label_type], [data_type, np.float32], []
+
+    def declare_backward_dependency(self, out_grad, in_data, out_data):
+        return [out_grad[0]]  # the gradient needs only the top gradient and the stored plan
+
+    def create_operator(self, ctx, shapes, dtypes):
+        # Runs in the caller's thread, where mx.random.seed governs MXNet's generator.
+        seed = int(mx.nd.random.randint(0, 2 ** 31 - 1, shape=(1,), ctx=mx.cpu()).asscalar())
+        return MixUpOp(self._checked_params(), seed)

@@ -1,0 +1,47 @@
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import mixup  # noqa: F401  (registers MixUp)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def mixup_nd(data, label, seed, train=True, **params):
+    """Run the op imperatively after mx.random.seed(seed); numpy outputs."""
+    params.setdefault("num_classes", 3)
+    mx.random.seed(seed)
+    with mx.autograd.train_mode() if train else mx.autograd.predict_mode():
+        out = mx.nd.Custom(mx.nd.array(data, dtype=data.dtype), mx.nd.array(label),
+                           op_type="MixUp", **params)
+    return out[0].asnumpy(), out[1].asnumpy()
+
+
+def observed_matrix(batch, seed, dtype=np.float64, **params):
+    """The mixing matrix M of the draws made under `seed`: data_out = M @ I = M."""
+    eye = np.eye(batch, dtype=dtype)
+    return mixup_nd(eye, np.zeros(batch), seed, **params)[0].astype(np.float64)
+
+
+def run_python(code, timeout=120):
+    """Run `code` in a fresh interpreter (so a crash fails a test, not the test run)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def last_json_line(text):
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError("no JSON line in output:\n" + text)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

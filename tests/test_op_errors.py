@@ -1,0 +1,86 @@
+"""Every bad input is refused with a message naming the parameter and the value, and the
+process survives. Each case runs in its own interpreter, all of them concurrently, so that a
+crash (MXNet 1.9.1 dies on exceptions in CustomOpProp.__init__) fails a test, not the run."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import last_json_line, run_python
+
+PRELUDE = """
+import json, mxnet as mx, numpy as np, mixup
+def report(fn):
+    try:
+        fn(); mx.nd.waitall(); print(json.dumps({"caught": None}))
+    except Exception as e:
+        print(json.dumps({"caught": type(e).__name__, "message": str(e)}))
+def nd(data=np.zeros((4, 3)), label=np.arange(4) % 2, **kw):
+    kw.setdefault("num_classes", 2)
+    with mx.autograd.train_mode():
+        out = mx.nd.Custom(mx.nd.array(data), mx.nd.array(label), op_type="MixUp", **kw)
+    out[0].asnumpy(); out[1].asnumpy()
+def bound(**kw):
+    kw.setdefault("num_classes", 2)
+    s = mx.sym.Custom(mx.sym.var("data"), mx.sym.var("label"), op_type="MixUp", **kw)
+    s.simple_bind(mx.cpu(), data=(4, 3), label=(4,))
+"""
+
+# case id -> (call, words the message must contain)
+CASES = {
+    "alpha_zero": ("nd(alpha=0)", ["alpha", "0"]),
+    "alpha_negative": ("bound(alpha=-1)", ["alpha", "-1"]),
+    "alpha_not_a_number": ("nd(alpha='abc')", ["alpha", "abc"]),
+    "alpha_nan": ("nd(alpha=float('nan'))", ["alpha", "nan"]),
+    "mix_rate_above_one": ("nd(mix_rate=1.5)", ["mix_rate", "1.5"]),
+    "mix_rate_negative": ("bound(mix_rate=-0.1)", ["mix_rate", "-0.1"]),
+    "num_classes_missing": ("nd(num_classes=None)", ["num_classes", "required"]),
+    "num_classes_one": ("bound(num_classes=1)", ["num_classes", "1"]),
+    "num_classes_fractional": ("nd(num_classes=2.5)", ["num_classes", "2.5"]),
+    "lam_mode_unknown": ("nd(lam_mode='pixel')", ["lam_mode", "pixel"]),
+    "unknown_parameter": ("nd(alhpa=0.3)", ["alhpa"]),
+    "batch_size_zero": ("nd(batch_size=0)", ["batch_size", "0"]),
+    "label_batch_differs": ("nd(label=np.arange(5) % 2)", ["label batch 5", "data batch 4"]),
+    "label_columns_differ": ("nd(label=np.full((4, 3), 1 / 3))", ["3 columns", "num_classes=2"]),
+    "class_index_too_large": ("nd(label=[0, 1, 2, 0])", ["label[2]", "2.0", "num_classes=2"]),
+    "class_index_negative": ("nd(label=[0, -1, 1, 0])", ["label[1]", "-1.0"]),
+    "class_index_fractional": ("nd(label=[0, 1, 0.5, 0])", ["label[2]", "0.5"]),
+    "class_index_nan": ("nd(label=[0, 1, 0, float('nan')])", ["label[3]", "nan"]),
+    "probability_row_bad": ("nd(label=[[1, 0], [0.5, 0.7], [0, 1], [1, 0]])",
+                            ["label row 1", "probability"]),
+    "integer_data": ("mx.nd.Custom(mx.nd.zeros((4, 3), dtype='int32'), mx.nd.zeros(4), "
+                     "op_type='MixUp', num_classes=2)[0].asnumpy()", ["float16", "int32"]),
+    "symbol_helper_validates_in_python": (
+        "mixup.symbol(mx.sym.var('d'), mx.sym.var('l'), num_classes=10, alpha=-2)",
+        ["alpha", "-2"]),
+    "gluon_block_validates_in_python": (
+        "__import__('mixup.gluon').gluon.MixUp(num_classes=10, mix_rate=2)", ["mix_rate", "2"]),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    def run(case):
+        call = CASES[case][0]
+        return case, run_python(PRELUDE + "report(lambda: %s)\nprint('survived')\n" % call)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(run, CASES))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_refused_with_a_message_naming_it(outcomes, case):
+    proc = outcomes[case]
+    assert proc.returncode == 0, "process died (%d):\n%s\n%s" % (proc.returncode, proc.stdout,
+                                                                  proc.stderr[-2000:])
+    assert "survived" in proc.stdout
+    result = last_json_line(proc.stdout)
+    # simple_bind wraps the MXNetError of shape inference in a RuntimeError
+    assert result["caught"] in ("ValueError", "MXNetError", "RuntimeError"), result
+    # MXNet prints a CustomOp's own message to stdout and wraps it in a generic MXNetError.
+    text = proc.stdout + result.get("message", "")
+    for word in CASES[case][1]:
+        assert word in text, "%r not in the message:\n%s" % (word, text[-3000:])
+
+
+def test_a_good_call_passes_the_same_harness():
+    proc = run_python(PRELUDE + "report(lambda: nd(alpha=0.2, mix_rate=0.7, batch_size=128))")
+    assert proc.returncode == 0 and last_json_line(proc.stdout)["caught"] is None
