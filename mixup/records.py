@@ -1,0 +1,144 @@
+"""RecordIO files of labelled images: atomic writing, a checksummed manifest, verification.
+
+A prepared dataset in DIR is ``DATASET_train.rec/.idx``, ``DATASET_val.rec/.idx`` and
+``DATASET.json`` (the manifest). Every file is written under a temporary name and renamed when
+complete, the manifest last: a dataset is complete exactly when its manifest exists and the
+files match the sizes and SHA-256 sums it records.
+"""
+import hashlib
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+
+from .png import encode_png
+from .progress import bar
+
+SPLITS = ("train", "val")
+
+
+class DataError(Exception):
+    """A dataset file is missing, truncated, corrupt or not what it claims to be."""
+
+
+def paths(data_dir, dataset, split):
+    base = os.path.join(data_dir, "%s_%s" % (dataset, split))
+    return base + ".rec", base + ".idx"
+
+
+def manifest_path(data_dir, dataset):
+    return os.path.join(data_dir, "%s.json" % dataset)
+
+
+def write_atomic(path, data, mode="w"):
+    tmp = path + ".part"
+    with open(tmp, mode) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_split(data_dir, dataset, split, images, labels, progress=None):
+    """Write images (N, H, W[, 3]) uint8 with integer labels as PNG records, in order.
+
+    Returns the split's manifest entry (count, sizes, checksums, per-channel sums for stats).
+    """
+    rec, idx = paths(data_dir, dataset, split)
+    tmp_rec, tmp_idx = rec + ".part", idx + ".part"
+    writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+    with bar(len(images), "%s %s" % (dataset, split), enabled=progress) as pbar:
+        for i, (image, label) in enumerate(zip(images, labels)):
+            header = mx.recordio.IRHeader(0, float(label), i, 0)
+            writer.write_idx(i, mx.recordio.pack(header, encode_png(image)))
+            pbar.update(1)
+    writer.close()
+    for tmp, final in ((tmp_rec, rec), (tmp_idx, idx)):
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    return {"count": int(len(images)), "rec_bytes": os.path.getsize(rec),
+            "rec_sha256": sha256(rec), "idx_sha256": sha256(idx)}
+
+
+def channel_stats(images):
+    """Per-channel mean and std (0-255 scale) of uint8 images (N, H, W[, C])."""
+    pixels = images.reshape(len(images), -1, 1 if images.ndim == 3 else images.shape[-1])
+    mean = pixels.mean(axis=(0, 1), dtype=np.float64)
+    std = np.sqrt(((pixels - mean) ** 2).mean(axis=(0, 1)))
+    return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
+
+
+def write_manifest(data_dir, dataset, info):
+    write_atomic(manifest_path(data_dir, dataset), json.dumps(info, indent=2, sort_keys=True))
+
+
+def load_manifest(data_dir, dataset):
+    path = manifest_path(data_dir, dataset)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError("%s not found: prepare the data with `python -m mixup.data %s "
+                        "--data-dir %s`" % (path, dataset, data_dir)) from None
+    except (OSError, ValueError) as error:
+        raise DataError("%s is unreadable or corrupt (%s); delete it and prepare the data "
+                        "again" % (path, error)) from None
+
+
+def verify(data_dir, dataset, checksums=True):
+    """The manifest, after checking that every file it names is present and intact."""
+    info = load_manifest(data_dir, dataset)
+    for split in SPLITS:
+        entry = info["splits"][split]
+        rec, idx = paths(data_dir, dataset, split)
+        for path in (rec, idx):
+            if not os.path.exists(path):
+                raise DataError("%s is missing (listed in %s)" % (path, manifest_path(
+                    data_dir, dataset)))
+        size = os.path.getsize(rec)
+        if size != entry["rec_bytes"]:
+            raise DataError("%s has %d bytes, its manifest says %d: truncated or replaced; "
+                            "delete it and prepare the data again" % (rec, size,
+                                                                      entry["rec_bytes"]))
+        if checksums:
+            for path, key in ((rec, "rec_sha256"), (idx, "idx_sha256")):
+                if sha256(path) != entry[key]:
+                    raise DataError("%s does not match the SHA-256 in its manifest: corrupt; "
+                                    "delete it and prepare the data again" % path)
+    return info
+
+
+def scan(rec, idx, num_classes):
+    """Check a .rec/.idx pair record by record (for files made elsewhere): every record
+    readable, labels in [0, num_classes). Returns the record count."""
+    for path in (rec, idx):
+        if not os.path.exists(path):
+            raise DataError("%s is missing" % path)
+    try:
+        reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
+        keys = list(reader.keys)
+        for key in keys:
+            header, payload = mx.recordio.unpack(reader.read_idx(key))
+            label = float(np.asarray(header.label).ravel()[0])
+            if not (0 <= label < num_classes) or not payload:
+                raise DataError("%s: record %s has label %r (need 0..%d) or no image"
+                                % (rec, key, label, num_classes - 1))
+        reader.close()
+    except DataError:
+        raise
+    except Exception as error:  # MXNet raises bare exceptions on truncated records
+        raise DataError("%s is truncated or corrupt (%s: %s)" % (rec, type(error).__name__,
+                                                                 error)) from None
+    if not keys:
+        raise DataError("%s holds no records" % rec)
+    return len(keys)

@@ -1,0 +1,237 @@
+"""Converters on inputs built here in the official formats, read back through ImageRecordIter."""
+import gzip
+import io
+import os
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+
+from mixup import data, records, sources
+from mixup.records import DataError
+
+
+def py2_batch(images, labels):
+    """A CIFAR-10 batch as cifar-10-python.tar.gz has it: a protocol-2 pickle of a dict with
+    byte-string keys, data rows of R, G, B planes."""
+    rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    return pickle.dumps({b"batch_label": b"batch", b"labels": [int(v) for v in labels],
+                         b"data": rows, b"filenames": [b"x.png"] * len(labels)}, protocol=2)
+
+
+def make_cifar_archive(path, rng, per_batch=6, n_test=7, drop=None, mutate=None):
+    splits = {"train": ([], []), "val": ([], [])}
+    with tarfile.open(path, "w:gz") as tar:
+        members = sources.CIFAR10_TRAIN_MEMBERS + [sources.CIFAR10_TEST_MEMBER,
+                                                   "cifar-10-batches-py/batches.meta"]
+        for member in members:
+            if member == drop:
+                continue
+            if member.endswith("batches.meta"):
+                payload = pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2)
+            else:
+                count = n_test if member.endswith("test_batch") else per_batch
+                images = rng.integers(0, 256, size=(count, 32, 32, 3), dtype=np.uint8)
+                labels = rng.integers(0, 10, size=count)
+                split = "val" if member.endswith("test_batch") else "train"
+                splits[split][0].append(images)
+                splits[split][1].append(labels)
+                payload = py2_batch(images, labels) if mutate is None else mutate(images, labels)
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in splits.items() if v[0]}
+
+
+def idx_bytes(array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim,
+                                                                    *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def make_fashion_dir(directory, rng, counts=(9, 5)):
+    os.makedirs(directory, exist_ok=True)
+    made = {}
+    for (split, (images_name, labels_name)), count in zip(sources.FASHION_MNIST_FILES.items(),
+                                                          counts):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count)
+        for name, array in ((images_name, images), (labels_name, labels)):
+            with gzip.open(os.path.join(directory, name), "wb") as f:
+                f.write(idx_bytes(array))
+        made[split] = (images, labels)
+    return made
+
+
+def read_back(data_dir, dataset, split, batch_size=4, **kwargs):
+    """Every image of a split once, in record order, as uint8 (N, H, W, C), with labels."""
+    it = data.record_iter(data_dir, dataset, split, batch_size, normalize=False, train=False,
+                          **kwargs)
+    images, labels = [], []
+    for batch in it:
+        keep = batch_size - batch.pad
+        images.append(batch.data[0].asnumpy()[:keep])
+        labels.append(batch.label[0].asnumpy()[:keep])
+    images = np.concatenate(images).transpose(0, 2, 3, 1)
+    assert np.all(images == np.rint(images))
+    return images.astype(np.uint8), np.concatenate(labels).astype(np.int64)
+
+
+def test_cifar10_archive_converts_pixel_exact_in_official_order(tmp_path, rng):
+    archive = str(tmp_path / "cifar-10-python.tar.gz")
+    made = make_cifar_archive(archive, rng)
+    assert data.main(["cifar10", "--data-dir", str(tmp_path / "d"), "--from", archive]) == 0
+    for split in ("train", "val"):
+        images, labels = read_back(str(tmp_path / "d"), "cifar10", split)
+        np.testing.assert_array_equal(images, made[split][0])  # RGB, not BGR
+        np.testing.assert_array_equal(labels, made[split][1])
+    manifest = records.load_manifest(str(tmp_path / "d"), "cifar10")
+    np.testing.assert_allclose(manifest["mean"], made["train"][0].reshape(-1, 3).mean(0),
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("truncate", ["cifar-10-python.tar.gz"]),
+    ("drop_member", ["data_batch_3", "missing"]),
+    ("wrong_shape", ["data_batch_1", "(N, 3072)"]),
+    ("bad_labels", ["data_batch_1", "outside 0..9"]),
+    ("not_an_archive", ["not a readable tar archive"]),
+])
+def test_bad_cifar10_archives_are_refused_naming_the_file(tmp_path, rng, damage, words):
+    archive = str(tmp_path / "cifar-10-python.tar.gz")
+    if damage == "drop_member":
+        make_cifar_archive(archive, rng, drop="cifar-10-batches-py/data_batch_3")
+    elif damage == "wrong_shape":
+        make_cifar_archive(archive, rng, mutate=lambda im, lb: pickle.dumps(
+            {b"data": im.reshape(len(im), -1)[:, :1000], b"labels": list(lb)}, protocol=2))
+    elif damage == "bad_labels":
+        make_cifar_archive(archive, rng, mutate=lambda im, lb: py2_batch(im, lb + 10))
+    else:
+        make_cifar_archive(archive, rng)
+        raw = open(archive, "rb").read()
+        open(archive, "wb").write(raw[: len(raw) // 2] if damage == "truncate" else b"hello")
+    with pytest.raises(DataError) as caught:
+        data.prepare("cifar10", str(tmp_path / "d"), source=archive, log=lambda *_: None)
+    for word in words:
+        assert word in str(caught.value)
+    assert not os.path.exists(tmp_path / "d" / "cifar10.json")
+
+
+def test_fashion_mnist_idx_converts_pixel_exact(tmp_path, rng):
+    made = make_fashion_dir(str(tmp_path / "idx"), rng)
+    data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
+                 log=lambda *_: None)
+    for split in ("train", "val"):
+        images, labels = read_back(str(tmp_path / "d"), "fashion-mnist", split)
+        np.testing.assert_array_equal(images[..., 0], made[split][0])
+        np.testing.assert_array_equal(labels, made[split][1])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "magic"])
+def test_bad_idx_files_are_refused_naming_the_file(tmp_path, rng, damage):
+    directory = str(tmp_path / "idx")
+    make_fashion_dir(directory, rng)
+    name = os.path.join(directory, "t10k-images-idx3-ubyte.gz")
+    raw = gzip.open(name).read()
+    raw = raw[:-100] if damage == "truncate" else b"\x00\x00\x09\x03" + raw[4:]
+    with gzip.open(name, "wb") as f:
+        f.write(raw)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
+        data.prepare("fashion-mnist", str(tmp_path / "d"), source=directory,
+                     log=lambda *_: None)
+
+
+def test_real_fashion_mnist_if_installed():
+    directory = sources.FASHION_MNIST_DEBIAN_DIR
+    if not os.path.exists(os.path.join(directory, "t10k-labels-idx1-ubyte.gz")):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    splits = sources.read_fashion_mnist(directory)
+    assert splits["train"][0].shape == (60000, 28, 28) and splits["val"][0].shape[0] == 10000
+    assert np.bincount(splits["val"][1]).tolist() == [1000] * 10
+
+
+def test_interrupted_conversion_leaves_nothing_that_looks_finished(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = records.encode_png
+
+    def failing(image):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(image)
+
+    monkeypatch.setattr(records, "encode_png", failing)
+    with pytest.raises(KeyboardInterrupt):
+        data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 10))
+    finished = [f for f in os.listdir(tmp_path) if not f.endswith(".part")]
+    assert finished == []
+    assert not data.is_prepared(str(tmp_path), "synthetic")
+
+
+def test_corrupt_or_truncated_records_are_refused_naming_the_file(tmp_path):
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+    rec, _ = records.paths(str(tmp_path), "synthetic", "train")
+    raw = bytearray(open(rec, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(rec, "wb").write(bytes(raw))
+    with pytest.raises(DataError, match="synthetic_train.rec.*SHA-256"):
+        data.prepare("synthetic", str(tmp_path), log=lambda *_: None)
+    open(rec, "wb").write(bytes(raw[:-10]))
+    with pytest.raises(DataError, match="synthetic_train.rec has .* bytes"):
+        data.record_iter(str(tmp_path), "synthetic", "train", 8)
+
+
+def test_foreign_truncated_rec_is_refused_by_the_scan(tmp_path):
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+    rec, idx = records.paths(str(tmp_path), "synthetic", "val")
+    raw = open(rec, "rb").read()
+    open(rec, "wb").write(raw[: len(raw) - 500])
+    with pytest.raises(DataError, match="synthetic_val.rec"):
+        records.scan(rec, idx, 10)
+
+
+def test_shards_cover_every_record_exactly_once(tmp_path):
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 23))
+    everything, _ = read_back(str(tmp_path), "synthetic", "val")
+    seen = []
+    for part in range(3):
+        images, _ = read_back(str(tmp_path), "synthetic", "val", num_parts=3, part_index=part)
+        assert 0 < len(images) < len(everything)
+        seen.extend(image.tobytes() for image in images)
+    assert sorted(seen) == sorted(image.tobytes() for image in everything)
+
+
+def test_training_iterator_augments_and_shuffles_reproducibly(tmp_path):
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+
+    def first_batch(seed):
+        it = data.record_iter(str(tmp_path), "synthetic", "train", 40, seed=seed,
+                              normalize=False)
+        batch = next(iter(it))
+        return batch.data[0].asnumpy(), batch.label[0].asnumpy()
+
+    a, b, c = first_batch(1), first_batch(1), first_batch(2)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[1], c[1]), "another seed, another order"
+    plain, _ = read_back(str(tmp_path), "synthetic", "train")
+    assert not any(np.array_equal(a[0][0].transpose(1, 2, 0), image) for image in plain), \
+        "padded random crops differ from the stored images"
+
+
+def test_offline_cifar10_error_says_what_to_download(tmp_path, monkeypatch):
+    closed = "http://127.0.0.1:9/"
+    monkeypatch.setattr(sources, "CIFAR10_URL", closed + "cifar-10-python.tar.gz")
+    monkeypatch.setattr(sources, "CIFAR10_REC_URLS", {"train": closed + "t.rec",
+                                                      "val": closed + "v.rec"})
+    with pytest.raises(DataError) as caught:
+        data.prepare("cifar10", str(tmp_path), log=lambda *_: None)
+    text = str(caught.value)
+    assert "cifar-10-python.tar.gz" in text and "--from" in text and sources.CIFAR10_MD5 in text
+
+
+def test_bad_iterator_shape_is_refused(tmp_path):
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
+    with pytest.raises(ValueError, match="image_shape"):
+        data.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
