@@ -8,6 +8,14 @@
 :func:`symbol` builds the same node after validating the parameters in Python, so a bad value
 raises ``ValueError`` at the call instead of an ``MXNetError`` at bind time.
 """
+import os
+
+# MXNet 1.9.1's MKLDNN fusion of convolution + BatchNorm (with the ReLU and sum of pre-activation
+# residual units) changes an inference-only bind's outputs by up to 5e-3 in probability against
+# the same parameters bound for training (tests/test_symbols.py shows it). MXNet reads this
+# switch once, when it loads: it works when mixup is imported before mxnet.
+os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
+
 from .params import MixUpParams, mixed_count, parse
 from .op import OP_TYPE, draw_plan
 

@@ -3,11 +3,12 @@ import os
 import subprocess
 import sys
 
+import sys as _sys
+assert "mxnet" not in _sys.modules, "mxnet was imported before conftest"
+import mixup  # noqa: F401,I001  (first: registers MixUp and sets MXNet's switches before it loads)
 import mxnet as mx
 import numpy as np
 import pytest
-
-import mixup  # noqa: F401  (registers MixUp)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,0 +1,141 @@
+"""Pre-activation ResNets (He et al., "Identity Mappings in Deep Residual Networks") as MXNet
+symbols, with a MixUp node at the input or inside the body.
+
+Two families, chosen by the image height (after cropping):
+
+* height <= 28, the CIFAR family: three stages; ``num_layers = 6n + 2`` gives n basic units per
+  stage (filters 16, 16, 32, 64), ``9n + 2`` with ``num_layers >= 164`` gives n bottleneck units
+  (16, 64, 128, 256). ``num_layers=50`` at 28x28 is three stages of 8 basic units.
+* height > 28, the ImageNet family: 18, 34 (basic), 50, 101, 152 (bottleneck) layers, four
+  stages (64, 256, 512, 1024, 2048 for bottleneck). At height <= 32 (CIFAR at 32x32) the stem is
+  a 3x3 stride-1 convolution without max-pooling, the usual bottleneck ResNet-50 for CIFAR;
+  larger images get the 7x7 stride-2 stem and max-pooling.
+
+Every parameter has an explicit name that does not depend on MixUp, so a checkpoint of the
+training graph loads into the scoring graph (``train=False``), which omits MixUp.
+"""
+import mxnet as mx
+
+import mixup
+
+BN_MOMENTUM = 0.9
+BN_EPS = 2e-5
+IMAGENET_UNITS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+                  152: [3, 8, 36, 3]}
+MIXUP_PLACES = ("none", "input", "stem", "stage1", "stage2", "stage3")
+
+
+def _bn(data, name):
+    return mx.sym.BatchNorm(data=data, fix_gamma=False, eps=BN_EPS, momentum=BN_MOMENTUM,
+                            name=name)
+
+
+def _conv(data, filters, kernel, stride, name, workspace):
+    pad = (kernel // 2, kernel // 2)
+    return mx.sym.Convolution(data=data, num_filter=filters, kernel=(kernel, kernel),
+                              stride=(stride, stride), pad=pad, no_bias=True,
+                              workspace=workspace, name=name)
+
+
+def residual_unit(data, filters, stride, project, name, bottleneck, workspace):
+    """BN-ReLU-conv units; the shortcut is a 1x1 projection when shape changes."""
+    act = mx.sym.Activation(data=_bn(data, name + "_bn1"), act_type="relu", name=name + "_relu1")
+    if bottleneck:
+        inner = filters // 4
+        body = _conv(act, inner, 1, 1, name + "_conv1", workspace)
+        body = mx.sym.Activation(_bn(body, name + "_bn2"), act_type="relu", name=name + "_relu2")
+        body = _conv(body, inner, 3, stride, name + "_conv2", workspace)
+        body = mx.sym.Activation(_bn(body, name + "_bn3"), act_type="relu", name=name + "_relu3")
+        body = _conv(body, filters, 1, 1, name + "_conv3", workspace)
+    else:
+        body = _conv(act, filters, 3, stride, name + "_conv1", workspace)
+        body = mx.sym.Activation(_bn(body, name + "_bn2"), act_type="relu", name=name + "_relu2")
+        body = _conv(body, filters, 3, 1, name + "_conv2", workspace)
+    shortcut = (mx.sym.Convolution(data=act, num_filter=filters, kernel=(1, 1),
+                                   stride=(stride, stride), no_bias=True, workspace=workspace,
+                                   name=name + "_sc") if project else data)
+    return body + shortcut
+
+
+def architecture(num_layers, image_shape):
+    """(units per stage, filters [stem, stage1, ...], bottleneck, family) for a configuration."""
+    height = image_shape[1]
+    if height <= 28:
+        if (num_layers - 2) % 9 == 0 and num_layers >= 164:
+            return [(num_layers - 2) // 9] * 3, [16, 64, 128, 256], True, "cifar"
+        if (num_layers - 2) % 6 == 0 and num_layers >= 8:
+            return [(num_layers - 2) // 6] * 3, [16, 16, 32, 64], False, "cifar"
+        raise ValueError("num_layers=%d has no CIFAR-family ResNet (height %d <= 28): use 6n+2 "
+                         "(basic units) or 9n+2 >= 164 (bottleneck)" % (num_layers, height))
+    if num_layers not in IMAGENET_UNITS:
+        raise ValueError("num_layers=%d has no ImageNet-family ResNet (height %d > 28): use "
+                         "one of %s" % (num_layers, height, sorted(IMAGENET_UNITS)))
+    bottleneck = num_layers >= 50
+    filters = [64, 256, 512, 1024, 2048] if bottleneck else [64, 64, 128, 256, 512]
+    return IMAGENET_UNITS[num_layers], filters, bottleneck, "imagenet"
+
+
+def get_symbol(num_classes, num_layers, image_shape, mixup_at="none", alpha=0.2, mix_rate=1.0,
+               lam_mode="batch", train=True, dtype="float32", conv_workspace=256, **kwargs):
+    """The network ending in ``SoftmaxOutput`` named ``softmax`` (label ``softmax_label``).
+
+    mixup_at: none | input | stem (after the first convolution) | stage1 | stage2 | stage3
+    (after that stage). With MixUp in the training graph the loss takes the mixed probability
+    labels; ``train=False`` builds the scoring graph without MixUp. ``kwargs`` (unused options of
+    a training script) are ignored, as in MXNet's examples.
+    """
+    image_shape = tuple(int(v) for v in (image_shape.split(",") if isinstance(image_shape, str)
+                                          else image_shape))
+    if mixup_at not in MIXUP_PLACES:
+        raise ValueError("mixup_at must be one of %s, got %r" % (MIXUP_PLACES, mixup_at))
+    if dtype not in ("float32", "float16"):
+        raise ValueError("dtype must be float32 or float16, got %r" % (dtype,))
+    units, filters, bottleneck, family = architecture(num_layers, image_shape)
+    use_mixup = train and mixup_at != "none"
+    label = mx.sym.var("softmax_label")
+
+    def place(symbol, where):
+        nonlocal label
+        if use_mixup and mixup_at == where:
+            symbol, label = mixup.symbol(symbol, label, name="mixup", num_classes=num_classes,
+                                         alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
+        return symbol
+
+    body = place(mx.sym.var("data"), "input")
+    if dtype == "float16":
+        body = mx.sym.Cast(body, dtype="float16")
+    # bn_data: input normalisation without learned scale (a fixed-gamma BatchNorm)
+    body = mx.sym.BatchNorm(body, fix_gamma=True, eps=BN_EPS, momentum=BN_MOMENTUM,
+                            name="bn_data")
+    height = image_shape[1]
+    if family == "cifar" or height <= 32:
+        body = _conv(body, filters[0], 3, 1, "conv0", conv_workspace)
+    else:
+        body = _conv(body, filters[0], 7, 2, "conv0", conv_workspace)
+        body = mx.sym.Activation(_bn(body, "bn0"), act_type="relu", name="relu0")
+        body = mx.sym.Pooling(body, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max")
+    body = place(body, "stem")
+    for stage, count in enumerate(units):
+        for unit in range(count):
+            stride = 2 if unit == 0 and stage > 0 else 1
+            project = unit == 0 and (stride != 1 or filters[stage] != filters[stage + 1])
+            body = residual_unit(body, filters[stage + 1], stride, project,
+                                 "stage%d_unit%d" % (stage + 1, unit + 1), bottleneck,
+                                 conv_workspace)
+        body = place(body, "stage%d" % (stage + 1))
+    body = mx.sym.Activation(_bn(body, "bn_final"), act_type="relu", name="relu_final")
+    body = mx.sym.Pooling(body, global_pool=True, kernel=(7, 7), pool_type="avg", name="pool")
+    logits = mx.sym.FullyConnected(mx.sym.flatten(body), num_hidden=num_classes, name="fc")
+    if dtype == "float16":
+        logits = mx.sym.Cast(logits, dtype="float32")
+    return loss(logits, label)
+
+
+def loss(logits, label):
+    """Softmax cross-entropy for class labels (N,) or probability labels (N, C).
+
+    normalization='null' in both cases: the gradient is p - y per sample, so the trainer's
+    ``rescale_grad = 1 / batch_size`` is the only division by the batch and one learning rate
+    means the same with and without MixUp.
+    """
+    return mx.sym.SoftmaxOutput(data=logits, label=label, normalization="null", name="softmax")
