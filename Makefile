@@ -1,7 +1,7 @@
 # `make test` sets up .venv on first use (CPU MXNet + test tools) and runs the whole test suite.
 .PHONY: test bench
 test:
-	py=$$(MIXUP_EXTRAS=test ./scripts/ensure-env.sh) && $$py -m pytest -q tests
+	py=$$(./scripts/ensure-env.sh) && $$py -m pytest -q tests
 
 bench:
 	py=$$(./scripts/ensure-env.sh) && $$py -m bench.run_all

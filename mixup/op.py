@@ -28,6 +28,7 @@ MXNet's own random operators cannot serve here: inside a CustomOp they run in a 
 whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
 """
 from collections import namedtuple
+from contextlib import contextmanager
 
 import mxnet as mx
 import numpy as np
@@ -38,6 +39,23 @@ OP_TYPE = "MixUp"
 
 # Tolerance for probability labels: each row must sum to 1 within this.
 PROBABILITY_SUM_TOLERANCE = 1e-3
+
+# Process-wide switch for training schedules that end without mixing (see `paused`).
+_paused = False
+
+
+@contextmanager
+def paused():
+    """Within this block every MixUp op of the process is the identity with one-hot labels,
+    as in inference, while the rest of the graph trains normally: exactly plain (ERM) training
+    of the same bound graph. Call it between steps (after ``mx.nd.waitall()``)."""
+    global _paused
+    before, _paused = _paused, True
+    try:
+        yield
+    finally:
+        _paused = before
+
 
 MixPlan = namedtuple("MixPlan", "partner source give")
 MixPlan.__doc__ = """One batch's draws, as numpy arrays of length N.
@@ -131,7 +149,7 @@ class MixUpOp(mx.operator.CustomOp):
             check_labels(label, p.num_classes)
         probs = label_probabilities(label, p.num_classes)
         batch = data.shape[0]
-        if not is_train or _params.mixed_count(p.mix_rate, batch) == 0:
+        if not is_train or _paused or _params.mixed_count(p.mix_rate, batch) == 0:
             self._backward_plan = None
             self.assign(out_data[0], req[0], data)
             self.assign(out_data[1], req[1], probs)

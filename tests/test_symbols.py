@@ -199,3 +199,29 @@ def test_top5_with_class_labels():
     ranks = (-preds).argsort(axis=1)[:, :5]
     assert m.get()["top5"] == pytest.approx(np.mean([labels[i] in ranks[i] for i in range(50)]))
     assert m.get()["accuracy"] == pytest.approx(np.mean(preds.argmax(1) == labels))
+
+
+def test_gluoncv_cifar_models_become_symbols_with_stable_names():
+    pytest.importorskip("gluoncv")
+    from gluoncv.model_zoo import get_model
+    train = get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, mixup_at="input",
+                       mix_rate=0.7)
+    score = get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, train=False)
+    assert set(train.list_arguments()) == set(score.list_arguments())
+    assert "mixup_data_out" in train.get_internals().list_outputs()
+    _, outs, _ = train.infer_shape(data=(2, 3, 32, 32), softmax_label=(2,))
+    assert outs == [(2, 10)]
+    # the symbol's parameters are exactly the Gluon block's
+    block = get_model("cifar_resnet20_v1", classes=10)
+    block.initialize()
+    block(mx.nd.zeros((1, 3, 32, 32)))
+    gluon_count = sum(int(np.prod(p.shape)) for p in block.collect_params().values()
+                      if p.grad_req != "null")
+    args, _, _ = score.infer_shape(data=(2, 3, 32, 32), softmax_label=(2,))
+    symbol_count = sum(int(np.prod(a)) for n, a in zip(score.list_arguments(), args)
+                       if n not in ("data", "softmax_label"))
+    assert symbol_count == gluon_count
+    with pytest.raises(ValueError, match="stem"):
+        get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, mixup_at="stem")
+    with pytest.raises(ValueError, match="not a GluonCV CIFAR model"):
+        get_symbol("gluoncv:resnet50_v1", num_classes=10)

@@ -1,0 +1,81 @@
+"""Devices: parsing --gpus, and checking that the installed MXNet can run on those GPUs.
+
+``mxnet-cu112`` 1.9.1 ships GPU kernels for compute capabilities 5.0 to 8.6 and no PTX, so it
+runs on Maxwell through Ampere (V100, A100, RTX 30xx; and RTX 40xx, whose 8.9 runs 8.x code)
+but not on Hopper (H100/H200, 9.0) or newer: there every kernel launch fails.
+"""
+import subprocess
+
+import mxnet as mx
+
+SUPPORTED_MAJORS = (5, 6, 7, 8)
+
+
+class DeviceError(Exception):
+    pass
+
+
+def parse_gpus(text):
+    """'0,1' -> [0, 1]; '' -> []."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise DeviceError("--gpus must be comma-separated GPU indices like 0,1, got %r"
+                          % text) from None
+    if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise DeviceError("--gpus must list distinct non-negative indices, got %r" % text)
+    return ids
+
+
+def unsupported(capabilities):
+    """The (index, capability) pairs the installed wheel has no kernels for."""
+    bad = []
+    for index, capability in capabilities:
+        major = int(str(capability).split(".")[0])
+        if major not in SUPPORTED_MAJORS:
+            bad.append((index, capability))
+    return bad
+
+
+def query_capabilities():
+    """[(index, name, 'X.Y')] from nvidia-smi, or [] if it cannot tell."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,name,compute_cap",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    rows = []
+    for line in out.stdout.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            rows.append((int(parts[0]), parts[1], parts[2]))
+    return rows
+
+
+def contexts(gpus):
+    """MXNet contexts for --gpus, after checking CUDA support and the GPUs' architecture."""
+    if not gpus:
+        return [mx.cpu()]
+    available = mx.context.num_gpus()
+    if not mx.runtime.Features().is_enabled("CUDA"):
+        raise DeviceError("--gpus %s asked for GPUs but the installed MXNet is the CPU build. "
+                          "Set it up with MIXUP_MXNET=gpu (package mxnet-cu112, CUDA 11.2)."
+                          % ",".join(map(str, gpus)))
+    missing = [g for g in gpus if g >= available]
+    if missing:
+        raise DeviceError("--gpus: GPU %s not present (this machine has %d)" % (missing,
+                                                                                  available))
+    rows = {index: (name, cap) for index, name, cap in query_capabilities()}
+    bad = unsupported([(g, rows[g][1]) for g in gpus if g in rows])
+    if bad:
+        raise DeviceError(
+            "GPU %s (%s, compute capability %s) cannot run the installed mxnet-cu112 1.9.1, "
+            "which has kernels for compute capability 5.0-8.6 only (V100, A100, RTX 30xx/40xx), "
+            "not for Hopper (H100/H200) or newer. MXNet was retired in 2023; no newer build "
+            "exists. Use an older GPU or the CPU (omit --gpus)."
+            % (bad[0][0], rows[bad[0][0]][0], bad[0][1]))
+    return [mx.gpu(g) for g in gpus]

@@ -1,0 +1,371 @@
+"""Train a ResNet with MixUp on RecordIO data.
+
+    python -m mixup.train [options]          (./train.sh sets up the environment first)
+
+Writes a run directory (--out-dir, default a new folder under runs/, with runs/latest pointing
+at it): config.json, metrics.jsonl, curves.png and a checkpoint per epoch. --resume continues a
+stopped run from its last complete checkpoint.
+"""
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import mixup  # first: sets MXNet switches before MXNet loads
+import mxnet as mx
+import numpy as np
+
+from . import data, devices, plots, runs
+from .evaluate import predict, summarize
+from .metrics import SoftMetrics
+from .progress import bar
+from .records import DataError
+
+KV_STORES = ("device", "local", "dist_sync", "dist_device_sync")
+DEFAULT_SHAPES = {"cifar10": "3,28,28", "fashion-mnist": "1,28,28", "synthetic": "3,28,28"}
+# Options that --resume takes from the run's config.json rather than the command line.
+RUN_LOCAL = ("resume", "out_dir", "progress")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m mixup.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="auto", choices=["auto"] + sorted(data.DATASETS),
+                   help="auto: CIFAR-10 if its files exist or can be downloaded, else "
+                        "Fashion-MNIST (works offline) (default auto)")
+    g.add_argument("--data-dir", default="data", help="where the .rec files are (data/)")
+    g.add_argument("--synthetic-size", default="2000,500", metavar="TRAIN,VAL",
+                   help="image counts of the synthetic set (2000,500)")
+    g = p.add_argument_group("network")
+    g.add_argument("--network", default="resnet",
+                   help="resnet (symbols/resnet.py) or gluoncv:NAME, e.g. "
+                        "gluoncv:cifar_resnet56_v1 (default resnet)")
+    g.add_argument("--num-layers", type=int, default=50,
+                   help="ResNet depth: 6n+2 / 9n+2 for images <= 28 px, else 18..152 (50)")
+    g.add_argument("--image-shape", default=None,
+                   help="C,H,W fed to the network, cropped from the stored images "
+                        "(cifar10 3,28,28; fashion-mnist 1,28,28; synthetic 3,28,28)")
+    g.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    g = p.add_argument_group("mixup")
+    g.add_argument("--alpha", type=float, default=0.2, help="lambda ~ Beta(alpha, alpha) (0.2)")
+    g.add_argument("--mix-rate", type=float, default=0.7,
+                   help="fraction of each batch that is mixed; 0 is plain ERM (0.7)")
+    g.add_argument("--mixup-at", default="input",
+                   choices=["input", "stem", "stage1", "stage2", "stage3"],
+                   help="where MixUp sits in the network (input)")
+    g.add_argument("--lam-mode", default="batch", choices=["batch", "sample"],
+                   help="one lambda per batch (the paper) or per sample (batch)")
+    g.add_argument("--mixup-off-epochs", type=int, default=0,
+                   help="train the last N epochs without mixing (0)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=128, help="per worker, over all devices")
+    g.add_argument("--num-epochs", type=int, default=200)
+    g.add_argument("--lr", type=float, default=0.1, help="learning rate (0.1)")
+    g.add_argument("--lr-schedule", default="step", choices=["step", "cosine"])
+    g.add_argument("--lr-step-epochs", default="100,150",
+                   help="step schedule: epochs at which lr is multiplied by --lr-factor")
+    g.add_argument("--lr-factor", type=float, default=0.1)
+    g.add_argument("--warmup-epochs", type=float, default=0, help="linear warm-up from 0")
+    g.add_argument("--wd", type=float, default=1e-4, help="weight decay (1e-4)")
+    g.add_argument("--mom", type=float, default=0.9, help="momentum (0.9)")
+    g = p.add_argument_group("devices and distribution")
+    g.add_argument("--gpus", default="", help="GPU indices, e.g. 0,1; empty: the CPU")
+    g.add_argument("--cpu-devices", type=int, default=1,
+                   help="split each batch over this many CPU contexts (data parallelism "
+                        "without GPUs, for testing) (1)")
+    g.add_argument("--kv-store", default="device", choices=KV_STORES)
+    g.add_argument("--num-workers", type=int, default=1,
+                   help="with dist_sync: launch this many local workers (plus scheduler and "
+                        "server) and wait for them")
+    g.add_argument("--num-servers", type=int, default=1)
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out-dir", default=None, help="run directory (default runs/TIMESTAMP)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --out-dir from its last complete checkpoint")
+    g.add_argument("--progress", default="auto", choices=["auto", "on", "off"],
+                   help="progress bar (auto: when stderr is a terminal)")
+    return p
+
+
+def _ints(text, name):
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError("%s must be comma-separated integers, got %r" % (name, text)) from None
+
+
+def validate(args):
+    """Refuse nonsense with a message naming the option and the value (ValueError)."""
+    for name, value, low in (("--batch-size", args.batch_size, 1),
+                             ("--num-epochs", args.num_epochs, 1),
+                             ("--num-workers", args.num_workers, 1),
+                             ("--num-servers", args.num_servers, 1),
+                             ("--cpu-devices", args.cpu_devices, 1),
+                             ("--mixup-off-epochs", args.mixup_off_epochs, 0)):
+        if value < low:
+            raise ValueError("%s must be >= %d, got %d" % (name, low, value))
+    for name, value in (("--lr", args.lr), ("--lr-factor", args.lr_factor)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError("%s must be a positive number, got %r" % (name, value))
+    for name, value in (("--wd", args.wd), ("--mom", args.mom),
+                        ("--warmup-epochs", args.warmup_epochs)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError("%s must be >= 0, got %r" % (name, value))
+    if args.mom >= 1:
+        raise ValueError("--mom must be < 1, got %r" % args.mom)
+    if args.mixup_off_epochs > args.num_epochs:
+        raise ValueError("--mixup-off-epochs %d exceeds --num-epochs %d"
+                         % (args.mixup_off_epochs, args.num_epochs))
+    if args.warmup_epochs >= args.num_epochs:
+        raise ValueError("--warmup-epochs %g must be below --num-epochs %d"
+                         % (args.warmup_epochs, args.num_epochs))
+    mixup.parse(num_classes=2, alpha=args.alpha, mix_rate=args.mix_rate,
+                lam_mode=args.lam_mode)  # same checks and messages as the op
+    steps = _ints(args.lr_step_epochs, "--lr-step-epochs")
+    if any(b <= a for a, b in zip(steps, steps[1:])) or any(s < 1 for s in steps):
+        raise ValueError("--lr-step-epochs must be increasing positive epochs, got %r"
+                         % args.lr_step_epochs)
+    size = _ints(args.synthetic_size, "--synthetic-size")
+    if len(size) != 2 or size[0] < 10 or size[1] < 1:
+        raise ValueError("--synthetic-size must be TRAIN,VAL with TRAIN >= 10, VAL >= 1, got %r"
+                         % args.synthetic_size)
+    if args.image_shape is not None:
+        shape = _ints(args.image_shape, "--image-shape")
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError("--image-shape must be C,H,W, got %r" % args.image_shape)
+    devices.parse_gpus(args.gpus)
+    if args.num_workers > 1 and not args.kv_store.startswith("dist"):
+        raise ValueError("--num-workers %d needs --kv-store dist_sync or dist_device_sync"
+                         % args.num_workers)
+    if args.gpus and args.cpu_devices > 1:
+        raise ValueError("--cpu-devices is for CPU training; drop it with --gpus")
+
+
+def resolve_dataset(args, log):
+    """The dataset to use (auto picks one and says why), prepared in --data-dir."""
+    size = tuple(_ints(args.synthetic_size, "--synthetic-size"))
+    if args.dataset != "auto":
+        data.prepare(args.dataset, args.data_dir, log=log, synthetic_counts=size)
+        return args.dataset, "asked for with --dataset %s" % args.dataset
+    try:
+        data.prepare("cifar10", args.data_dir, log=log)
+        return "cifar10", "CIFAR-10 is available"
+    except DataError as error:
+        first_line = str(error).splitlines()[0]
+        log("*" * 78)
+        log("--dataset auto: CIFAR-10 is not available (%s)" % first_line)
+        log("--dataset auto: training on FASHION-MNIST instead (real data that works offline).")
+        log("*" * 78)
+        data.prepare("fashion-mnist", args.data_dir, log=log)
+        return "fashion-mnist", "auto: CIFAR-10 unavailable (%s)" % first_line
+
+
+def lr_scheduler(args, batches_per_epoch):
+    total = args.num_epochs * batches_per_epoch
+    warmup = int(round(args.warmup_epochs * batches_per_epoch))
+    if args.lr_schedule == "cosine":
+        return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=args.lr, final_lr=0,
+                                               warmup_steps=warmup, warmup_begin_lr=0)
+    steps = [e * batches_per_epoch for e in _ints(args.lr_step_epochs, "--lr-step-epochs")
+             if e < args.num_epochs]
+    steps = [s for s in steps if s > warmup] or [total + 1]  # none left: constant lr
+    return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=args.lr_factor,
+                                                base_lr=args.lr, warmup_steps=warmup,
+                                                warmup_begin_lr=0)
+
+
+def training_symbol(config, num_classes, image_shape):
+    """The training graph, plus the label its loss sees as a second (gradient-free) output."""
+    import symbols
+    mixing = config["mix_rate"] > 0
+    net = symbols.get_symbol(config["network"], num_classes=num_classes,
+                             num_layers=config["num_layers"], image_shape=image_shape,
+                             mixup_at=config["mixup_at"] if mixing else "none",
+                             alpha=config["alpha"], mix_rate=config["mix_rate"],
+                             lam_mode=config["lam_mode"], dtype=config["dtype"], train=True)
+    if not mixing:
+        return net, False
+    soft_label = net.get_internals()["mixup_label_out"]
+    return mx.sym.Group([net, mx.sym.BlockGrad(soft_label)]), True
+
+
+def log_line(text):
+    print(text, flush=True)
+
+
+def fit(config, run_dir, begin_epoch, kv, progress):
+    rank, workers = kv.rank, kv.num_workers
+    chief = rank == 0
+    info = data.spec(config["dataset"])
+    manifest = data.records.verify(config["data_dir"], config["dataset"], checksums=False)
+    image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
+    batch_size = config["batch_size"]
+    train_count = manifest["splits"]["train"]["count"]
+    batches_per_epoch = int(math.ceil(train_count / workers / batch_size))
+    contexts = (devices.contexts(devices.parse_gpus(config["gpus"])) if config["gpus"]
+                else [mx.cpu(i) for i in range(config["cpu_devices"])])
+    mx.random.seed(config["seed"] * 1000 + rank)
+    symbol, mixing = training_symbol(config, info.num_classes, image_shape)
+    module = mx.mod.Module(symbol, context=contexts, data_names=["data"],
+                           label_names=["softmax_label"])
+    module.bind(data_shapes=[("data", (batch_size,) + image_shape)],
+                label_shapes=[("softmax_label", (batch_size,))])
+    if begin_epoch:
+        arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
+        module.init_params(arg_params=arg_params, aux_params=aux_params)
+    else:
+        module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    optimizer_params = dict(learning_rate=config["lr"], momentum=config["mom"], wd=config["wd"],
+                            lr_scheduler=lr_scheduler(argparse.Namespace(**config),
+                                                      batches_per_epoch),
+                            begin_num_update=begin_epoch * batches_per_epoch,
+                            multi_precision=config["dtype"] == "float16")
+    # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
+    # normalization='null' that is the only division by the batch.
+    module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
+    local_states = "dist" not in kv.type
+    states = runs.states_path(run_dir, begin_epoch) if begin_epoch else None
+    if states and local_states:
+        module.load_optimizer_states(states)
+    rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
+    for epoch in range(begin_epoch, config["num_epochs"]):
+        mix_this_epoch = mixing and epoch < config["num_epochs"] - config["mixup_off_epochs"]
+        train_iter = data.record_iter(config["data_dir"], config["dataset"], "train",
+                                      batch_size, image_shape, train=True,
+                                      seed=config["seed"] * 100003 + epoch * 101 + rank,
+                                      num_parts=workers, part_index=rank)
+        metrics = SoftMetrics()
+        tic = time.time()
+        images = 0
+        with (contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused()):
+            with bar(batches_per_epoch * batch_size, "epoch %d/%d" % (
+                    epoch + 1, config["num_epochs"]), enabled=progress) as pbar:
+                for batch in train_iter:
+                    module.forward_backward(batch)
+                    module.update()
+                    outputs = module.get_outputs()
+                    label = outputs[1] if mixing else batch.label[0]
+                    metrics.update(label, outputs[0], pad=batch.pad)
+                    images += batch_size - batch.pad
+                    pbar.update(batch_size)
+            mx.nd.waitall()
+        seconds = time.time() - tic
+        # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
+        # average: put the average back on every device, so validation scores the checkpoint.
+        module.set_params(*module.get_params())
+        train = metrics.get()
+        row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
+               "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
+               "lr": module._optimizer.lr_scheduler(max(1, (epoch + 1) * batches_per_epoch)),
+               "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
+               "num_workers": workers, "rank": rank}
+        if chief:
+            val_iter = data.record_iter(config["data_dir"], config["dataset"], "val",
+                                        batch_size, image_shape, train=False)
+            probs, labels = predict(module, val_iter)
+            scores = summarize(probs, labels, info.num_classes)
+            row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
+                       val_count=scores["count"])
+            if "top5" in scores:
+                row["val_top5"] = scores["top5"]
+            runs.save_checkpoint(run_dir, module, epoch + 1, with_states=local_states)
+            rows.append(row)
+            runs.write_metrics(run_dir, rows)
+            plots.curves(rows, os.path.join(run_dir, "curves.png"),
+                         title="%s, %s-%d, MixUp %s" % (config["dataset"], config["network"],
+                                                        config["num_layers"],
+                                                        "a=%g r=%g" % (config["alpha"],
+                                                                       config["mix_rate"])
+                                                        if mixing else "off"))
+            log_line("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  "
+                     "%.1f img/s  %.1fs%s" % (
+                         epoch + 1, config["num_epochs"], row["train_accuracy"],
+                         row["train_loss"], row["val_accuracy"], row["val_loss"], row["lr"],
+                         row["images_per_sec"] * workers, seconds,
+                         "" if mix_this_epoch or not mixing else "  (MixUp off)"))
+    return rows
+
+
+def prepare_run(args, log):
+    """Resolve --resume / --out-dir and the dataset. Returns (config, run_dir, begin_epoch)."""
+    if args.resume:
+        if not args.out_dir:
+            raise ValueError("--resume needs --out-dir RUN (the run to continue)")
+        config = runs.load_config(args.out_dir)
+        have = runs.checkpoint_epochs(args.out_dir)
+        begin = have[-1] if have else 0
+        log("resuming %s from epoch %d (options from its config.json)" % (args.out_dir, begin))
+        data.prepare(config["dataset"], config["data_dir"], log=log,
+                     synthetic_counts=tuple(_ints(config["synthetic_size"], "size")))
+        return config, args.out_dir, begin
+    if args.out_dir and os.path.exists(os.path.join(args.out_dir, "config.json")):
+        raise ValueError("--out-dir %s already holds a run: add --resume to continue it, or "
+                         "choose another directory" % args.out_dir)
+    dataset, reason = resolve_dataset(args, log)
+    config = {k: v for k, v in vars(args).items() if k not in RUN_LOCAL}
+    config["dataset"], config["dataset_reason"] = dataset, reason
+    config["image_shape"] = args.image_shape or DEFAULT_SHAPES[dataset]
+    config["mixup_version"] = mixup.__version__
+    config["mxnet_version"] = mx.__version__
+    run_dir = args.out_dir or runs.new_run_dir()
+    os.makedirs(run_dir, exist_ok=True)
+    if os.path.abspath(os.path.dirname(os.path.abspath(run_dir))) == os.path.abspath("runs"):
+        runs.point_latest(run_dir)
+    runs.save_config(run_dir, config)
+    return config, run_dir, 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        validate(args)
+    except (ValueError, devices.DeviceError) as error:
+        parser.error(str(error))
+    role = os.environ.get("DMLC_ROLE")
+    try:
+        if role is None and args.num_workers > 1:
+            from . import launch
+            config, run_dir, _ = prepare_run(args, log_line)
+            worker_argv = [a for a in argv if a != "--resume"]
+            return launch.run_local(worker_argv + ["--out-dir", run_dir, "--resume"],
+                                    args.num_workers, args.num_servers)
+        if role == "worker" or role is None:
+            if role == "worker":  # launched: the launcher made the run directory
+                config = runs.load_config(args.out_dir)
+                run_dir = args.out_dir
+                have = runs.checkpoint_epochs(run_dir)
+                begin = have[-1] if have else 0
+            else:
+                config, run_dir, begin = prepare_run(args, log_line)
+            if begin >= config["num_epochs"]:
+                log_line("%s is complete (%d epochs)" % (run_dir, begin))
+                return 0
+            kv = mx.kv.create(config["kv_store"])
+            log_line("run %s: %s on %s, %s-%d %s, %s" % (
+                run_dir, config["dataset"], config["gpus"] and "gpu " + config["gpus"] or
+                "cpu x%d" % config["cpu_devices"], config["network"], config["num_layers"],
+                config["image_shape"], "MixUp alpha=%g mix_rate=%g at %s" % (
+                    config["alpha"], config["mix_rate"], config["mixup_at"])
+                if config["mix_rate"] > 0 else "no MixUp (ERM)"))
+            progress = {"on": True, "off": False, "auto": None}[args.progress]
+            fit(config, run_dir, begin, kv, progress)
+            log_line("done: %s" % run_dir)
+        return 0
+    except (ValueError, DataError, devices.DeviceError, FileNotFoundError) as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: resume with  python -m mixup.train --resume --out-dir RUN",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""GluonCV's CIFAR model zoo as MXNet symbols (``--network gluoncv:NAME``), with MixUp in
+front, so the networks of GluonCV's published mixup results train through the same fit loop.
+
+The HybridBlock is called on a Symbol. Its parameters get the fixed prefix ``gcv_``, so the
+names are the same every time the network is built: a training checkpoint loads into the
+scoring graph. GluonCV's CIFAR networks expect normalised 32x32 inputs (use
+``--image-shape 3,32,32``); MixUp can only sit at the input (``mixup_at`` input or none).
+"""
+import mxnet as mx
+
+import mixup
+
+from .resnet import loss
+
+PREFIX = "gcv_"
+
+
+def available():
+    from gluoncv.model_zoo import get_model_list
+    return sorted(name for name in get_model_list() if name.startswith("cifar_"))
+
+
+def get_symbol(name, num_classes, image_shape=None, mixup_at="input", alpha=0.2, mix_rate=1.0,
+               lam_mode="batch", train=True, dtype="float32", **kwargs):
+    try:
+        from gluoncv.model_zoo import get_model
+    except ImportError:
+        raise ValueError("--network gluoncv:%s needs GluonCV: MIXUP_EXTRAS=gluoncv "
+                         "./scripts/ensure-env.sh (installed by default)" % name) from None
+    if not name.startswith("cifar_") or name not in available():
+        raise ValueError("gluoncv:%s is not a GluonCV CIFAR model; choose one of %s"
+                         % (name, ", ".join(available())))
+    if mixup_at not in ("input", "none"):
+        raise ValueError("gluoncv networks take MixUp at the input only, got mixup_at=%r"
+                         % (mixup_at,))
+    if dtype != "float32":
+        raise ValueError("gluoncv networks are built in float32 here, got dtype=%r" % (dtype,))
+    net = get_model(name, classes=num_classes, prefix=PREFIX)
+    data, label = mx.sym.var("data"), mx.sym.var("softmax_label")
+    if train and mixup_at == "input":
+        data, label = mixup.symbol(data, label, name="mixup", num_classes=num_classes,
+                                   alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
+    return loss(net(data), label)
