@@ -16,13 +16,16 @@ Forward, in training mode, on a batch of N samples:
 In inference mode the data pass unchanged and labels become one-hot (or pass, if given as
 probabilities).
 
-The op is linear in its data, x~ = M x with M = diag(keep) + give * P (P the partner
-permutation), so the exact gradient is dx = M^T dy = keep * dy + (give * dy)[P^-1]: one
-gather with the inverse permutation, no scatter.
+The op is linear in its data, x~ = M x with M = diag(keep) + diag(give) P (P the partner
+permutation), so the exact gradient is dx = M^T dy. Because P is a permutation, M^T has the same
+form, diag(keep) + diag(give[P^-1]) P^-1: forward and backward are one and the same product
+with a matrix of two non-zeros per row. For float32/float64 it runs as one sparse (CSR) x dense
+``dot`` on the device; for float16, which MXNet's sparse dot lacks, as a gather and two row
+scalings.
 
 Randomness: the per-batch plan (lam, the mixed subset, the partner cycle) is O(N) numbers drawn
-on the host by a numpy Generator and sent to the op's device in one small array; the data never
-leave the device. The Generator is seeded from MXNet's global RNG when the operator is created,
+on the host by a numpy Generator and sent to the op's device as the mixing matrix (5N + 1
+numbers); data, labels and gradients never leave the device. The Generator is seeded from MXNet's global RNG when the operator is created,
 so ``mx.random.seed(s)`` before binding (or before an imperative call) reproduces the draws.
 MXNet's own random operators cannot serve here: inside a CustomOp they run in a worker thread
 whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
@@ -57,11 +60,10 @@ def paused():
         _paused = before
 
 
-MixPlan = namedtuple("MixPlan", "partner source give")
+MixPlan = namedtuple("MixPlan", "partner give")
 MixPlan.__doc__ = """One batch's draws, as numpy arrays of length N.
 
-partner[i]: the sample whose input is mixed into sample i (a fixed-point-free permutation).
-source[k]:  the inverse permutation: the sample whose partner is k.
+partner[i]: the sample whose input is mixed into sample i (a permutation without fixed points).
 give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
 """
 
@@ -71,30 +73,72 @@ def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
     order = rng.permutation(batch)
     partner = np.empty(batch, dtype=np.int64)
     partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
-    source = np.empty(batch, dtype=np.int64)
-    source[partner] = np.arange(batch)
     give = np.zeros(batch, dtype=np.float64)
     mixed = rng.permutation(batch)[:_params.mixed_count(mix_rate, batch)]
     lam = rng.beta(alpha, alpha, size=1 if lam_mode == "batch" else batch)
     give[mixed] = (1.0 - lam if lam.size == 1 else 1.0 - lam[mixed])
-    return MixPlan(partner=partner, source=source, give=give)
+    return MixPlan(partner=partner, give=give)
 
 
-def mix_rows(x, keep, give, index, out=None):
-    """x~[i] = keep[i] * x[i] + give[i] * x[index[i]] for every row i of x (on x's device).
+SPARSE_DTYPES = (np.float32, np.float64)
 
-    The same function computes the forward (index = partner) and the backward
-    (give = give[source], index = source).
+
+class RowMixing:
+    """The linear map x~[i] = keep[i] * x[i] + give[i] * x[index[i]] over the rows of a batch,
+    with `index` a permutation; keep, give and index are numpy arrays of length N.
+
+    Applied on x's device: for float32/float64 as one CSR x dense ``dot`` (the matrix has two
+    non-zeros per row and is built once per dtype), for float16 as a gather and two row
+    scalings. Its transpose, the exact backward, is again a RowMixing.
     """
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    gathered = mx.nd.take(x, index, axis=0)
-    gathered = mx.nd.broadcast_mul(gathered, give.reshape(shape), out=gathered)
-    if out is None:
-        out = mx.nd.broadcast_mul(x, keep.reshape(shape))
-    else:
-        mx.nd.broadcast_mul(x, keep.reshape(shape), out=out)
-    out += gathered
-    return out
+
+    def __init__(self, keep, give, index):
+        self.keep, self.give, self.index = keep, give, index
+        self._matrices = {}
+
+    def transposed(self):
+        inverse = np.empty_like(self.index)
+        inverse[self.index] = np.arange(len(self.index))
+        return RowMixing(self.keep, self.give[inverse], inverse)
+
+    def matrix(self, ctx, dtype):
+        """The (N, N) CSR matrix: row i holds keep[i] at column i and give[i] at index[i]."""
+        key = (str(ctx), np.dtype(dtype).name)
+        if key not in self._matrices:
+            batch = len(self.keep)
+            rows = np.arange(batch)
+            first = rows <= self.index  # column indices ascending within each row
+            columns = np.stack([np.where(first, rows, self.index),
+                                np.where(first, self.index, rows)], axis=1)
+            weights = np.stack([np.where(first, self.keep, self.give),
+                                np.where(first, self.give, self.keep)], axis=1)
+            self._matrices[key] = mx.nd.sparse.csr_matrix(
+                (weights.ravel(), columns.ravel(), np.arange(0, 2 * batch + 1, 2)),
+                shape=(batch, batch), ctx=ctx, dtype=dtype)
+        return self._matrices[key]
+
+    def apply(self, x, out=None):
+        """The mixed rows of x, written into `out` if given."""
+        if np.dtype(x.dtype) in SPARSE_DTYPES:
+            flat = x.reshape((x.shape[0], -1))
+            matrix = self.matrix(x.context, x.dtype)
+            if out is None:
+                return mx.nd.sparse.dot(matrix, flat).reshape(x.shape)
+            mx.nd.sparse.dot(matrix, flat, out=out.reshape(flat.shape))
+            return out
+        # float16: one small host->device copy of weights and indices (exact below 2**24)
+        packed = mx.nd.array(np.stack([self.keep, self.give, self.index]), ctx=x.context,
+                             dtype=np.float32)
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        keep, give = (w.astype(x.dtype).reshape(shape) for w in (packed[0], packed[1]))
+        gathered = mx.nd.take(x, packed[2], axis=0)
+        gathered = mx.nd.broadcast_mul(gathered, give, out=gathered)
+        if out is None:
+            out = mx.nd.broadcast_mul(x, keep)
+        else:
+            mx.nd.broadcast_mul(x, keep, out=out)
+        out += gathered
+        return out
 
 
 def label_probabilities(label, num_classes):
@@ -140,7 +184,7 @@ class MixUpOp(mx.operator.CustomOp):
         super().__init__()
         self._params = params
         self._rng = np.random.default_rng(seed)
-        self._backward_plan = None  # (keep, give at source, source) of the last forward
+        self._backward_mixing = None  # the transpose of the last forward's mixing
 
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
@@ -150,31 +194,22 @@ class MixUpOp(mx.operator.CustomOp):
         probs = label_probabilities(label, p.num_classes)
         batch = data.shape[0]
         if not is_train or _paused or _params.mixed_count(p.mix_rate, batch) == 0:
-            self._backward_plan = None
+            self._backward_mixing = None
             self.assign(out_data[0], req[0], data)
             self.assign(out_data[1], req[1], probs)
             return
         plan = draw_plan(self._rng, batch, p.mix_rate, p.alpha, p.lam_mode)
-        # One host->device copy of 4N numbers; float32 holds indices exactly below 2**24.
-        packed = np.stack([plan.partner, plan.source, plan.give, plan.give[plan.source]])
-        packed = mx.nd.array(packed, ctx=data.context, dtype=np.float32)
-        partner, source, give, give_at_source = packed[0], packed[1], packed[2], packed[3]
-        keep = 1 - give
-        _write(req[1], out_data[1], lambda out: mix_rows(probs, keep, give, partner, out))
-        if data.dtype != np.float32:
-            keep, give, give_at_source = (w.astype(data.dtype) for w in (keep, give,
-                                                                         give_at_source))
-        _write(req[0], out_data[0], lambda out: mix_rows(data, keep, give, partner, out))
-        self._backward_plan = (keep, give_at_source, source)
+        mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
+        _write(req[1], out_data[1], lambda out: mixing.apply(probs, out))
+        _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
+        self._backward_mixing = mixing.transposed()
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         grad = out_grad[0]
-        if self._backward_plan is None:  # identity forward (inference, or nothing mixed)
+        if self._backward_mixing is None:  # identity forward (inference, or nothing mixed)
             self.assign(in_grad[0], req[0], grad)
         else:
-            keep, give_at_source, source = self._backward_plan
-            _write(req[0], in_grad[0],
-                   lambda out: mix_rows(grad, keep, give_at_source, source, out))
+            _write(req[0], in_grad[0], lambda out: self._backward_mixing.apply(grad, out))
         self.assign(in_grad[1], req[1], 0)  # labels get no gradient
 
 

@@ -76,13 +76,15 @@ def architecture(num_layers, image_shape):
 
 
 def get_symbol(num_classes, num_layers, image_shape, mixup_at="none", alpha=0.2, mix_rate=1.0,
-               lam_mode="batch", train=True, dtype="float32", conv_workspace=256, **kwargs):
+               lam_mode="batch", train=True, dtype="float32", conv_workspace=256,
+               mixup_impl=None, **kwargs):
     """The network ending in ``SoftmaxOutput`` named ``softmax`` (label ``softmax_label``).
 
     mixup_at: none | input | stem (after the first convolution) | stage1 | stage2 | stage3
     (after that stage). With MixUp in the training graph the loss takes the mixed probability
     labels; ``train=False`` builds the scoring graph without MixUp. ``kwargs`` (unused options of
-    a training script) are ignored, as in MXNet's examples.
+    a training script) are ignored, as in MXNet's examples. ``mixup_impl(data, label, name,
+    **params) -> (data, label)`` replaces the MixUp node (benchmarks compare others with it).
     """
     image_shape = tuple(int(v) for v in (image_shape.split(",") if isinstance(image_shape, str)
                                           else image_shape))
@@ -93,12 +95,13 @@ def get_symbol(num_classes, num_layers, image_shape, mixup_at="none", alpha=0.2,
     units, filters, bottleneck, family = architecture(num_layers, image_shape)
     use_mixup = train and mixup_at != "none"
     label = mx.sym.var("softmax_label")
+    mixup_impl = mixup_impl or mixup.symbol
 
     def place(symbol, where):
         nonlocal label
         if use_mixup and mixup_at == where:
-            symbol, label = mixup.symbol(symbol, label, name="mixup", num_classes=num_classes,
-                                         alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
+            symbol, label = mixup_impl(symbol, label, name="mixup", num_classes=num_classes,
+                                       alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
         return symbol
 
     body = place(mx.sym.var("data"), "input")

@@ -1,0 +1,1 @@
+"""Benchmarks (python -m bench.run_all): never part of the test suite's pass/fail."""

@@ -1,0 +1,58 @@
+"""Timing helpers: interleaved rounds, medians, a table, and JSON with the machine."""
+import json
+import os
+import platform
+import statistics
+import time
+
+import mxnet as mx
+
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "mxnet": mx.__version__,
+            "cuda": mx.runtime.Features().is_enabled("CUDA"), "gpus": mx.context.num_gpus(),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def interleaved(candidates, rounds, iters, warmup=2):
+    """Median seconds per call of each candidate (name -> fn that does one call and waits).
+
+    Candidates run in turn within every round, so a slow phase of the machine hits all alike.
+    """
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            samples[name].append((time.perf_counter() - start) / iters)
+    return {name: {"median_s": statistics.median(s), "min_s": min(s), "rounds": rounds,
+                   "iters": iters} for name, s in samples.items()}
+
+
+def table(title, rows, columns):
+    """Print rows (dicts) as a fixed-width table."""
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    print("\n" + title)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+
+
+def write_json(path, payload):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".part"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
