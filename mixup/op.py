@@ -88,8 +88,8 @@ class RowMixing:
     with `index` a permutation; keep, give and index are numpy arrays of length N.
 
     Applied on x's device: for float32/float64 as one CSR x dense ``dot`` (the matrix has two
-    non-zeros per row and is built once per dtype), for float16 as a gather and two row
-    scalings. Its transpose, the exact backward, is again a RowMixing.
+    non-zeros per row and is built once per dtype; the backward multiplies by its transpose),
+    for float16 as a gather and two row scalings (the transpose is again a RowMixing).
     """
 
     def __init__(self, keep, give, index):
@@ -117,15 +117,19 @@ class RowMixing:
                 shape=(batch, batch), ctx=ctx, dtype=dtype)
         return self._matrices[key]
 
-    def apply(self, x, out=None):
-        """The mixed rows of x, written into `out` if given."""
+    def apply(self, x, out=None, transpose=False):
+        """The mixed rows of x (with transpose: the transposed map, the backward), written into
+        `out` if given."""
         if np.dtype(x.dtype) in SPARSE_DTYPES:
             flat = x.reshape((x.shape[0], -1))
-            matrix = self.matrix(x.context, x.dtype)
+            matrix = self.matrix(x.context, x.dtype)  # the forward's, reused by the backward
+            kwargs = dict(transpose_a=transpose, forward_stype="default")
             if out is None:
-                return mx.nd.sparse.dot(matrix, flat).reshape(x.shape)
-            mx.nd.sparse.dot(matrix, flat, out=out.reshape(flat.shape))
+                return mx.nd.sparse.dot(matrix, flat, **kwargs).reshape(x.shape)
+            mx.nd.sparse.dot(matrix, flat, out=out.reshape(flat.shape), **kwargs)
             return out
+        if transpose:
+            return self.transposed().apply(x, out)
         # float16: one small host->device copy of weights and indices (exact below 2**24)
         packed = mx.nd.array(np.stack([self.keep, self.give, self.index]), ctx=x.context,
                              dtype=np.float32)
@@ -152,7 +156,8 @@ def check_labels(label, num_classes):
     """Refuse class indices outside [0, num_classes) or non-integral, and probability rows that
     are negative or do not sum to 1. Reads back one number; details only on failure."""
     if label.ndim == 1:
-        bad = (label < 0) + (label >= num_classes) + (label != mx.nd.floor(label))
+        # one comparison catches indices out of range, fractional ones and NaN alike
+        bad = label != mx.nd.clip(mx.nd.floor(label), 0, num_classes - 1)
         if bad.sum().asscalar() == 0:
             return
         host = label.asnumpy()
@@ -184,7 +189,7 @@ class MixUpOp(mx.operator.CustomOp):
         super().__init__()
         self._params = params
         self._rng = np.random.default_rng(seed)
-        self._backward_mixing = None  # the transpose of the last forward's mixing
+        self._backward_mixing = None  # the last forward's mixing: the backward is its transpose
 
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
@@ -202,14 +207,15 @@ class MixUpOp(mx.operator.CustomOp):
         mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
         _write(req[1], out_data[1], lambda out: mixing.apply(probs, out))
         _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
-        self._backward_mixing = mixing.transposed()
+        self._backward_mixing = mixing
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         grad = out_grad[0]
         if self._backward_mixing is None:  # identity forward (inference, or nothing mixed)
             self.assign(in_grad[0], req[0], grad)
         else:
-            _write(req[0], in_grad[0], lambda out: self._backward_mixing.apply(grad, out))
+            _write(req[0], in_grad[0],
+                   lambda out: self._backward_mixing.apply(grad, out, transpose=True))
         self.assign(in_grad[1], req[1], 0)  # labels get no gradient
 
 
