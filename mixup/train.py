@@ -215,7 +215,7 @@ def fit(config, run_dir, begin_epoch, kv, progress):
                            label_names=["softmax_label"])
     module.bind(data_shapes=[("data", (batch_size,) + image_shape)],
                 label_shapes=[("softmax_label", (batch_size,))])
-    if begin_epoch:
+    if begin_epoch and chief:  # other workers receive rank 0's parameters from the kvstore
         arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
         module.init_params(arg_params=arg_params, aux_params=aux_params)
     else:
@@ -273,7 +273,6 @@ def fit(config, run_dir, begin_epoch, kv, progress):
                        val_count=scores["count"])
             if "top5" in scores:
                 row["val_top5"] = scores["top5"]
-            runs.save_checkpoint(run_dir, module, epoch + 1, with_states=local_states)
             rows.append(row)
             runs.write_metrics(run_dir, rows)
             plots.curves(rows, os.path.join(run_dir, "curves.png"),
@@ -282,6 +281,9 @@ def fit(config, run_dir, begin_epoch, kv, progress):
                                                         "a=%g r=%g" % (config["alpha"],
                                                                        config["mix_rate"])
                                                         if mixing else "off"))
+            # Last: a checkpoint marks the epoch complete. A run killed before it redoes the
+            # epoch on --resume and drops this epoch's metrics row, which is rewritten then.
+            runs.save_checkpoint(run_dir, module, epoch + 1, with_states=local_states)
             log_line("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  "
                      "%.1f img/s  %.1fs%s" % (
                          epoch + 1, config["num_epochs"], row["train_accuracy"],
@@ -291,14 +293,27 @@ def fit(config, run_dir, begin_epoch, kv, progress):
     return rows
 
 
+def new_config(args, dataset, reason):
+    config = {k: v for k, v in vars(args).items() if k not in RUN_LOCAL}
+    config["dataset"], config["dataset_reason"] = dataset, reason
+    config["image_shape"] = args.image_shape or DEFAULT_SHAPES[dataset]
+    config["mixup_version"] = mixup.__version__
+    config["mxnet_version"] = mx.__version__
+    return config
+
+
+def last_epoch(run_dir):
+    have = runs.checkpoint_epochs(run_dir)
+    return have[-1] if have else 0
+
+
 def prepare_run(args, log):
     """Resolve --resume / --out-dir and the dataset. Returns (config, run_dir, begin_epoch)."""
     if args.resume:
         if not args.out_dir:
             raise ValueError("--resume needs --out-dir RUN (the run to continue)")
         config = runs.load_config(args.out_dir)
-        have = runs.checkpoint_epochs(args.out_dir)
-        begin = have[-1] if have else 0
+        begin = last_epoch(args.out_dir)
         log("resuming %s from epoch %d (options from its config.json)" % (args.out_dir, begin))
         data.prepare(config["dataset"], config["data_dir"], log=log,
                      synthetic_counts=tuple(_ints(config["synthetic_size"], "size")))
@@ -306,18 +321,48 @@ def prepare_run(args, log):
     if args.out_dir and os.path.exists(os.path.join(args.out_dir, "config.json")):
         raise ValueError("--out-dir %s already holds a run: add --resume to continue it, or "
                          "choose another directory" % args.out_dir)
-    dataset, reason = resolve_dataset(args, log)
-    config = {k: v for k, v in vars(args).items() if k not in RUN_LOCAL}
-    config["dataset"], config["dataset_reason"] = dataset, reason
-    config["image_shape"] = args.image_shape or DEFAULT_SHAPES[dataset]
-    config["mixup_version"] = mixup.__version__
-    config["mxnet_version"] = mx.__version__
+    config = new_config(args, *resolve_dataset(args, log))
     run_dir = args.out_dir or runs.new_run_dir()
     os.makedirs(run_dir, exist_ok=True)
     if os.path.abspath(os.path.dirname(os.path.abspath(run_dir))) == os.path.abspath("runs"):
         runs.point_latest(run_dir)
     runs.save_config(run_dir, config)
     return config, run_dir, 0
+
+
+def agree(kv, value):
+    """Rank 0's value of an integer, on every worker (a kvstore init is rank 0's)."""
+    if kv.num_workers == 1:
+        return value
+    kv.init("mixup_agree", mx.nd.array([value]))
+    out = mx.nd.zeros((1,))
+    kv.pull("mixup_agree", out=out)
+    return int(out.asscalar())
+
+
+def worker(args, log):
+    """One worker of a dist_sync run (DMLC_ROLE=worker), launched locally or on a cluster.
+
+    Rank 0 owns the run directory; every worker prepares or checks its own data; where to
+    start is rank 0's last checkpoint, and the parameters come from rank 0 via the kvstore."""
+    if not args.out_dir:
+        raise ValueError("a dist_sync worker needs --out-dir (the run directory rank 0 writes)")
+    kv = mx.kv.create(args.kv_store)
+    config_path = os.path.join(args.out_dir, "config.json")
+    if os.path.exists(config_path):
+        config = runs.load_config(args.out_dir)
+    else:
+        if args.dataset == "auto":
+            raise ValueError("on a cluster give --dataset explicitly (auto could choose "
+                             "differently on different machines)")
+        config = new_config(args, args.dataset, "asked for with --dataset %s" % args.dataset)
+        if kv.rank == 0:
+            os.makedirs(args.out_dir, exist_ok=True)
+            runs.save_config(args.out_dir, config)
+    data.prepare(config["dataset"], config["data_dir"], log=log if kv.rank == 0 else
+                 (lambda *_: None), synthetic_counts=tuple(_ints(config["synthetic_size"], "n")))
+    begin = agree(kv, last_epoch(args.out_dir) if kv.rank == 0 else 0)
+    return config, args.out_dir, begin, kv
 
 
 def main(argv=None):
@@ -334,28 +379,26 @@ def main(argv=None):
             from . import launch
             config, run_dir, _ = prepare_run(args, log_line)
             worker_argv = [a for a in argv if a != "--resume"]
-            return launch.run_local(worker_argv + ["--out-dir", run_dir, "--resume"],
+            return launch.run_local(worker_argv + ["--out-dir", run_dir],
                                     args.num_workers, args.num_servers)
-        if role == "worker" or role is None:
-            if role == "worker":  # launched: the launcher made the run directory
-                config = runs.load_config(args.out_dir)
-                run_dir = args.out_dir
-                have = runs.checkpoint_epochs(run_dir)
-                begin = have[-1] if have else 0
-            else:
-                config, run_dir, begin = prepare_run(args, log_line)
-            if begin >= config["num_epochs"]:
-                log_line("%s is complete (%d epochs)" % (run_dir, begin))
-                return 0
+        if role == "worker":
+            config, run_dir, begin, kv = worker(args, log_line)
+        else:
+            config, run_dir, begin = prepare_run(args, log_line)
             kv = mx.kv.create(config["kv_store"])
+        if begin >= config["num_epochs"]:
+            log_line("%s is complete (%d epochs)" % (run_dir, begin))
+            return 0
+        if kv.rank == 0:
             log_line("run %s: %s on %s, %s-%d %s, %s" % (
                 run_dir, config["dataset"], config["gpus"] and "gpu " + config["gpus"] or
                 "cpu x%d" % config["cpu_devices"], config["network"], config["num_layers"],
                 config["image_shape"], "MixUp alpha=%g mix_rate=%g at %s" % (
                     config["alpha"], config["mix_rate"], config["mixup_at"])
                 if config["mix_rate"] > 0 else "no MixUp (ERM)"))
-            progress = {"on": True, "off": False, "auto": None}[args.progress]
-            fit(config, run_dir, begin, kv, progress)
+        progress = {"on": True, "off": False, "auto": None}[args.progress]
+        fit(config, run_dir, begin, kv, progress and kv.rank == 0)
+        if kv.rank == 0:
             log_line("done: %s" % run_dir)
         return 0
     except (ValueError, DataError, devices.DeviceError, FileNotFoundError) as error:
