@@ -109,12 +109,15 @@ def main(argv=None):
         if not have:
             raise FileNotFoundError("%s has no checkpoint yet" % args.out_dir)
         epoch = have[-1] if args.epoch is None else args.epoch
-        from .devices import contexts, parse_gpus
-        module, shape = scoring_module(run_dir, config, epoch, args.batch_size,
-                                       contexts(parse_gpus(args.gpus)))
         data_dir = args.data_dir or config["data_dir"]
         info = data.spec(config["dataset"])
-        val_iter = data.record_iter(data_dir, config["dataset"], "val", args.batch_size, shape,
+        count = data.records.verify(data_dir, config["dataset"],
+                                    checksums=False)["splits"]["val"]["count"]
+        batch_size = min(args.batch_size, count)  # MXNet refuses batches larger than the set
+        from .devices import contexts, parse_gpus
+        module, shape = scoring_module(run_dir, config, epoch, batch_size,
+                                       contexts(parse_gpus(args.gpus)))
+        val_iter = data.record_iter(data_dir, config["dataset"], "val", batch_size, shape,
                                     train=False)
         probs, labels = predict(module, val_iter)
     except (FileNotFoundError, DataError, ValueError) as error:
@@ -132,9 +135,11 @@ def main(argv=None):
     plots.confusion(result["confusion"], info.classes, os.path.join(run_dir, "confusion.png"),
                     title="%s, epoch %d: accuracy %.2f%%, ECE %.3f" % (
                         config["dataset"], epoch, 100 * result["accuracy"], result["ece"]))
-    print("top-5: %s  cross-entropy: %.4f  ECE: %.4f  (%s, epoch %d)" % (
-        "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
-        result["ece"], config["dataset"], epoch))
+    # details to stderr: stdout is the one line scripts read
+    print("%s, epoch %d: top-5 %s  cross-entropy %.4f  ECE %.4f  (details: %s)" % (
+        config["dataset"], epoch, "%.4f" % result["top5"] if "top5" in result else "n/a",
+        result["cross_entropy"], result["ece"], os.path.join(run_dir, "test.json")),
+        file=sys.stderr)
     print("accuracy: %.4f (%d/%d)" % (result["accuracy"], result["correct"], result["count"]))
     return 0
 

@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig, path):
@@ -26,6 +27,7 @@ def curves(rows, path, title=""):
     loss.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation CE")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     for ax in (acc, loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

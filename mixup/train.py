@@ -206,7 +206,11 @@ def fit(config, run_dir, begin_epoch, kv, progress):
     image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
     batch_size = config["batch_size"]
     train_count = manifest["splits"]["train"]["count"]
+    if batch_size > train_count // workers:
+        raise ValueError("--batch-size %d is larger than the %d training images of each of %d "
+                         "worker(s)" % (batch_size, train_count // workers, workers))
     batches_per_epoch = int(math.ceil(train_count / workers / batch_size))
+    val_batch = min(batch_size, manifest["splits"]["val"]["count"])
     contexts = (devices.contexts(devices.parse_gpus(config["gpus"])) if config["gpus"]
                 else [mx.cpu(i) for i in range(config["cpu_devices"])])
     mx.random.seed(config["seed"] * 1000 + rank)
@@ -220,9 +224,11 @@ def fit(config, run_dir, begin_epoch, kv, progress):
         module.init_params(arg_params=arg_params, aux_params=aux_params)
     else:
         module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    schedule_args = argparse.Namespace(**config)
+    # a second, private copy to report the lr: MXNet's step schedulers keep state
+    report_lr = lr_scheduler(schedule_args, batches_per_epoch)
     optimizer_params = dict(learning_rate=config["lr"], momentum=config["mom"], wd=config["wd"],
-                            lr_scheduler=lr_scheduler(argparse.Namespace(**config),
-                                                      batches_per_epoch),
+                            lr_scheduler=lr_scheduler(schedule_args, batches_per_epoch),
                             begin_num_update=begin_epoch * batches_per_epoch,
                             multi_precision=config["dtype"] == "float16")
     # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
@@ -261,12 +267,12 @@ def fit(config, run_dir, begin_epoch, kv, progress):
         train = metrics.get()
         row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
                "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
-               "lr": module._optimizer.lr_scheduler(max(1, (epoch + 1) * batches_per_epoch)),
+               "lr": report_lr((epoch + 1) * batches_per_epoch),
                "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
                "num_workers": workers, "rank": rank}
         if chief:
             val_iter = data.record_iter(config["data_dir"], config["dataset"], "val",
-                                        batch_size, image_shape, train=False)
+                                        val_batch, image_shape, train=False)
             probs, labels = predict(module, val_iter)
             scores = summarize(probs, labels, info.num_classes)
             row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],

@@ -2,11 +2,11 @@
 import gzip
 import io
 import os
-import pickle
 import struct
 import tarfile
 
 import numpy as np
+import py2pickle
 import pytest
 
 from mixup import data, records, sources
@@ -14,11 +14,12 @@ from mixup.records import DataError
 
 
 def py2_batch(images, labels):
-    """A CIFAR-10 batch as cifar-10-python.tar.gz has it: a protocol-2 pickle of a dict with
-    byte-string keys, data rows of R, G, B planes."""
+    """A CIFAR-10 batch as cifar-10-python.tar.gz has it: a Python 2 pickle of a dict with
+    str keys, data rows of R, G, B planes."""
     rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    return pickle.dumps({b"batch_label": b"batch", b"labels": [int(v) for v in labels],
-                         b"data": rows, b"filenames": [b"x.png"] * len(labels)}, protocol=2)
+    return py2pickle.dumps({b"batch_label": b"training batch 1 of 5",
+                            b"labels": [int(v) for v in labels], b"data": rows,
+                            b"filenames": [b"x.png"] * len(labels)})
 
 
 def make_cifar_archive(path, rng, per_batch=6, n_test=7, drop=None, mutate=None):
@@ -30,7 +31,7 @@ def make_cifar_archive(path, rng, per_batch=6, n_test=7, drop=None, mutate=None)
             if member == drop:
                 continue
             if member.endswith("batches.meta"):
-                payload = pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2)
+                payload = py2pickle.dumps({b"label_names": [b"airplane"] * 10})
             else:
                 count = n_test if member.endswith("test_batch") else per_batch
                 images = rng.integers(0, 256, size=(count, 32, 32, 3), dtype=np.uint8)
@@ -82,6 +83,9 @@ def read_back(data_dir, dataset, split, batch_size=4, **kwargs):
 def test_cifar10_archive_converts_pixel_exact_in_official_order(tmp_path, rng):
     archive = str(tmp_path / "cifar-10-python.tar.gz")
     made = make_cifar_archive(archive, rng)
+    with tarfile.open(archive) as tar:  # written as Python 2 did: str, not _codecs'd bytes
+        raw = tar.extractfile(sources.CIFAR10_TEST_MEMBER).read()
+    assert b"_codecs" not in raw and b"cnumpy.core.multiarray\n_reconstruct" in raw
     assert data.main(["cifar10", "--data-dir", str(tmp_path / "d"), "--from", archive]) == 0
     for split in ("train", "val"):
         images, labels = read_back(str(tmp_path / "d"), "cifar10", split)
@@ -96,6 +100,7 @@ def test_cifar10_archive_converts_pixel_exact_in_official_order(tmp_path, rng):
     ("truncate", ["cifar-10-python.tar.gz"]),
     ("drop_member", ["data_batch_3", "missing"]),
     ("wrong_shape", ["data_batch_1", "(N, 3072)"]),
+    ("not_a_pickle", ["data_batch_1", "truncated or corrupt"]),
     ("bad_labels", ["data_batch_1", "outside 0..9"]),
     ("not_an_archive", ["not a readable tar archive"]),
 ])
@@ -104,8 +109,10 @@ def test_bad_cifar10_archives_are_refused_naming_the_file(tmp_path, rng, damage,
     if damage == "drop_member":
         make_cifar_archive(archive, rng, drop="cifar-10-batches-py/data_batch_3")
     elif damage == "wrong_shape":
-        make_cifar_archive(archive, rng, mutate=lambda im, lb: pickle.dumps(
-            {b"data": im.reshape(len(im), -1)[:, :1000], b"labels": list(lb)}, protocol=2))
+        make_cifar_archive(archive, rng, mutate=lambda im, lb: py2pickle.dumps(
+            {b"data": im.reshape(len(im), -1)[:, :1000], b"labels": list(lb)}))
+    elif damage == "not_a_pickle":
+        make_cifar_archive(archive, rng, mutate=lambda im, lb: py2_batch(im, lb)[:500])
     elif damage == "bad_labels":
         make_cifar_archive(archive, rng, mutate=lambda im, lb: py2_batch(im, lb + 10))
     else:

@@ -225,3 +225,13 @@ def test_gluoncv_cifar_models_become_symbols_with_stable_names():
         get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, mixup_at="stem")
     with pytest.raises(ValueError, match="not a GluonCV CIFAR model"):
         get_symbol("gluoncv:resnet50_v1", num_classes=10)
+
+
+def test_float16_graph_computes_in_float16_and_returns_float32():
+    sym = resnet.get_symbol(10, 20, (3, 28, 28), mixup_at="input", dtype="float16")
+    args, outs, _ = sym.infer_type(data="float32", softmax_label="float32")
+    types = dict(zip(sym.list_arguments(), args))
+    assert types["conv0_weight"] == np.float16 and types["fc_weight"] == np.float16
+    assert outs == [np.float32]
+    with pytest.raises(ValueError, match="dtype"):
+        resnet.get_symbol(10, 20, (3, 28, 28), dtype="int8")

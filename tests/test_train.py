@@ -159,6 +159,9 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, data_dir, capsys):
     code = train.main(TINY + ["--data-dir", data_dir, "--num-layers", "9", "--num-epochs", "1",
                               "--out-dir", str(tmp_path / "x")])
     assert code == 2 and "num_layers=9" in capsys.readouterr().err
+    code = train.main(TINY + ["--data-dir", data_dir, "--batch-size", "500", "--num-epochs",
+                              "1", "--out-dir", str(tmp_path / "y")])
+    assert code == 2 and "--batch-size 500 is larger than the 120" in capsys.readouterr().err
     from mixup import evaluate
     assert evaluate.main(["--out-dir", str(tmp_path / "nothing")]) == 2
     assert "config.json" in capsys.readouterr().err
@@ -226,3 +229,17 @@ def test_gpu_architecture_check():
     if not mx.runtime.Features().is_enabled("CUDA"):
         with pytest.raises(devices.DeviceError, match="MIXUP_MXNET=gpu"):
             devices.contexts([0])
+
+
+def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, data_dir):
+    pytest.importorskip("gluoncv")
+    out = str(tmp_path / "gcv")
+    proc = cli("mixup.train", "--dataset", "synthetic", "--synthetic-size", "120,45",
+               "--data-dir", data_dir, "--network", "gluoncv:cifar_resnet20_v1",
+               "--image-shape", "3,32,32", "--batch-size", "20", "--num-epochs", "1",
+               "--out-dir", out, "--progress", "off")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scored = cli("mixup.evaluate", "--out-dir", out)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert re.search(r"^accuracy: [0-9.]+ \(\d+/45\)$", scored.stdout, re.M)
+    assert scored.stdout.count("\n") == 1, "stdout is the one accuracy line"
