@@ -380,6 +380,7 @@ def main(argv=None):
     except (ValueError, devices.DeviceError) as error:
         parser.error(str(error))
     role = os.environ.get("DMLC_ROLE")
+    run_dir = None
     try:
         if role is None and args.num_workers > 1:
             from . import launch
@@ -411,7 +412,8 @@ def main(argv=None):
         print("error: %s" % error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: resume with  python -m mixup.train --resume --out-dir RUN",
+        print("\ninterrupted: continue with  ./train.sh --resume --out-dir %s"
+              % (run_dir or "RUN"),
               file=sys.stderr)
         return 130
 

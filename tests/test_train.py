@@ -243,3 +243,24 @@ def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, 
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert re.search(r"^accuracy: [0-9.]+ \(\d+/45\)$", scored.stdout, re.M)
     assert scored.stdout.count("\n") == 1, "stdout is the one accuracy line"
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
+    out = str(tmp_path / "r")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + TINY +
+                            ["--data-dir", data_dir, "--num-epochs", "3", "--out-dir", out],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(out, "model-0001.params")):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert proc.returncode == 130
+    assert "./train.sh --resume --out-dir %s" % out in err
+    assert cli("mixup.train", "--resume", "--out-dir", out).returncode == 0
+    assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3]
