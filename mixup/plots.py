@@ -51,3 +51,20 @@ def confusion(matrix, classes, path, title=""):
                   ["%s (%.1f%%)" % (c, 100 * share[i, i]) for i, c in enumerate(classes)])
     ax.set(xlabel="predicted", ylabel="true (per-class accuracy)", title=title)
     _save(fig, path)
+
+
+def compare(named_rows, path, title="validation"):
+    """Validation accuracy and cross-entropy of several runs against epochs."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, rows in named_rows.items():
+        epochs = [r["epoch"] for r in rows]
+        acc.plot(epochs, [r["val_accuracy"] for r in rows], "o-", label=name)
+        loss.plot(epochs, [r["val_loss"] for r in rows], "o-", label=name)
+    acc.set(xlabel="epoch", ylabel="validation accuracy", title="accuracy")
+    loss.set(xlabel="epoch", ylabel="validation cross-entropy", title="loss")
+    for ax in (acc, loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    acc.legend(fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)

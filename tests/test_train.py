@@ -264,3 +264,17 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     assert "./train.sh --resume --out-dir %s" % out in err
     assert cli("mixup.train", "--resume", "--out-dir", out).returncode == 0
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3]
+
+
+def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
+    from mixup import report
+    out, _ = finished_run
+    cli("mixup.evaluate", "--out-dir", out)  # adds test.json
+    plot = str(tmp_path / "cmp.png")
+    assert report.main([out, out, "--plot", plot]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 4 and table[0].startswith("| run | dataset")
+    scored = json.load(open(os.path.join(out, "test.json")))
+    assert "(%d/45)" % scored["correct"] in table[2] and "MixUp a=0.2, rate 0.7" in table[2]
+    assert open(plot, "rb").read(4) == b"\x89PNG"
+    assert report.main([str(tmp_path / "none")]) == 2
