@@ -198,9 +198,80 @@ def log_line(text):
     print(text, flush=True)
 
 
+def build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per_epoch):
+    """Bind the training graph, load or initialise parameters, set up the optimizer."""
+    batch_size = config["batch_size"]
+    image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
+    module = mx.mod.Module(symbol, context=contexts, data_names=["data"],
+                           label_names=["softmax_label"])
+    module.bind(data_shapes=[("data", (batch_size,) + image_shape)],
+                label_shapes=[("softmax_label", (batch_size,))])
+    if begin_epoch and kv.rank == 0:  # other workers receive rank 0's parameters via kvstore
+        arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
+        module.init_params(arg_params=arg_params, aux_params=aux_params)
+    else:
+        module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    optimizer_params = dict(learning_rate=config["lr"], momentum=config["mom"], wd=config["wd"],
+                            lr_scheduler=lr_scheduler(argparse.Namespace(**config),
+                                                      batches_per_epoch),
+                            begin_num_update=begin_epoch * batches_per_epoch,
+                            multi_precision=config["dtype"] == "float16")
+    # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
+    # normalization='null' that is the only division by the batch.
+    module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
+    states = runs.states_path(run_dir, begin_epoch) if begin_epoch else None
+    if states and "dist" not in kv.type:
+        module.load_optimizer_states(states)
+    return module
+
+
+def train_epoch(module, train_iter, mixing, progress_bar):
+    """One pass over train_iter. Returns (soft-label metrics, images, seconds)."""
+    metrics = SoftMetrics()
+    tic, images = time.time(), 0
+    with progress_bar as pbar:
+        for batch in train_iter:
+            module.forward_backward(batch)
+            module.update()
+            outputs = module.get_outputs()
+            # with MixUp the loss saw the soft label, the graph's second output
+            metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
+            size = batch.data[0].shape[0]
+            images += size - batch.pad
+            pbar.update(size)
+    mx.nd.waitall()
+    return metrics.get(), images, time.time() - tic
+
+
+def record_epoch(config, run_dir, module, row, rows, val_batch, image_shape, num_classes,
+                 local_states):
+    """Rank 0's end of an epoch: validate, append metrics, redraw curves, checkpoint."""
+    val_iter = data.record_iter(config["data_dir"], config["dataset"], "val", val_batch,
+                                image_shape, train=False)
+    scores = summarize(*predict(module, val_iter), num_classes)
+    row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
+               val_count=scores["count"])
+    if "top5" in scores:
+        row["val_top5"] = scores["top5"]
+    rows.append(row)
+    runs.write_metrics(run_dir, rows)
+    mixup_text = ("a=%g r=%g" % (config["alpha"], config["mix_rate"])
+                  if config["mix_rate"] > 0 else "off")
+    plots.curves(rows, os.path.join(run_dir, "curves.png"), title="%s, %s-%d, MixUp %s" % (
+        config["dataset"], config["network"], config["num_layers"], mixup_text))
+    # Last: a checkpoint marks the epoch complete. A run killed before it redoes the epoch on
+    # --resume and drops this epoch's metrics row, which is written again then.
+    runs.save_checkpoint(run_dir, module, row["epoch"], with_states=local_states)
+    log_line("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  "
+             "%.1f img/s  %.1fs%s" % (
+                 row["epoch"], config["num_epochs"], row["train_accuracy"], row["train_loss"],
+                 row["val_accuracy"], row["val_loss"], row["lr"],
+                 row["images_per_sec"] * row["num_workers"], row["seconds"],
+                 "" if row["mixup"] or config["mix_rate"] <= 0 else "  (MixUp off)"))
+
+
 def fit(config, run_dir, begin_epoch, kv, progress):
     rank, workers = kv.rank, kv.num_workers
-    chief = rank == 0
     info = data.spec(config["dataset"])
     manifest = data.records.verify(config["data_dir"], config["dataset"], checksums=False)
     image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
@@ -215,29 +286,9 @@ def fit(config, run_dir, begin_epoch, kv, progress):
                 else [mx.cpu(i) for i in range(config["cpu_devices"])])
     mx.random.seed(config["seed"] * 1000 + rank)
     symbol, mixing = training_symbol(config, info.num_classes, image_shape)
-    module = mx.mod.Module(symbol, context=contexts, data_names=["data"],
-                           label_names=["softmax_label"])
-    module.bind(data_shapes=[("data", (batch_size,) + image_shape)],
-                label_shapes=[("softmax_label", (batch_size,))])
-    if begin_epoch and chief:  # other workers receive rank 0's parameters from the kvstore
-        arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
-        module.init_params(arg_params=arg_params, aux_params=aux_params)
-    else:
-        module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
-    schedule_args = argparse.Namespace(**config)
-    # a second, private copy to report the lr: MXNet's step schedulers keep state
-    report_lr = lr_scheduler(schedule_args, batches_per_epoch)
-    optimizer_params = dict(learning_rate=config["lr"], momentum=config["mom"], wd=config["wd"],
-                            lr_scheduler=lr_scheduler(schedule_args, batches_per_epoch),
-                            begin_num_update=begin_epoch * batches_per_epoch,
-                            multi_precision=config["dtype"] == "float16")
-    # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
-    # normalization='null' that is the only division by the batch.
-    module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
-    local_states = "dist" not in kv.type
-    states = runs.states_path(run_dir, begin_epoch) if begin_epoch else None
-    if states and local_states:
-        module.load_optimizer_states(states)
+    module = build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per_epoch)
+    # a private copy to report the lr: MXNet's step schedulers keep state
+    report_lr = lr_scheduler(argparse.Namespace(**config), batches_per_epoch)
     rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
     for epoch in range(begin_epoch, config["num_epochs"]):
         mix_this_epoch = mixing and epoch < config["num_epochs"] - config["mixup_off_epochs"]
@@ -245,57 +296,21 @@ def fit(config, run_dir, begin_epoch, kv, progress):
                                       batch_size, image_shape, train=True,
                                       seed=config["seed"] * 100003 + epoch * 101 + rank,
                                       num_parts=workers, part_index=rank)
-        metrics = SoftMetrics()
-        tic = time.time()
-        images = 0
-        with (contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused()):
-            with bar(batches_per_epoch * batch_size, "epoch %d/%d" % (
-                    epoch + 1, config["num_epochs"]), enabled=progress) as pbar:
-                for batch in train_iter:
-                    module.forward_backward(batch)
-                    module.update()
-                    outputs = module.get_outputs()
-                    label = outputs[1] if mixing else batch.label[0]
-                    metrics.update(label, outputs[0], pad=batch.pad)
-                    images += batch_size - batch.pad
-                    pbar.update(batch_size)
-            mx.nd.waitall()
-        seconds = time.time() - tic
+        progress_bar = bar(batches_per_epoch * batch_size,
+                           "epoch %d/%d" % (epoch + 1, config["num_epochs"]), enabled=progress)
+        with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
+            train, images, seconds = train_epoch(module, train_iter, mixing, progress_bar)
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
         module.set_params(*module.get_params())
-        train = metrics.get()
         row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
                "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
                "lr": report_lr((epoch + 1) * batches_per_epoch),
                "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
                "num_workers": workers, "rank": rank}
-        if chief:
-            val_iter = data.record_iter(config["data_dir"], config["dataset"], "val",
-                                        val_batch, image_shape, train=False)
-            probs, labels = predict(module, val_iter)
-            scores = summarize(probs, labels, info.num_classes)
-            row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
-                       val_count=scores["count"])
-            if "top5" in scores:
-                row["val_top5"] = scores["top5"]
-            rows.append(row)
-            runs.write_metrics(run_dir, rows)
-            plots.curves(rows, os.path.join(run_dir, "curves.png"),
-                         title="%s, %s-%d, MixUp %s" % (config["dataset"], config["network"],
-                                                        config["num_layers"],
-                                                        "a=%g r=%g" % (config["alpha"],
-                                                                       config["mix_rate"])
-                                                        if mixing else "off"))
-            # Last: a checkpoint marks the epoch complete. A run killed before it redoes the
-            # epoch on --resume and drops this epoch's metrics row, which is rewritten then.
-            runs.save_checkpoint(run_dir, module, epoch + 1, with_states=local_states)
-            log_line("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  "
-                     "%.1f img/s  %.1fs%s" % (
-                         epoch + 1, config["num_epochs"], row["train_accuracy"],
-                         row["train_loss"], row["val_accuracy"], row["val_loss"], row["lr"],
-                         row["images_per_sec"] * workers, seconds,
-                         "" if mix_this_epoch or not mixing else "  (MixUp off)"))
+        if rank == 0:
+            record_epoch(config, run_dir, module, row, rows, val_batch, image_shape,
+                         info.num_classes, local_states="dist" not in kv.type)
     return rows
 
 
