@@ -252,7 +252,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + TINY +
                             ["--data-dir", data_dir, "--num-epochs", "200", "--out-dir", out],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            # as from a terminal: a background job (CI) inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not os.path.exists(os.path.join(out, "model-0001.params")):
         assert proc.poll() is None and time.time() < deadline
