@@ -24,20 +24,36 @@ def machine():
 def interleaved(candidates, rounds, iters, warmup=2):
     """Median seconds per call of each candidate (name -> fn that does one call and waits).
 
-    Candidates run in turn within every round, so a slow phase of the machine hits all alike.
+    Candidates run in turn within every round, so a slow phase of the machine hits all alike,
+    and the order rotates from round to round, so no candidate always follows the same one.
     """
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
     samples = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    names = list(candidates)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = candidates[name]
             start = time.perf_counter()
             for _ in range(iters):
                 fn()
             samples[name].append((time.perf_counter() - start) / iters)
     return {name: {"median_s": statistics.median(s), "min_s": min(s), "rounds": rounds,
-                   "iters": iters} for name, s in samples.items()}
+                   "iters": iters, "samples_s": s} for name, s in samples.items()}
+
+
+def paired_ratios(timing, base):
+    """Per-round ratios to `base` (the same round's run of it cancels slow drift of the
+    machine): their mean with a 95% confidence interval (normal approximation), and median."""
+    result = {}
+    for name, t in timing.items():
+        ratios = [a / b for a, b in zip(t["samples_s"], timing[base]["samples_s"])]
+        mean = statistics.fmean(ratios)
+        half = (1.96 * statistics.stdev(ratios) / len(ratios) ** 0.5) if len(ratios) > 1 else 0
+        result[name] = {"mean": mean, "low": mean - half, "high": mean + half,
+                        "median": statistics.median(ratios)}
+    return result
 
 
 def table(title, rows, columns):

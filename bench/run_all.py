@@ -13,7 +13,7 @@ import mxnet as mx
 from mixup import data
 
 from . import op_alone, pipeline, throughput, train_step
-from .common import machine, write_json
+from .common import machine, table, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -30,15 +30,22 @@ def main(argv=None):
     rounds = 3 if args.quick else 7
     result = {"machine": info, "context": str(ctx)}
     result["op_alone"] = op_alone.run(ctx, rounds=rounds, iters=3 if args.quick else 10)
-    result["train_step"] = train_step.run(ctx, rounds=rounds)
+    result["train_step"] = train_step.run(ctx, rounds=4 if args.quick else 40)
     step_rate = next(r["images_per_s"] for r in result["train_step"]
                      if r["variant"] == "mixup_op@input")
+    # the op's own cost as a share of the plain step: precise where the step's noise is not
+    plain_ms = next(r["ms_per_step"] for r in result["train_step"] if r["variant"] == "no_mixup")
+    shares = [{"shape": r["shape"], "op_ms": r["ms"], "share_of_step": "%.2f%%" % (
+        100 * r["ms"] / plain_ms)} for r in result["op_alone"] if r["impl"] == "mixup_op"]
+    table("2b. The op's forward+backward as a share of the plain ResNet-50 step (%.0f ms)"
+          % plain_ms, shares, ["shape", "op_ms", "share_of_step"])
+    result["op_share_of_step"] = shares
     with tempfile.TemporaryDirectory() as tmp:
         data.prepare("synthetic", tmp, log=lambda *_: None,
                      synthetic_counts=(640 if args.quick else 2560, 128))
         result["pipeline"] = pipeline.run(tmp, "synthetic", step_rate)
         result["throughput"] = throughput.run(
-            tmp, "synthetic", rounds=1 if args.quick else 2,
+            tmp, "synthetic", rounds=1 if args.quick else 4,
             extra=["--synthetic-size", "%d,128" % (640 if args.quick else 2560)]
             + (["--gpus", str(args.gpu)] if args.gpu is not None else []))
     write_json(args.out, result)

@@ -7,11 +7,12 @@ from mixup import runs, train
 from .common import table
 
 
-def run(data_dir, dataset, num_layers=20, rounds=2, extra=()):
+def run(data_dir, dataset, num_layers=20, rounds=4, extra=()):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            for name, mix in (("ERM", "0"), ("MixUp", "0.7")):
+            pair = (("ERM", "0"), ("MixUp", "0.7"))
+            for name, mix in (pair if r % 2 == 0 else pair[::-1]):  # alternate who goes first
                 out = os.path.join(tmp, "%s-%d" % (name, r))
                 code = train.main(["--dataset", dataset, "--data-dir", data_dir,
                                    "--num-layers", str(num_layers), "--num-epochs", "1",

@@ -6,7 +6,7 @@ import numpy as np
 from symbols import resnet
 
 from .alternatives import builtin_mixup
-from .common import interleaved, table
+from .common import interleaved, paired_ratios, table
 
 VARIANTS = {
     "no_mixup": dict(mixup_at="none"),
@@ -40,12 +40,15 @@ def run(ctx, rounds=7, iters=1, num_layers=50, batch=128, shape=(3, 28, 28)):
     candidates = {name: _module(batch, shape, ctx, num_layers, **cfg)
                   for name, cfg in VARIANTS.items()}
     timing = interleaved(candidates, rounds, iters)
-    base = timing["no_mixup"]["median_s"]
+    ratios = paired_ratios(timing, "no_mixup")
     rows = [{"variant": name, "ms_per_step": round(1e3 * t["median_s"], 1),
              "images_per_s": round(batch / t["median_s"], 1),
-             "vs_no_mixup": "%+.2f%%" % (100 * (t["median_s"] / base - 1))}
+             "vs_no_mixup": "%+.2f%%" % (100 * (ratios[name]["mean"] - 1)),
+             "95% CI": "%+.2f%% .. %+.2f%%" % (100 * (ratios[name]["low"] - 1),
+                                              100 * (ratios[name]["high"] - 1))}
             for name, t in timing.items()]
-    table("2. ResNet-%d training step, batch %d at %s (median of %d interleaved rounds)"
+    table("2. ResNet-%d training step, batch %d at %s (%d interleaved rounds; step: median; "
+          "vs_no_mixup: mean of per-round ratios with its 95%% confidence interval)"
           % (num_layers, batch, "x".join(map(str, shape)), rounds), rows,
-          ["variant", "ms_per_step", "images_per_s", "vs_no_mixup"])
+          ["variant", "ms_per_step", "images_per_s", "vs_no_mixup", "95% CI"])
     return rows
