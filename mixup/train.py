@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -198,6 +199,36 @@ def log_line(text):
     print(text, flush=True)
 
 
+class StopRequest:
+    """Ctrl-C or SIGTERM during training asks to stop at the next step boundary.
+
+    A KeyboardInterrupt raised wherever the signal lands can fall inside one of MXNet's ctypes
+    callbacks (the kvstore's optimizer updater runs Python from C in the main thread), where
+    ctypes prints it and drops it: training would go on with one parameter's update cut short.
+    So the handler only sets a flag; the loop stops between steps. A second Ctrl-C exits at once
+    (safe: every file is written atomically). A signal that was ignored (nohup) stays ignored.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            os.write(2, b"\nstopped at once\n")
+            os._exit(130)
+        self.requested = True
+        os.write(2, b"\nstopping after this step (Ctrl-C again to stop at once) ...\n")
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 def build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per_epoch):
     """Bind the training graph, load or initialise parameters, set up the optimizer."""
     batch_size = config["batch_size"]
@@ -225,7 +256,7 @@ def build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per
     return module
 
 
-def train_epoch(module, train_iter, mixing, progress_bar):
+def train_epoch(module, train_iter, mixing, progress_bar, stop):
     """One pass over train_iter. Returns (soft-label metrics, images, seconds)."""
     metrics = SoftMetrics()
     tic, images = time.time(), 0
@@ -233,6 +264,7 @@ def train_epoch(module, train_iter, mixing, progress_bar):
         for batch in train_iter:
             module.forward_backward(batch)
             module.update()
+            stop.check()
             outputs = module.get_outputs()
             # with MixUp the loss saw the soft label, the graph's second output
             metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
@@ -270,7 +302,7 @@ def record_epoch(config, run_dir, module, row, rows, val_batch, image_shape, num
                  "" if row["mixup"] or config["mix_rate"] <= 0 else "  (MixUp off)"))
 
 
-def fit(config, run_dir, begin_epoch, kv, progress):
+def fit(config, run_dir, begin_epoch, kv, progress, stop):
     rank, workers = kv.rank, kv.num_workers
     info = data.spec(config["dataset"])
     manifest = data.records.verify(config["data_dir"], config["dataset"], checksums=False)
@@ -299,7 +331,7 @@ def fit(config, run_dir, begin_epoch, kv, progress):
         progress_bar = bar(batches_per_epoch * batch_size,
                            "epoch %d/%d" % (epoch + 1, config["num_epochs"]), enabled=progress)
         with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
-            train, images, seconds = train_epoch(module, train_iter, mixing, progress_bar)
+            train, images, seconds = train_epoch(module, train_iter, mixing, progress_bar, stop)
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
         module.set_params(*module.get_params())
@@ -311,6 +343,7 @@ def fit(config, run_dir, begin_epoch, kv, progress):
         if rank == 0:
             record_epoch(config, run_dir, module, row, rows, val_batch, image_shape,
                          info.num_classes, local_states="dist" not in kv.type)
+        stop.check()
     return rows
 
 
@@ -419,7 +452,9 @@ def main(argv=None):
                     config["alpha"], config["mix_rate"], config["mixup_at"])
                 if config["mix_rate"] > 0 else "no MixUp (ERM)"))
         progress = {"on": True, "off": False, "auto": None}[args.progress]
-        fit(config, run_dir, begin, kv, progress and kv.rank == 0)
+        stop = StopRequest()
+        stop.install()
+        fit(config, run_dir, begin, kv, progress and kv.rank == 0, stop)
         if kv.rank == 0:
             log_line("done: %s" % run_dir)
         return 0

@@ -262,6 +262,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
+    assert "stopping after this step" in err and "Exception ignored" not in err
     assert "./train.sh --resume --out-dir %s" % out in err
     assert 1 <= runs.checkpoint_epochs(out)[-1] < 200
     assert not [f for f in os.listdir(out) if f.endswith(".part")]
