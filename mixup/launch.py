@@ -15,7 +15,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_local(worker_argv, num_workers, num_servers, timeout=None):
+def run_local(worker_argv, num_workers, num_servers):
     """Run `python -m mixup.train worker_argv` as num_workers workers; wait for all of them.
 
     Returns 0 when every worker succeeded, else the first failing worker's exit code (and the
@@ -32,7 +32,6 @@ def run_local(worker_argv, num_workers, num_servers, timeout=None):
                for _ in range(num_workers)]
     print("launched scheduler, %d server(s), %d worker(s) on 127.0.0.1:%s"
           % (num_servers, num_workers, env["DMLC_PS_ROOT_PORT"]), flush=True)
-    start = time.time()
     status = 0
     try:
         pending = list(workers)
@@ -44,9 +43,6 @@ def run_local(worker_argv, num_workers, num_servers, timeout=None):
                     if code != 0 and status == 0:
                         status = code
                         raise RuntimeError("a worker exited with %d" % code)
-            if timeout and time.time() - start > timeout:
-                status = 124
-                raise RuntimeError("workers still running after %ds" % timeout)
             time.sleep(0.2)
         for proc in support:
             proc.wait(timeout=60)

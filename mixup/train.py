@@ -8,7 +8,6 @@ stopped run from its last complete checkpoint.
 """
 import argparse
 import contextlib
-import json
 import math
 import os
 import signal
@@ -17,7 +16,6 @@ import time
 
 import mixup  # first: sets MXNet switches before MXNet loads
 import mxnet as mx
-import numpy as np
 
 from . import data, devices, plots, runs
 from .evaluate import predict, summarize

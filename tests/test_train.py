@@ -280,3 +280,13 @@ def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
     assert "(%d/45)" % scored["correct"] in table[2] and "MixUp a=0.2, rate 0.7" in table[2]
     assert open(plot, "rb").read(4) == b"\x89PNG"
     assert report.main([str(tmp_path / "none")]) == 2
+
+
+def test_launcher_stops_the_cluster_when_a_worker_fails(tmp_path):
+    from mixup import launch
+    start = time.time()
+    # a worker that refuses its options exits 2 before joining; scheduler and server must not
+    # be left waiting for it
+    status = launch.run_local(["--batch-size", "0"], num_workers=2, num_servers=1)
+    assert status == 2
+    assert time.time() - start < 60
