@@ -5,6 +5,7 @@ runs on Maxwell through Ampere (V100, A100, RTX 30xx; and RTX 40xx, whose 8.9 ru
 but not on Hopper (H100/H200, 9.0) or newer: there every kernel launch fails.
 """
 import subprocess
+import sys
 
 import mxnet as mx
 
@@ -70,6 +71,11 @@ def contexts(gpus):
         raise DeviceError("--gpus: GPU %s not present (this machine has %d)" % (missing,
                                                                                   available))
     rows = {index: (name, cap) for index, name, cap in query_capabilities()}
+    unknown = [g for g in gpus if g not in rows]
+    if unknown:  # nvidia-smi before driver R510 cannot report compute_cap
+        print("warning: could not read the compute capability of GPU %s (nvidia-smi "
+              "--query-gpu=compute_cap); mxnet-cu112 runs only on 5.0-8.6 (not H100/H200)"
+              % ",".join(map(str, unknown)), file=sys.stderr)
     bad = unsupported([(g, rows[g][1]) for g in gpus if g in rows])
     if bad:
         raise DeviceError(
