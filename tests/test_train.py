@@ -290,3 +290,24 @@ def test_launcher_stops_the_cluster_when_a_worker_fails(tmp_path):
     status = launch.run_local(["--batch-size", "0"], num_workers=2, num_servers=1)
     assert status == 2
     assert time.time() - start < 60
+
+
+def test_gpu_detection_on_a_simulated_cuda_machine(monkeypatch, capsys):
+    class CudaBuild:
+        def is_enabled(self, name):
+            return name == "CUDA"
+
+    monkeypatch.setattr(devices.mx.runtime, "Features", CudaBuild)
+    monkeypatch.setattr(devices.mx.context, "num_gpus", lambda: 3)
+    monkeypatch.setattr(devices, "query_capabilities",
+                        lambda: [(0, "NVIDIA H100 80GB HBM3", "9.0"),
+                                 (1, "NVIDIA A100-SXM4-40GB", "8.0")])
+    with pytest.raises(devices.DeviceError) as caught:
+        devices.contexts([1, 0])
+    assert "GPU 0 (NVIDIA H100 80GB HBM3, compute capability 9.0)" in str(caught.value)
+    assert "5.0-8.6" in str(caught.value)
+    assert devices.contexts([1]) == [mx.gpu(1)]
+    with pytest.raises(devices.DeviceError, match="GPU \\[3\\] not present"):
+        devices.contexts([3])
+    assert devices.contexts([2]) == [mx.gpu(2)]  # no capability known: warned, not refused
+    assert "could not read the compute capability of GPU 2" in capsys.readouterr().err
