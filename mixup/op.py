@@ -75,8 +75,8 @@ def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
     partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
     give = np.zeros(batch, dtype=np.float64)
     mixed = rng.permutation(batch)[:_params.mixed_count(mix_rate, batch)]
-    lam = rng.beta(alpha, alpha, size=1 if lam_mode == "batch" else batch)
-    give[mixed] = (1.0 - lam if lam.size == 1 else 1.0 - lam[mixed])
+    # one lambda for the batch, or one per mixed sample
+    give[mixed] = 1.0 - rng.beta(alpha, alpha, size=1 if lam_mode == "batch" else len(mixed))
     return MixPlan(partner=partner, give=give)
 
 

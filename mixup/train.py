@@ -227,10 +227,10 @@ class StopRequest:
             raise KeyboardInterrupt
 
 
-def build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per_epoch):
+def build_module(config, symbol, image_shape, contexts, run_dir, begin_epoch, kv,
+                 batches_per_epoch):
     """Bind the training graph, load or initialise parameters, set up the optimizer."""
     batch_size = config["batch_size"]
-    image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
     module = mx.mod.Module(symbol, context=contexts, data_names=["data"],
                            label_names=["softmax_label"])
     module.bind(data_shapes=[("data", (batch_size,) + image_shape)],
@@ -316,7 +316,8 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
                 else [mx.cpu(i) for i in range(config["cpu_devices"])])
     mx.random.seed(config["seed"] * 1000 + rank)
     symbol, mixing = training_symbol(config, info.num_classes, image_shape)
-    module = build_module(config, symbol, contexts, run_dir, begin_epoch, kv, batches_per_epoch)
+    module = build_module(config, symbol, image_shape, contexts, run_dir, begin_epoch, kv,
+                          batches_per_epoch)
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(argparse.Namespace(**config), batches_per_epoch)
     rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
@@ -345,6 +346,12 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
     return rows
 
 
+def prepare_data(config, log):
+    """Prepare (or check) the data a run's config names, in its --data-dir."""
+    data.prepare(config["dataset"], config["data_dir"], log=log,
+                 synthetic_counts=tuple(_ints(config["synthetic_size"], "--synthetic-size")))
+
+
 def new_config(args, dataset, reason):
     config = {k: v for k, v in vars(args).items() if k not in RUN_LOCAL}
     config["dataset"], config["dataset_reason"] = dataset, reason
@@ -367,8 +374,7 @@ def prepare_run(args, log):
         config = runs.load_config(args.out_dir)
         begin = last_epoch(args.out_dir)
         log("resuming %s from epoch %d (options from its config.json)" % (args.out_dir, begin))
-        data.prepare(config["dataset"], config["data_dir"], log=log,
-                     synthetic_counts=tuple(_ints(config["synthetic_size"], "size")))
+        prepare_data(config, log)
         return config, args.out_dir, begin
     if args.out_dir and os.path.exists(os.path.join(args.out_dir, "config.json")):
         raise ValueError("--out-dir %s already holds a run: add --resume to continue it, or "
@@ -411,8 +417,7 @@ def worker(args, log):
         if kv.rank == 0:
             os.makedirs(args.out_dir, exist_ok=True)
             runs.save_config(args.out_dir, config)
-    data.prepare(config["dataset"], config["data_dir"], log=log if kv.rank == 0 else
-                 (lambda *_: None), synthetic_counts=tuple(_ints(config["synthetic_size"], "n")))
+    prepare_data(config, log if kv.rank == 0 else (lambda *_: None))
     begin = agree(kv, last_epoch(args.out_dir) if kv.rank == 0 else 0)
     return config, args.out_dir, begin, kv
 
