@@ -62,35 +62,32 @@ def is_prepared(data_dir, dataset):
         return False
 
 
-def convert(dataset, splits, data_dir, source, progress=None):
-    """Write both splits and, last, the manifest."""
-    os.makedirs(data_dir, exist_ok=True)
+def _write_manifest(dataset, data_dir, source, encoding, mean, std, entries):
     info = spec(dataset)
-    mean, std = records.channel_stats(splits["train"][0])
-    entries = {split: records.write_split(data_dir, dataset, split, *splits[split],
-                                          progress=progress) for split in records.SPLITS}
-    manifest = {"dataset": dataset, "source": source, "encoding": "png",
+    manifest = {"dataset": dataset, "source": source, "encoding": encoding,
                 "image_shape": list(info.image_shape), "num_classes": info.num_classes,
                 "classes": list(info.classes), "mean": mean, "std": std, "splits": entries}
     records.write_manifest(data_dir, dataset, manifest)
     return manifest
 
 
+def convert(dataset, splits, data_dir, source, progress=None):
+    """Write both splits and, last, the manifest."""
+    os.makedirs(data_dir, exist_ok=True)
+    mean, std = records.channel_stats(splits["train"][0])
+    entries = {split: records.write_split(data_dir, dataset, split, *splits[split],
+                                          progress=progress) for split in records.SPLITS}
+    return _write_manifest(dataset, data_dir, source, "png", mean, std, entries)
+
+
 def _adopt_records(data_dir, dataset, source):
     """Make a manifest for .rec/.idx files that came from elsewhere, after a full scan."""
-    info = spec(dataset)
     entries = {}
     for split in records.SPLITS:
-        rec, idx = records.paths(data_dir, dataset, split)
-        count = records.scan(rec, idx, info.num_classes)
-        entries[split] = {"count": count, "rec_bytes": os.path.getsize(rec),
-                          "rec_sha256": records.sha256(rec), "idx_sha256": records.sha256(idx)}
-    manifest = {"dataset": dataset, "source": source, "encoding": "as found",
-                "image_shape": list(info.image_shape), "num_classes": info.num_classes,
-                "classes": list(info.classes), "mean": CIFAR10_MEAN, "std": CIFAR10_STD,
-                "splits": entries}
-    records.write_manifest(data_dir, dataset, manifest)
-    return manifest
+        count = records.scan(*records.paths(data_dir, dataset, split), spec(dataset).num_classes)
+        entries[split] = records.split_entry(data_dir, dataset, split, count)
+    return _write_manifest(dataset, data_dir, source, "as found", CIFAR10_MEAN, CIFAR10_STD,
+                           entries)
 
 
 def _cifar10_splits(data_dir, source, log):

@@ -31,10 +31,10 @@ def manifest_path(data_dir, dataset):
     return os.path.join(data_dir, "%s.json" % dataset)
 
 
-def write_atomic(path, data, mode="w"):
+def write_atomic(path, text):
     tmp = path + ".part"
-    with open(tmp, mode) as f:
-        f.write(data)
+    with open(tmp, "w") as f:
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -51,7 +51,7 @@ def sha256(path):
 def write_split(data_dir, dataset, split, images, labels, progress=None):
     """Write images (N, H, W[, 3]) uint8 with integer labels as PNG records, in order.
 
-    Returns the split's manifest entry (count, sizes, checksums, per-channel sums for stats).
+    Returns the split's manifest entry (see :func:`split_entry`).
     """
     rec, idx = paths(data_dir, dataset, split)
     tmp_rec, tmp_idx = rec + ".part", idx + ".part"
@@ -66,7 +66,13 @@ def write_split(data_dir, dataset, split, images, labels, progress=None):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final)
-    return {"count": int(len(images)), "rec_bytes": os.path.getsize(rec),
+    return split_entry(data_dir, dataset, split, len(images))
+
+
+def split_entry(data_dir, dataset, split, count):
+    """A split's manifest entry: record count, .rec size, SHA-256 of .rec and .idx."""
+    rec, idx = paths(data_dir, dataset, split)
+    return {"count": int(count), "rec_bytes": os.path.getsize(rec),
             "rec_sha256": sha256(rec), "idx_sha256": sha256(idx)}
 
 

@@ -242,3 +242,19 @@ def test_bad_iterator_shape_is_refused(tmp_path):
     data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
     with pytest.raises(ValueError, match="image_shape"):
         data.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
+
+
+def test_cifar10_records_without_a_manifest_are_scanned_and_adopted(tmp_path):
+    import shutil
+    made = str(tmp_path / "made")
+    data.prepare("synthetic", made, log=lambda *_: None, synthetic_counts=(30, 12))
+    target = str(tmp_path / "d")
+    os.makedirs(target)
+    for split in ("train", "val"):
+        for src, dst in zip(records.paths(made, "synthetic", split),
+                            records.paths(target, "cifar10", split)):
+            shutil.copy(src, dst)
+    manifest = data.prepare("cifar10", target, log=lambda *_: None)
+    assert manifest["encoding"] == "as found"
+    assert [manifest["splits"][s]["count"] for s in ("train", "val")] == [30, 12]
+    assert records.verify(target, "cifar10")["splits"]["val"]["count"] == 12
