@@ -21,6 +21,7 @@ import mxnet as mx
 import numpy as np
 
 from . import data, plots, runs
+from .devices import DeviceError, contexts, parse_gpus
 from .records import DataError, write_atomic
 
 ECE_BINS = 15
@@ -114,13 +115,12 @@ def main(argv=None):
         count = data.records.verify(data_dir, config["dataset"],
                                     checksums=False)["splits"]["val"]["count"]
         batch_size = min(args.batch_size, count)  # MXNet refuses batches larger than the set
-        from .devices import contexts, parse_gpus
         module, shape = scoring_module(run_dir, config, epoch, batch_size,
                                        contexts(parse_gpus(args.gpus)))
         val_iter = data.record_iter(data_dir, config["dataset"], "val", batch_size, shape,
                                     train=False)
         probs, labels = predict(module, val_iter)
-    except (FileNotFoundError, DataError, ValueError) as error:
+    except (FileNotFoundError, DataError, ValueError, DeviceError) as error:
         print("error: %s" % error, file=sys.stderr)
         return 2
     result = summarize(probs, labels, info.num_classes)

@@ -103,6 +103,8 @@ def read_cifar10_archive(path):
 
 def read_idx(path, dims):
     """An IDX file of unsigned bytes (optionally gzip'ed) with `dims` dimensions."""
+    if not os.path.isfile(path):
+        raise DataError("%s not found" % path)
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:

@@ -258,3 +258,11 @@ def test_cifar10_records_without_a_manifest_are_scanned_and_adopted(tmp_path):
     assert manifest["encoding"] == "as found"
     assert [manifest["splits"][s]["count"] for s in ("train", "val")] == [30, 12]
     assert records.verify(target, "cifar10")["splits"]["val"]["count"] == 12
+
+
+def test_missing_idx_file_is_named_as_missing(tmp_path, rng):
+    make_fashion_dir(str(tmp_path / "idx"), rng)
+    os.remove(str(tmp_path / "idx" / "train-labels-idx1-ubyte.gz"))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz not found"):
+        data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
+                     log=lambda *_: None)

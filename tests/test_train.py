@@ -165,6 +165,14 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, data_dir, capsys):
     from mixup import evaluate
     assert evaluate.main(["--out-dir", str(tmp_path / "nothing")]) == 2
     assert "config.json" in capsys.readouterr().err
+    run = str(tmp_path / "scored")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "1", "--out-dir",
+                              run]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--out-dir", run, "--gpus", "x"]) == 2
+    assert "--gpus" in capsys.readouterr().err
+    assert evaluate.main(["--out-dir", run, "--epoch", "7"]) == 2
+    assert "model-0007.params not found" in capsys.readouterr().err
 
 
 def test_auto_dataset_falls_back_to_fashion_mnist_and_says_why(tmp_path, monkeypatch, rng):
