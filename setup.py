@@ -7,7 +7,7 @@ setup(
                 "and CIFAR-10 / Fashion-MNIST training scripts",
     python_requires=">=3.8",
     packages=find_packages(include=["mixup", "mixup.*", "symbols", "symbols.*"]),
-    install_requires=["numpy", "tqdm", "matplotlib"],
+    install_requires=["numpy", "tqdm", "matplotlib", "Pillow"],
     extras_require={
         # Choose exactly one of cpu / gpu. Install with `-c constraints.txt`.
         "cpu": ["mxnet==1.9.1"],

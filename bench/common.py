@@ -7,6 +7,8 @@ import time
 
 import mxnet as mx
 
+from mixup.files import write_atomic
+
 
 def machine():
     cpu = platform.processor() or ""
@@ -68,7 +70,4 @@ def table(title, rows, columns):
 
 def write_json(path, payload):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".part"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload, indent=2))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import mxnet as mx
 
-from . import records, sources
+from . import paths, records, sources
 from .records import DataError
 
 
@@ -204,7 +204,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m mixup.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=sorted(DATASETS))
-    parser.add_argument("--data-dir", default="data", help="where the .rec files go (data/)")
+    parser.add_argument("--data-dir", default=paths.default_data_dir(),
+                        help="where the .rec files go (the repository's data/)")
     parser.add_argument("--from", dest="source", metavar="FILE",
                         help="cifar10: an archive you already have (cifar-10-python.tar.gz); "
                              "fashion-mnist: a directory with its four IDX files")

@@ -20,9 +20,10 @@ import mixup  # noqa: F401  (first: sets MXNet switches before MXNet loads)
 import mxnet as mx
 import numpy as np
 
-from . import data, plots, runs
+from . import data, paths, plots, runs
 from .devices import DeviceError, contexts, parse_gpus
-from .records import DataError, write_atomic
+from .files import write_atomic
+from .records import DataError
 
 ECE_BINS = 15
 
@@ -94,7 +95,7 @@ def scoring_module(run_dir, config, epoch, batch_size, contexts):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m mixup.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out-dir", default=os.path.join("runs", "latest"),
+    parser.add_argument("--out-dir", default=os.path.join(paths.default_runs_root(), "latest"),
                         help="the run to score (runs/latest)")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint (default: last)")
     parser.add_argument("--data-dir", default=None, help="default: the run's")

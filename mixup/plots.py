@@ -1,5 +1,4 @@
 """Pictures of a run: training curves and the confusion matrix, written atomically."""
-import os
 
 import matplotlib
 
@@ -8,12 +7,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .files import atomic_path  # noqa: E402
+
 
 def _save(fig, path):
-    tmp = path + ".part.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def curves(rows, path, title=""):

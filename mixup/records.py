@@ -12,6 +12,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from .files import atomic_path, write_atomic
 from .png import encode_png
 from .progress import bar
 
@@ -31,15 +32,6 @@ def manifest_path(data_dir, dataset):
     return os.path.join(data_dir, "%s.json" % dataset)
 
 
-def write_atomic(path, text):
-    tmp = path + ".part"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -54,18 +46,15 @@ def write_split(data_dir, dataset, split, images, labels, progress=None):
     Returns the split's manifest entry (see :func:`split_entry`).
     """
     rec, idx = paths(data_dir, dataset, split)
-    tmp_rec, tmp_idx = rec + ".part", idx + ".part"
-    writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
-    with bar(len(images), "%s %s" % (dataset, split), enabled=progress) as pbar:
-        for i, (image, label) in enumerate(zip(images, labels)):
-            header = mx.recordio.IRHeader(0, float(label), i, 0)
-            writer.write_idx(i, mx.recordio.pack(header, encode_png(image)))
-            pbar.update(1)
-    writer.close()
-    for tmp, final in ((tmp_rec, rec), (tmp_idx, idx)):
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+    # the .idx is renamed first: a .rec in place means the pair is complete
+    with atomic_path(rec) as tmp_rec, atomic_path(idx) as tmp_idx:
+        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+        with bar(len(images), "%s %s" % (dataset, split), enabled=progress) as pbar:
+            for i, (image, label) in enumerate(zip(images, labels)):
+                header = mx.recordio.IRHeader(0, float(label), i, 0)
+                writer.write_idx(i, mx.recordio.pack(header, encode_png(image)))
+                pbar.update(1)
+        writer.close()
     return split_entry(data_dir, dataset, split, len(images))
 
 

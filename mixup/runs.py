@@ -10,12 +10,12 @@ import re
 
 import mxnet as mx
 
-from .records import write_atomic
+from .files import atomic_path, write_atomic
 
 PREFIX = "model"
 
 
-def new_run_dir(root="runs"):
+def new_run_dir(root):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = os.path.join(root, stamp)
     suffix = 1
@@ -26,7 +26,7 @@ def new_run_dir(root="runs"):
     return path
 
 
-def point_latest(run_dir, root="runs"):
+def point_latest(run_dir, root):
     """runs/latest -> run_dir (a relative symlink, replaced atomically)."""
     link = os.path.join(root, "latest")
     tmp = link + ".part"
@@ -55,7 +55,7 @@ def checkpoint_epochs(run_dir):
     """Epoch numbers that have a complete checkpoint, ascending."""
     found = []
     for path in glob.glob(os.path.join(run_dir, "%s-*.params" % PREFIX)):
-        match = re.search(r"-(\d{4})\.params$", path)
+        match = re.fullmatch(r"%s-(\d{4})\.params" % PREFIX, os.path.basename(path))
         if match:
             found.append(int(match.group(1)))
     return sorted(found)
@@ -71,13 +71,11 @@ def save_checkpoint(run_dir, module, epoch, with_states=True):
     args, auxs = module.get_params()
     blob = {"arg:" + k: v for k, v in args.items()}
     blob.update({"aux:" + k: v for k, v in auxs.items()})
-    params = "%s-%04d.params" % (prefix, epoch)
-    mx.nd.save(params + ".part", blob)
     if with_states:
-        states = "%s-%04d.states" % (prefix, epoch)
-        module.save_optimizer_states(states + ".part")
-        os.replace(states + ".part", states)
-    os.replace(params + ".part", params)  # last: the .params file marks the checkpoint whole
+        with atomic_path("%s-%04d.states" % (prefix, epoch)) as tmp:
+            module.save_optimizer_states(tmp)
+    with atomic_path("%s-%04d.params" % (prefix, epoch)) as tmp:
+        mx.nd.save(tmp, blob)  # last: the .params file marks the checkpoint whole
 
 
 def load_params(run_dir, epoch):

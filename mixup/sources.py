@@ -17,6 +17,7 @@ import urllib.request
 import numpy as np
 
 from .progress import bar
+from .files import atomic_path
 from .records import DataError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -38,20 +39,18 @@ FASHION_MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx
 
 def download(url, dest, md5=None, timeout=30):
     """Fetch url to dest atomically (with a progress bar); check md5 if given."""
-    tmp = dest + ".part"
     digest = hashlib.md5()
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with bar(total, os.path.basename(dest), unit="B") as pbar:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                digest.update(block)
-                pbar.update(len(block))
-    if md5 is not None and digest.hexdigest() != md5:
-        os.remove(tmp)
-        raise DataError("%s: MD5 %s differs from the published %s (download corrupt)"
-                        % (url, digest.hexdigest(), md5))
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with bar(total, os.path.basename(dest), unit="B") as pbar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    digest.update(block)
+                    pbar.update(len(block))
+        if md5 is not None and digest.hexdigest() != md5:  # the partial file is removed
+            raise DataError("%s: MD5 %s differs from the published %s (download corrupt)"
+                            % (url, digest.hexdigest(), md5))
     return dest
 
 

@@ -17,7 +17,7 @@ import time
 import mixup  # first: sets MXNet switches before MXNet loads
 import mxnet as mx
 
-from . import data, devices, plots, runs
+from . import data, devices, paths, plots, runs
 from .evaluate import predict, summarize
 from .metrics import SoftMetrics
 from .progress import bar
@@ -36,7 +36,8 @@ def build_parser():
     g.add_argument("--dataset", default="auto", choices=["auto"] + sorted(data.DATASETS),
                    help="auto: CIFAR-10 if its files exist or can be downloaded, else "
                         "Fashion-MNIST (works offline) (default auto)")
-    g.add_argument("--data-dir", default="data", help="where the .rec files are (data/)")
+    g.add_argument("--data-dir", default=paths.default_data_dir(),
+                   help="where the .rec files are (the repository's data/)")
     g.add_argument("--synthetic-size", default="2000,500", metavar="TRAIN,VAL",
                    help="image counts of the synthetic set (2000,500)")
     g = p.add_argument_group("network")
@@ -380,10 +381,11 @@ def prepare_run(args, log):
         raise ValueError("--out-dir %s already holds a run: add --resume to continue it, or "
                          "choose another directory" % args.out_dir)
     config = new_config(args, *resolve_dataset(args, log))
-    run_dir = args.out_dir or runs.new_run_dir()
+    root = paths.default_runs_root()
+    run_dir = args.out_dir or runs.new_run_dir(root)
     os.makedirs(run_dir, exist_ok=True)
-    if os.path.abspath(os.path.dirname(os.path.abspath(run_dir))) == os.path.abspath("runs"):
-        runs.point_latest(run_dir)
+    if os.path.dirname(os.path.abspath(run_dir)) == os.path.abspath(root):
+        runs.point_latest(run_dir, root)
     runs.save_config(run_dir, config)
     return config, run_dir, 0
 
