@@ -16,8 +16,9 @@ import time
 
 import mixup  # first: sets MXNet switches before MXNet loads
 import mxnet as mx
+import numpy as np
 
-from . import data, devices, paths, plots, runs
+from . import data, devices, paths, plots, runs, trainset
 from .evaluate import predict, summarize
 from .metrics import SoftMetrics
 from .progress import bar
@@ -40,6 +41,17 @@ def build_parser():
                    help="where the .rec files are (the repository's data/)")
     g.add_argument("--synthetic-size", default="2000,500", metavar="TRAIN,VAL",
                    help="image counts of the synthetic set (2000,500)")
+    g.add_argument("--train-subset", type=int, default=0, metavar="N",
+                   help="train on a fixed subset of N training images, drawn with --seed "
+                        "(default 0: all)")
+    g.add_argument("--label-noise", type=float, default=0.0, metavar="P",
+                   help="replace each training label, with probability P, by a class drawn "
+                        "uniformly from all classes; a function of --seed and the image; "
+                        "validation labels are never changed (default 0)")
+    g.add_argument("--augment", default="standard", choices=["standard", "none"],
+                   help="training augmentation: standard = 4-pixel padding + random crop + "
+                        "mirror (where the dataset allows); none = the stored images, "
+                        "centre-cropped to --image-shape (default standard)")
     g = p.add_argument_group("network")
     g.add_argument("--network", default="resnet",
                    help="resnet (symbols/resnet.py) or gluoncv:NAME, e.g. "
@@ -106,7 +118,8 @@ def validate(args):
                              ("--num-workers", args.num_workers, 1),
                              ("--num-servers", args.num_servers, 1),
                              ("--cpu-devices", args.cpu_devices, 1),
-                             ("--mixup-off-epochs", args.mixup_off_epochs, 0)):
+                             ("--mixup-off-epochs", args.mixup_off_epochs, 0),
+                             ("--train-subset", args.train_subset, 0)):
         if value < low:
             raise ValueError("%s must be >= %d, got %d" % (name, low, value))
     for name, value in (("--lr", args.lr), ("--lr-factor", args.lr_factor)):
@@ -116,6 +129,8 @@ def validate(args):
                         ("--warmup-epochs", args.warmup_epochs)):
         if not (value >= 0 and math.isfinite(value)):
             raise ValueError("%s must be >= 0, got %r" % (name, value))
+    if not 0 <= args.label_noise < 1:
+        raise ValueError("--label-noise must be in [0, 1), got %r" % args.label_noise)
     if args.mom >= 1:
         raise ValueError("--mom must be < 1, got %r" % args.mom)
     if args.mixup_off_epochs > args.num_epochs:
@@ -192,6 +207,21 @@ def training_symbol(config, num_classes, image_shape):
         return net, False
     soft_label = net.get_internals()["mixup_label_out"]
     return mx.sym.Group([net, mx.sym.BlockGrad(soft_label)]), True
+
+
+def derived_seed(*parts):
+    """A seed in [0, 2**31) for one consumer (MXNet's RNG, an epoch's shuffle, ...) derived
+    from the run's --seed and the consumer's coordinates: MXNet's seeds are C ints, so sums
+    and products of --seed would overflow for large seeds, and could collide."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
+
+
+def training_set(config, log=lambda *_: None):
+    """The run's training set (mixup.trainset): all images, or its subset / noisy labels."""
+    return trainset.training_set(config["data_dir"], config["dataset"],
+                                 data.spec(config["dataset"]).num_classes, config["seed"],
+                                 subset=config.get("train_subset") or None,
+                                 label_noise=config.get("label_noise", 0.0), log=log)
 
 
 def log_line(text):
@@ -307,7 +337,8 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
     manifest = data.records.verify(config["data_dir"], config["dataset"], checksums=False)
     image_shape = tuple(_ints(config["image_shape"], "--image-shape"))
     batch_size = config["batch_size"]
-    train_count = manifest["splits"]["train"]["count"]
+    train_set = training_set(config)
+    train_count = train_set.count
     if batch_size > train_count // workers:
         raise ValueError("--batch-size %d is larger than the %d training images of each of %d "
                          "worker(s)" % (batch_size, train_count // workers, workers))
@@ -315,7 +346,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
     val_batch = min(batch_size, manifest["splits"]["val"]["count"])
     contexts = (devices.contexts(devices.parse_gpus(config["gpus"])) if config["gpus"]
                 else [mx.cpu(i) for i in range(config["cpu_devices"])])
-    mx.random.seed(config["seed"] * 1000 + rank)
+    mx.random.seed(derived_seed(config["seed"], rank))
     symbol, mixing = training_symbol(config, info.num_classes, image_shape)
     module = build_module(config, symbol, image_shape, contexts, run_dir, begin_epoch, kv,
                           batches_per_epoch)
@@ -326,8 +357,10 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
         mix_this_epoch = mixing and epoch < config["num_epochs"] - config["mixup_off_epochs"]
         train_iter = data.record_iter(config["data_dir"], config["dataset"], "train",
                                       batch_size, image_shape, train=True,
-                                      seed=config["seed"] * 100003 + epoch * 101 + rank,
-                                      num_parts=workers, part_index=rank)
+                                      seed=derived_seed(config["seed"], epoch, rank),
+                                      num_parts=workers, part_index=rank,
+                                      augment=config.get("augment", "standard") == "standard",
+                                      records_path=(train_set.rec, train_set.idx))
         progress_bar = bar(batches_per_epoch * batch_size,
                            "epoch %d/%d" % (epoch + 1, config["num_epochs"]), enabled=progress)
         with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
@@ -348,9 +381,11 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop):
 
 
 def prepare_data(config, log):
-    """Prepare (or check) the data a run's config names, in its --data-dir."""
+    """Prepare (or check) the data a run's config names, in its --data-dir, and derive its
+    training set (subset, label noise) if it asks for one."""
     data.prepare(config["dataset"], config["data_dir"], log=log,
                  synthetic_counts=tuple(_ints(config["synthetic_size"], "--synthetic-size")))
+    return training_set(config, log)
 
 
 def new_config(args, dataset, reason):
@@ -359,6 +394,9 @@ def new_config(args, dataset, reason):
     config["image_shape"] = args.image_shape or DEFAULT_SHAPES[dataset]
     config["mixup_version"] = mixup.__version__
     config["mxnet_version"] = mx.__version__
+    train_set = prepare_data(config, log_line)
+    config["train_count"] = train_set.count
+    config["train_labels_changed"] = round(train_set.changed_fraction, 6)
     return config
 
 
