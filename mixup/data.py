@@ -24,6 +24,7 @@ class DatasetSpec:
     classes: tuple
     mirror: bool                # horizontal flips keep the class
     official_counts: tuple      # (train, val)
+    default_shape: tuple        # (channels, height, width) fed to the network by default
 
     @property
     def num_classes(self):
@@ -33,13 +34,15 @@ class DatasetSpec:
 DATASETS = {
     "cifar10": DatasetSpec("cifar10", (3, 32, 32), (
         "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-        "truck"), mirror=True, official_counts=(50000, 10000)),
+        "truck"), mirror=True, official_counts=(50000, 10000), default_shape=(3, 28, 28)),
     "fashion-mnist": DatasetSpec("fashion-mnist", (1, 28, 28), (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-        "Bag", "Ankle boot"), mirror=True, official_counts=(60000, 10000)),
+        "Bag", "Ankle boot"), mirror=True, official_counts=(60000, 10000),
+        default_shape=(1, 28, 28)),
     # Gratings of class-specific orientation: a flip changes the orientation, so no mirroring.
     "synthetic": DatasetSpec("synthetic", (3, 32, 32), tuple("grating-%d" % i for i in range(10)),
-                             mirror=False, official_counts=(2000, 500)),
+                             mirror=False, official_counts=(2000, 500),
+                             default_shape=(3, 28, 28)),
 }
 
 # Used for ready-made records that come without our manifest (no pass over pixels needed).
@@ -52,6 +55,38 @@ def spec(dataset):
     except KeyError:
         raise DataError("unknown dataset %r; choose one of %s"
                         % (dataset, ", ".join(DATASETS))) from None
+
+
+def resolve_dataset(dataset, data_dir, log, synthetic_counts=None):
+    """(dataset, reason): the dataset to use, prepared in data_dir. 'auto' picks CIFAR-10 when
+    it is there or can be downloaded, else Fashion-MNIST (real data that works offline), and
+    says why loudly."""
+    if dataset != "auto":
+        spec(dataset)
+        prepare(dataset, data_dir, log=log, synthetic_counts=synthetic_counts)
+        return dataset, "asked for with --dataset %s" % dataset
+    try:
+        prepare("cifar10", data_dir, log=log)
+        return "cifar10", "CIFAR-10 is available"
+    except DataError as error:
+        first_line = str(error).splitlines()[0]
+        log("*" * 78)
+        log("--dataset auto: CIFAR-10 is not available (%s)" % first_line)
+        log("--dataset auto: training on FASHION-MNIST instead (real data that works offline).")
+        log("*" * 78)
+        prepare("fashion-mnist", data_dir, log=log)
+        return "fashion-mnist", "auto: CIFAR-10 unavailable (%s)" % first_line
+
+
+def check_image_shape(data_dir, dataset, image_shape):
+    """Refuse an image shape the stored images cannot give (ValueError naming the option)."""
+    stored = tuple(records.verify(data_dir, dataset, checksums=False)["image_shape"])
+    shape = tuple(image_shape)
+    if len(shape) != 3 or shape[0] != stored[0] or shape[1] > stored[1] or shape[2] > stored[2]:
+        raise ValueError("--image-shape %s does not fit %s, stored as %s (channels must match, "
+                         "height and width at most the stored size)"
+                         % (",".join(map(str, shape)), dataset, ",".join(map(str, stored))))
+    return stored
 
 
 def is_prepared(data_dir, dataset):
@@ -183,9 +218,7 @@ def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=No
     manifest = records.verify(data_dir, dataset, checksums=False)
     stored = tuple(manifest["image_shape"])
     shape = tuple(image_shape or stored)
-    if len(shape) != 3 or shape[0] != stored[0] or shape[1] > stored[1] or shape[2] > stored[2]:
-        raise ValueError("image_shape %s does not fit %s, stored as %s (channels must match, "
-                         "height and width at most the stored size)" % (shape, dataset, stored))
+    check_image_shape(data_dir, dataset, shape)
     if not 0 <= part_index < num_parts:
         raise ValueError("part_index %d outside 0..%d" % (part_index, num_parts - 1))
     train = split == "train" if train is None else train

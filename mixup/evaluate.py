@@ -1,146 +1,152 @@
-"""Score a run on its validation set.
+"""Score a run's checkpoint on its validation set.
 
-    python -m mixup.evaluate [--out-dir RUN] [--epoch N] [--data-dir DIR]
+    ./test.sh [--out-dir RUN] [--epoch N|best] [--data-dir DIR] [--fgsm EPS[,EPS...]]
+              [--ifgsm-steps K] [--split val|train]
 
-(./test.sh sets up the environment first.) Defaults: runs/latest, its last checkpoint, the
-dataset and data directory it was trained on. Every validation image is counted exactly once
-(the wrapped-around samples of the last batch are dropped). Prints
+Defaults: runs/latest, its last checkpoint, the dataset and data directory it was trained on.
+Every image is counted exactly once (the wrapped-around samples of the last batch are
+dropped). Prints one line on stdout,
 
     accuracy: A (k/N)
 
-and writes RUN/test.json (accuracy, top-5, cross-entropy, expected calibration error,
-per-class accuracy, confusion matrix) and RUN/confusion.png.
+and the rest on stderr; writes RUN/test.json (accuracy, top-5, cross-entropy, expected
+calibration error, reliability bins, per-class accuracy, confusion matrix, attacked
+accuracies), RUN/confusion.png and RUN/reliability.png. With --split train it scores the run's
+own training set (with its subset and noisy labels, unaugmented) into RUN/test-train.json.
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
-import mixup  # noqa: F401  (first: sets MXNet switches before MXNet loads)
-import mxnet as mx
-import numpy as np
+from . import threads
 
-from . import data, paths, plots, runs
-from .devices import DeviceError, contexts, parse_gpus
-from .files import write_atomic
-from .records import DataError
+if __name__ == "__main__":
+    threads.configure_or_reexec("mixup.evaluate")
 
-ECE_BINS = 15
+import mixup  # noqa: E402,F401  (first: sets MXNet switches before MXNet loads)
 
-
-def predict(module, val_iter):
-    """(probabilities (N, C), labels (N,)) over an iterator, in order, padding dropped.
-
-    The module runs in inference mode, where MixUp is the identity."""
-    mx.nd.waitall()  # BatchNorm's moving statistics must be final before they are read
-    probs, labels = [], []
-    for batch in val_iter:
-        module.forward(batch, is_train=False)
-        keep = batch.data[0].shape[0] - batch.pad
-        probs.append(module.get_outputs()[0][:keep].asnumpy())
-        labels.append(batch.label[0][:keep].asnumpy())
-    return np.concatenate(probs).astype(np.float64), np.concatenate(labels).astype(np.int64)
+from . import data, paths, plots, runs, scoring  # noqa: E402
+from .cli import ArgumentParser, add  # noqa: E402
+from .config import ConfigError, RunConfig  # noqa: E402
+from .devices import DeviceError, contexts, parse_gpus  # noqa: E402
+from .files import write_atomic  # noqa: E402
+from .metrics import summarize  # noqa: E402
+from .records import DataError  # noqa: E402
 
 
-def expected_calibration_error(probs, labels, bins=ECE_BINS):
-    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(ece)
+def build_parser():
+    p = ArgumentParser(prog="./test.sh", description=__doc__)
+    add(p, "--out-dir", os.path.join(paths.default_runs_root(), "latest"), "the run to score")
+    add(p, "--epoch", "last", "the checkpoint to score: an epoch number, 'last' or 'best' "
+        "(the best validation accuracy, from RUN/best.json)")
+    add(p, "--data-dir", "the run's", "where the dataset's .rec files are")
+    add(p, "--split", "val", "val, or train: the run's own training set (subset, noisy "
+        "labels), to see what it memorised", choices=["val", "train"])
+    add(p, "--batch-size", 100, "images per forward pass", type=int)
+    add(p, "--gpus", "", "GPU indices; empty: the CPU")
+    add(p, "--fgsm", "", "EPS[,EPS...]: also score every image under a white-box FGSM attack "
+        "of each size, in pixel levels of 0..255")
+    add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 for the iterative attack (I-FGSM, K steps)",
+        type=int)
+    add(p, "--threads", "all cores", "CPU threads for MXNet's operators (or OMP_NUM_THREADS)")
+    return p
 
 
-def summarize(probs, labels, num_classes):
-    predicted = probs.argmax(axis=1)
-    n = len(labels)
-    correct = int((predicted == labels).sum())
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    totals = matrix.sum(axis=1)
-    result = {
-        "count": n, "correct": correct, "accuracy": correct / n,
-        "cross_entropy": float(-np.log(np.clip(probs[np.arange(n), labels], 1e-12, 1)).mean()),
-        "ece": expected_calibration_error(probs, labels),
-        "per_class_accuracy": [float(matrix[c, c] / totals[c]) if totals[c] else None
-                               for c in range(num_classes)],
-        "confusion": matrix.tolist(),
-    }
-    if num_classes > 5:
-        top5 = np.argsort(-probs, axis=1)[:, :5]
-        result["top5"] = float((top5 == labels[:, None]).any(axis=1).mean())
-    return result
+def _epsilons(text):
+    if not text:
+        return []
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError("--fgsm must be comma-separated pixel levels like 1,2,4, got %r"
+                          % text) from None
+    if not values or any(not 0 <= v <= 255 for v in values):
+        raise ConfigError("--fgsm values must be in [0, 255] (pixel levels), got %r" % text)
+    return values
 
 
-def scoring_module(run_dir, config, epoch, batch_size, contexts):
-    import symbols
-    info = data.spec(config["dataset"])
-    shape = tuple(int(v) for v in config["image_shape"].split(","))
-    symbol = symbols.get_symbol(config["network"], num_classes=info.num_classes,
-                                num_layers=config["num_layers"], image_shape=shape,
-                                dtype=config["dtype"], train=False)
-    module = mx.mod.Module(symbol, context=contexts)
-    module.bind(data_shapes=[("data", (batch_size,) + shape)],
-                label_shapes=[("softmax_label", (batch_size,))], for_training=False)
-    args, auxs = runs.load_params(run_dir, epoch)
-    module.set_params(args, auxs, allow_missing=False, allow_extra=True)
-    return module, shape
+def _epoch(text, run_dir):
+    have = runs.checkpoint_epochs(run_dir)
+    if not have:
+        raise FileNotFoundError("%s has no checkpoint yet" % run_dir)
+    if text == "last":
+        return have[-1]
+    if text == "best":
+        best = runs.best_epoch(run_dir)
+        if best is None:
+            raise FileNotFoundError("%s has no best.json (made by runs that validate every "
+                                    "epoch); give --epoch N" % run_dir)
+        return best[0]
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError("--epoch must be a number, 'last' or 'best', got %r" % text) from None
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m mixup.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out-dir", default=os.path.join(paths.default_runs_root(), "latest"),
-                        help="the run to score (runs/latest)")
-    parser.add_argument("--epoch", type=int, default=None, help="checkpoint (default: last)")
-    parser.add_argument("--data-dir", default=None, help="default: the run's")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--gpus", default="", help="GPU indices; empty: the CPU")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch-size must be >= 1, got %d" % args.batch_size)
     try:
+        if args.batch_size < 1:
+            raise ConfigError("--batch-size must be >= 1, got %d" % args.batch_size)
+        if args.ifgsm_steps < 1:
+            raise ConfigError("--ifgsm-steps must be >= 1, got %d" % args.ifgsm_steps)
+        eps_list = _epsilons(args.fgsm)
+        gpus = parse_gpus(args.gpus)
         run_dir = os.path.realpath(args.out_dir)
-        config = runs.load_config(run_dir)
-        have = runs.checkpoint_epochs(run_dir)
-        if not have:
-            raise FileNotFoundError("%s has no checkpoint yet" % args.out_dir)
-        epoch = have[-1] if args.epoch is None else args.epoch
-        data_dir = args.data_dir or config["data_dir"]
-        info = data.spec(config["dataset"])
-        count = data.records.verify(data_dir, config["dataset"],
-                                    checksums=False)["splits"]["val"]["count"]
-        batch_size = min(args.batch_size, count)  # MXNet refuses batches larger than the set
-        module, shape = scoring_module(run_dir, config, epoch, batch_size,
-                                       contexts(parse_gpus(args.gpus)))
-        val_iter = data.record_iter(data_dir, config["dataset"], "val", batch_size, shape,
-                                    train=False)
-        probs, labels = predict(module, val_iter)
-    except (FileNotFoundError, DataError, ValueError, DeviceError) as error:
-        print("error: %s" % error, file=sys.stderr)
-        return 2
+        config = RunConfig.load(run_dir)
+        epoch = _epoch(args.epoch, run_dir)
+        data_dir = config.data_dir if args.data_dir == "the run's" else args.data_dir
+        config = dataclasses.replace(config, data_dir=data_dir)
+        info = data.spec(config.dataset)
+        manifest = data.records.verify(data_dir, config.dataset, checksums=False)
+        expected = (manifest["splits"]["val"]["count"] if args.split == "val"
+                    else config.train_count)
+        batch_size = min(args.batch_size, expected)  # MXNet refuses batches larger than the set
+        ctxs = contexts(gpus)
+        checkpoint = scoring.load(run_dir, config, epoch)
+        probs, labels = scoring.predictions(checkpoint, config, data_dir, batch_size, ctxs,
+                                            split=args.split)
+        attacked = (scoring.attacked_accuracy(checkpoint, config, data_dir, batch_size,
+                                              ctxs[0], eps_list, args.ifgsm_steps)
+                    if eps_list and args.split == "val" else {})
+    except (FileNotFoundError, DataError, ValueError, DeviceError,
+            runs.CheckpointError) as error:
+        return parser.report(error)
     result = summarize(probs, labels, info.num_classes)
-    expected = data.records.load_manifest(data_dir, config["dataset"])["splits"]["val"]["count"]
     if result["count"] != expected:  # cannot happen unless MXNet's padding changes
-        print("error: scored %d images, the validation set has %d" % (result["count"],
-                                                                      expected), file=sys.stderr)
+        print("error: scored %d images, the %s set has %d" % (result["count"], args.split,
+                                                              expected), file=sys.stderr)
         return 3
-    result.update(run=run_dir, epoch=epoch, dataset=config["dataset"],
+    result.update(run=run_dir, epoch=epoch, dataset=config.dataset, split=args.split,
                   classes=list(info.classes))
-    write_atomic(os.path.join(run_dir, "test.json"), json.dumps(result, indent=2))
-    plots.confusion(result["confusion"], info.classes, os.path.join(run_dir, "confusion.png"),
-                    title="%s, epoch %d: accuracy %.2f%%, ECE %.3f" % (
-                        config["dataset"], epoch, 100 * result["accuracy"], result["ece"]))
+    if attacked:
+        result["attack"] = {"method": "FGSM" if args.ifgsm_steps == 1 else
+                            "I-FGSM (%d steps)" % args.ifgsm_steps,
+                            "steps": args.ifgsm_steps, "space": "pixel levels 0..255",
+                            "accuracy": {"%g" % eps: correct / count
+                                         for eps, (correct, count) in attacked.items()},
+                            "correct": {"%g" % eps: correct
+                                        for eps, (correct, count) in attacked.items()}}
+    suffix = "" if args.split == "val" else "-train"
+    write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
+    title = "%s %s, epoch %d: accuracy %.2f%%, ECE %.3f" % (
+        config.dataset, args.split, epoch, 100 * result["accuracy"], result["ece"])
+    plots.confusion(result["confusion"], info.classes,
+                    os.path.join(run_dir, "confusion%s.png" % suffix), title=title)
+    plots.reliability(result["reliability"], result["ece"],
+                      os.path.join(run_dir, "reliability%s.png" % suffix), title=title)
     # details to stderr: stdout is the one line scripts read
-    print("%s, epoch %d: top-5 %s  cross-entropy %.4f  ECE %.4f  (details: %s)" % (
-        config["dataset"], epoch, "%.4f" % result["top5"] if "top5" in result else "n/a",
-        result["cross_entropy"], result["ece"], os.path.join(run_dir, "test.json")),
-        file=sys.stderr)
+    print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  ECE %.4f  (details: %s)" % (
+        config.dataset, args.split, epoch,
+        "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
+        result["ece"], os.path.join(run_dir, "test%s.json" % suffix)), file=sys.stderr)
+    for eps, (correct, count) in attacked.items():
+        print("%s eps %g: accuracy %.4f (%d/%d)" % (result["attack"]["method"], eps,
+                                                    correct / count, correct, count),
+              file=sys.stderr)
     print("accuracy: %.4f (%d/%d)" % (result["accuracy"], result["correct"], result["count"]))
     return 0
 

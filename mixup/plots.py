@@ -1,5 +1,5 @@
-"""Pictures of a run: training curves and the confusion matrix, written atomically."""
-
+"""Pictures of a run, written atomically: training curves, the confusion matrix, the
+reliability diagram, and validation curves of several runs side by side."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,6 +18,14 @@ def _save(fig, path):
         plt.close(fig)
 
 
+def _epoch_axis(ax, epochs):
+    """Whole-number epoch ticks, from the first epoch on."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if epochs:
+        ax.set_xlim(min(epochs) - 0.3, max(epochs) + 0.3)
+    ax.grid(alpha=0.3)
+
+
 def curves(rows, path, title=""):
     """Accuracy and loss against epochs from metrics.jsonl rows."""
     epochs = [r["epoch"] for r in rows]
@@ -29,44 +37,70 @@ def curves(rows, path, title=""):
     loss.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation CE")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     for ax in (acc, loss):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _epoch_axis(ax, epochs)
+        # outside the axes: a legend never hides a point
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.suptitle(title)
     _save(fig, path)
 
 
 def confusion(matrix, classes, path, title=""):
-    """Row-normalised confusion matrix with per-class accuracy in the row labels."""
+    """Row-normalised confusion matrix in percent, with a colour bar and per-class accuracy."""
     matrix = np.asarray(matrix, dtype=np.float64)
     totals = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(classes), 0.8 + 0.55 * len(classes)))
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
+    share = 100 * np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(2.0 + 0.65 * n, 0.8 + 0.55 * n))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
+    for i in range(n):
+        for j in range(n):
             if matrix[i, j]:
-                ax.text(j, i, "%d" % matrix[i, j], ha="center", va="center", fontsize=7,
-                        color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)),
-                  ["%s (%.1f%%)" % (c, 100 * share[i, i]) for i, c in enumerate(classes)])
-    ax.set(xlabel="predicted", ylabel="true (per-class accuracy)", title=title)
+                ax.text(j, i, "%.0f" % share[i, j] if share[i, j] >= 1 else "<1", ha="center",
+                        va="center", fontsize=7, color="white" if share[i, j] > 50 else "black")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), ["%s (%.1f%%)" % (c, share[i, i]) for i, c in enumerate(classes)])
+    ax.set(xlabel="predicted", ylabel="true class (its accuracy)", title=title)
+    fig.colorbar(image, ax=ax, label="% of the true class", fraction=0.046, pad=0.04)
+    _save(fig, path)
+
+
+def reliability(bins, ece, path, title=""):
+    """Reliability diagram: accuracy against mean confidence per confidence bin (bars), the
+    diagonal of perfect calibration, and how many images fall in each bin."""
+    count = len(bins)
+    edges = np.linspace(0, 1, count + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    accuracy = [b["accuracy"] if b["count"] else 0 for b in bins]
+    confidence = [b["confidence"] if b["count"] else c for b, c in zip(bins, centers)]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.bar(centers, accuracy, width=1 / count, edgecolor="black", color="tab:blue",
+            alpha=0.8, label="accuracy")
+    top.bar(centers, np.array(confidence) - np.array(accuracy), bottom=accuracy,
+            width=1 / count, edgecolor="tab:red", color="tab:red", alpha=0.25,
+            label="gap to mean confidence")
+    top.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
+            title="%s\nECE %.4f" % (title, ece) if title else "ECE %.4f" % ece)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(centers, [b["count"] for b in bins], width=1 / count, color="gray")
+    bottom.set(xlabel="confidence (max probability)", ylabel="images", yscale="log")
     _save(fig, path)
 
 
 def compare(named_rows, path, title="validation"):
     """Validation accuracy and cross-entropy of several runs against epochs."""
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.6))
+    epochs = []
     for name, rows in named_rows.items():
-        epochs = [r["epoch"] for r in rows]
-        acc.plot(epochs, [r["val_accuracy"] for r in rows], "o-", label=name)
-        loss.plot(epochs, [r["val_loss"] for r in rows], "o-", label=name)
+        e = [r["epoch"] for r in rows]
+        epochs += e
+        acc.plot(e, [r["val_accuracy"] for r in rows], "o-", ms=3, label=name)
+        loss.plot(e, [r["val_loss"] for r in rows], "o-", ms=3, label=name)
     acc.set(xlabel="epoch", ylabel="validation accuracy", title="accuracy")
     loss.set(xlabel="epoch", ylabel="validation cross-entropy", title="loss")
     for ax in (acc, loss):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    acc.legend(fontsize=8)
+        _epoch_axis(ax, epochs)
+    acc.legend(fontsize=7, loc="upper center", bbox_to_anchor=(1.1, -0.14), ncol=2)
     fig.suptitle(title)
     _save(fig, path)

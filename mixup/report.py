@@ -1,72 +1,142 @@
-"""Compare finished runs: a Markdown table (the README's results) and one plot.
+"""Compare runs: a Markdown table (the README's results) and one plot.
 
-    python -m mixup.report RUN [RUN ...] [--plot FILE]
+    ./tools.sh report RUN [RUN ...] [--plot FILE] [--by-run]
 
-Each RUN needs config.json and metrics.jsonl; test.json (from ./test.sh) adds the scored
-accuracy and calibration. Rows keep the order given.
+Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
+accuracy, calibration (ECE) and the accuracy under each FGSM size it was run with;
+test-train.json (./test.sh --split train) the accuracy on the run's own (noisy) training
+labels. Runs that differ only in --seed form one row, each figure given as mean ± half the
+range over the seeds (with the number of seeds); --by-run gives one row per run. Rows keep the
+order in which their first run is given.
 """
-import argparse
+import dataclasses
 import json
 import os
 import sys
 
 from . import plots, runs
+from .cli import ArgumentParser, add
+from .config import RunConfig
 
 
 def describe(config):
-    if config["mix_rate"] <= 0:
-        return "ERM (no MixUp)"
-    text = "MixUp a=%g, rate %g, at %s" % (config["alpha"], config["mix_rate"], config["mixup_at"])
-    if config.get("mixup_off_epochs"):
-        text += ", off for last %d" % config["mixup_off_epochs"]
+    if not config.mixing:
+        text = "ERM"
+    else:
+        text = "MixUp α=%g" % config.alpha
+        if config.mix_rate != 1:
+            text += ", rate %g" % config.mix_rate
+        if config.mixup_at != "input":
+            text += ", at %s" % config.mixup_at
+        if config.mixup_off_epochs:
+            text += ", off last %d" % config.mixup_off_epochs
     return text
 
 
-def row(run_dir):
-    config, metrics = runs.load_config(run_dir), runs.read_metrics(run_dir)
+def setting(config):
+    parts = []
+    if config.train_subset:
+        parts.append("%d imgs" % config.train_subset)
+    parts.append("noise %g%%" % (100 * config.label_noise) if config.label_noise else "clean")
+    parts.append("aug %s" % config.augment)
+    return ", ".join(parts)
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def measure(run_dir):
+    """The figures of one run: {name: value} (fractions), plus its config."""
+    config = RunConfig.load(run_dir)
+    metrics = runs.read_metrics(run_dir)
     if not metrics:
         raise ValueError("%s has no finished epoch" % run_dir)
-    test_path = os.path.join(run_dir, "test.json")
-    scored = json.load(open(test_path)) if os.path.exists(test_path) else None
-    last = metrics[-1]
-    network = config["network"] + ("-%d" % config["num_layers"]
-                                   if config["network"] == "resnet" else "")
-    return {
-        "run": os.path.basename(os.path.normpath(run_dir)),
-        "dataset": config["dataset"], "network": "%s %s" % (network, config["image_shape"]),
-        "epochs": last["epoch"], "training": describe(config),
-        "accuracy": ("%.2f%% (%d/%d)" % (100 * scored["accuracy"], scored["correct"],
-                                         scored["count"]) if scored
-                     else "%.2f%%" % (100 * last["val_accuracy"])),
-        "val CE": "%.4f" % (scored["cross_entropy"] if scored else last["val_loss"]),
-        "ECE": "%.4f" % scored["ece"] if scored else "",
-        "best epoch acc": "%.2f%%" % (100 * max(m["val_accuracy"] for m in metrics)),
-        "img/s": "%.0f" % (sum(m["images_per_sec"] for m in metrics) / len(metrics)),
+    scored = _read_json(os.path.join(run_dir, "test.json"))
+    on_train = _read_json(os.path.join(run_dir, "test-train.json"))
+    figures = {
+        "best val acc": max(m["val_accuracy"] for m in metrics),
+        "last val acc": metrics[-1]["val_accuracy"],
     }
+    if on_train:
+        figures["train acc (noisy labels)"] = on_train["accuracy"]
+    if scored:
+        figures["test acc"] = scored["accuracy"]
+        figures["test CE"] = scored["cross_entropy"]
+        figures["ECE"] = scored["ece"]
+        attack = scored.get("attack")
+        if attack:
+            label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
+            for eps, acc in attack["accuracy"].items():
+                figures["%s ε=%s" % (label, eps)] = acc
+    return config, metrics, figures
 
 
-def markdown(rows):
-    columns = list(rows[0])
+def _group_key(config):
+    return json.dumps(dataclasses.asdict(dataclasses.replace(
+        config, seed=0, train_labels_changed=0.0, data_dir="")), sort_keys=True)
+
+
+def _fmt(name, values):
+    scale = 1 if name in ("test CE", "ECE") else 100
+    digits = "%.4f" if scale == 1 else "%.2f"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return digits % (scale * mean)
+    half_range = (max(values) - min(values)) / 2
+    return (digits + " ± " + digits) % (scale * mean, scale * half_range)
+
+
+def table(run_dirs, by_run=False):
+    """Markdown rows: one per group of seeds (or per run)."""
+    groups, order = {}, []
+    for position, run_dir in enumerate(run_dirs):
+        config, metrics, figures = measure(run_dir)
+        key = position if by_run else _group_key(config)
+        if key not in groups:
+            groups[key] = {"config": config, "runs": [], "figures": []}
+            order.append(key)
+        groups[key]["runs"].append(os.path.basename(os.path.normpath(run_dir)))
+        groups[key]["figures"].append(figures)
+    names = []
+    for key in order:
+        for figures in groups[key]["figures"]:
+            names += [n for n in figures if n not in names]
+    columns = ["training", "setting", "epochs", "seeds"] + names
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    for key in order:
+        group = groups[key]
+        config = group["config"]
+        cells = [describe(config), setting(config), str(config.num_epochs),
+                 str(len(group["runs"]))]
+        for name in names:
+            values = [f[name] for f in group["figures"] if name in f]
+            cells.append(_fmt(name, values) if values else "")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m mixup.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="./tools.sh report", description=__doc__)
     parser.add_argument("runs", nargs="+", help="run directories")
-    parser.add_argument("--plot", help="write the comparison plot (PNG) here")
+    add(parser, "--plot", "", "write the comparison plot (PNG) here")
+    parser.add_argument("--by-run", action="store_true", help="one row per run, not per group "
+                        "of seeds")
     args = parser.parse_args(argv)
     try:
-        rows = [row(r) for r in args.runs]
+        print(table(args.runs, by_run=args.by_run))
+        if args.plot:
+            named = {}
+            for run_dir in args.runs:
+                config, metrics, _ = measure(run_dir)
+                named["%s: %s (seed %d)" % (os.path.basename(os.path.normpath(run_dir)),
+                                            describe(config), config.seed)] = metrics
+            plots.compare(named, args.plot)
     except (FileNotFoundError, ValueError) as error:
-        print("error: %s" % error, file=sys.stderr)
-        return 2
-    print(markdown(rows))
-    if args.plot:
-        plots.compare({r["run"] + ": " + r["training"]: runs.read_metrics(d)
-                       for r, d in zip(rows, args.runs)}, args.plot)
+        return parser.report(error)
     return 0
 
 

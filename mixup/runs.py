@@ -1,7 +1,17 @@
-"""A run directory: config.json, metrics.jsonl, curves.png and MXNet checkpoints
-(PREFIX-symbol.json, PREFIX-NNNN.params with NNNN = epochs completed, and PREFIX-NNNN.states
-with the optimizer's state). Every file is written atomically, so a run stopped at any moment
-leaves only complete checkpoints, and --resume continues from the last one."""
+"""The run directory: what a run leaves on disk, and how a run is found again.
+
+    config.json      the run's options (mixup.config.RunConfig)
+    metrics.jsonl    one JSON object per finished epoch
+    train.log        everything the run printed (but progress bars), appended across resumes
+    curves.png       redrawn every epoch
+    best.json        the epoch with the best validation accuracy so far
+    model-symbol.json, model-NNNN.params, model-NNNN.states
+                     MXNet checkpoints, NNNN = epochs completed (MXNet's own convention)
+
+Every file is written atomically (mixup.files), the ``.params`` of a checkpoint last, so a run
+stopped at any moment leaves only complete checkpoints and ``--resume`` continues from the last
+one that loads. ``runs/latest`` points at the newest run that has a checkpoint.
+"""
 import datetime
 import glob
 import json
@@ -10,10 +20,17 @@ import re
 
 import mxnet as mx
 
+from .config import ConfigError, RunConfig
 from .files import atomic_path, write_atomic
 
 PREFIX = "model"
 
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, truncated or corrupt (the message names it)."""
+
+
+# ------------------------------------------------------------------------- directories
 
 def new_run_dir(root):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -22,78 +39,39 @@ def new_run_dir(root):
     while os.path.exists(path):
         suffix += 1
         path = os.path.join(root, "%s-%d" % (stamp, suffix))
-    os.makedirs(path)
     return path
 
 
 def point_latest(run_dir, root):
-    """runs/latest -> run_dir (a relative symlink, replaced atomically)."""
+    """root/latest -> run_dir (a relative symlink, replaced atomically), if run_dir is in root."""
+    if os.path.dirname(os.path.abspath(run_dir)) != os.path.abspath(root):
+        return
     link = os.path.join(root, "latest")
-    tmp = link + ".part"
+    tmp = link + ".part-%d" % os.getpid()
     if os.path.lexists(tmp):
         os.remove(tmp)
     os.symlink(os.path.relpath(os.path.abspath(run_dir), os.path.abspath(root)), tmp)
     os.replace(tmp, link)
 
 
-def save_config(run_dir, config):
-    write_atomic(os.path.join(run_dir, "config.json"), json.dumps(config, indent=2,
-                                                                  sort_keys=True))
-
-
-def load_config(run_dir):
-    path = os.path.join(run_dir, "config.json")
+def check_writable_dir(path, option):
+    """Create `path` if needed; refuse (ConfigError naming the option) a file or a read-only
+    directory before anything else is written."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError("%s %s is a file, not a directory" % (option, path))
     try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError("%s not found: is %s a run directory made by mixup.train?"
-                                % (path, run_dir)) from None
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ConfigError("%s %s cannot be created (%s)" % (option, path, error.strerror))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError("%s %s is not writable" % (option, path))
 
 
-def checkpoint_epochs(run_dir):
-    """Epoch numbers that have a complete checkpoint, ascending."""
-    found = []
-    for path in glob.glob(os.path.join(run_dir, "%s-*.params" % PREFIX)):
-        match = re.fullmatch(r"%s-(\d{4})\.params" % PREFIX, os.path.basename(path))
-        if match:
-            found.append(int(match.group(1)))
-    return sorted(found)
+def holds_run(run_dir):
+    return os.path.exists(os.path.join(run_dir, "config.json"))
 
 
-def save_checkpoint(run_dir, module, epoch, with_states=True):
-    """Parameters (and optimizer state, where this kvstore keeps it locally) after `epoch`."""
-    mx.nd.waitall()  # MXNet 1.9.1 does not order reads of BN moving stats after backward
-    prefix = os.path.join(run_dir, PREFIX)
-    symbol_path = prefix + "-symbol.json"
-    if not os.path.exists(symbol_path):
-        write_atomic(symbol_path, module.symbol.tojson())
-    args, auxs = module.get_params()
-    blob = {"arg:" + k: v for k, v in args.items()}
-    blob.update({"aux:" + k: v for k, v in auxs.items()})
-    if with_states:
-        with atomic_path("%s-%04d.states" % (prefix, epoch)) as tmp:
-            module.save_optimizer_states(tmp)
-    with atomic_path("%s-%04d.params" % (prefix, epoch)) as tmp:
-        mx.nd.save(tmp, blob)  # last: the .params file marks the checkpoint whole
-
-
-def load_params(run_dir, epoch):
-    path = os.path.join(run_dir, "%s-%04d.params" % (PREFIX, epoch))
-    if not os.path.exists(path):
-        have = checkpoint_epochs(run_dir)
-        raise FileNotFoundError("%s not found; checkpoints in %s: %s" % (
-            path, run_dir, ", ".join(map(str, have)) or "none"))
-    blob = mx.nd.load(path)
-    args = {k[4:]: v for k, v in blob.items() if k.startswith("arg:")}
-    auxs = {k[4:]: v for k, v in blob.items() if k.startswith("aux:")}
-    return args, auxs
-
-
-def states_path(run_dir, epoch):
-    path = os.path.join(run_dir, "%s-%04d.states" % (PREFIX, epoch))
-    return path if os.path.exists(path) else None
-
+# ------------------------------------------------------------------------- metrics
 
 def read_metrics(run_dir):
     path = os.path.join(run_dir, "metrics.jsonl")
@@ -106,3 +84,182 @@ def read_metrics(run_dir):
 def write_metrics(run_dir, rows):
     write_atomic(os.path.join(run_dir, "metrics.jsonl"),
                  "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+# ------------------------------------------------------------------------- checkpoints
+
+def params_path(run_dir, epoch):
+    return os.path.join(run_dir, "%s-%04d.params" % (PREFIX, epoch))
+
+
+def states_path(run_dir, epoch):
+    return os.path.join(run_dir, "%s-%04d.states" % (PREFIX, epoch))
+
+
+def checkpoint_epochs(run_dir):
+    """Epoch numbers that have a complete checkpoint (a .params file), ascending."""
+    found = []
+    for path in glob.glob(os.path.join(run_dir, "%s-*.params" % PREFIX)):
+        match = re.fullmatch(r"%s-(\d{4})\.params" % PREFIX, os.path.basename(path))
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def save_checkpoint(run_dir, module, epoch, with_states=True):
+    """Parameters (and optimizer state, where this kvstore keeps it locally) after `epoch`."""
+    mx.nd.waitall()  # MXNet 1.9.1 does not order reads of BN moving stats after backward
+    symbol_path = os.path.join(run_dir, "%s-symbol.json" % PREFIX)
+    if not os.path.exists(symbol_path):
+        write_atomic(symbol_path, module.symbol.tojson())
+    args, auxs = module.get_params()
+    blob = {"arg:" + k: v for k, v in args.items()}
+    blob.update({"aux:" + k: v for k, v in auxs.items()})
+    if with_states:
+        with atomic_path(states_path(run_dir, epoch)) as tmp:
+            module.save_optimizer_states(tmp)
+    with atomic_path(params_path(run_dir, epoch)) as tmp:
+        mx.nd.save(tmp, blob)  # last: the .params file marks the checkpoint whole
+
+
+def load_params(run_dir, epoch):
+    """(arg_params, aux_params) of a checkpoint; CheckpointError naming the file if it is
+    missing or does not load."""
+    path = params_path(run_dir, epoch)
+    if not os.path.exists(path):
+        have = checkpoint_epochs(run_dir)
+        raise CheckpointError("%s not found; checkpoints in %s: %s" % (
+            path, run_dir, ", ".join(map(str, have)) or "none"))
+    try:
+        blob = mx.nd.load(path)
+    except mx.base.MXNetError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise CheckpointError("%s is truncated or corrupt (%s)" % (path, first[:200])) from None
+    if not isinstance(blob, dict) or not blob or not all(
+            k.startswith(("arg:", "aux:")) for k in blob):
+        raise CheckpointError("%s is not a checkpoint of this project (no arg:/aux: arrays)"
+                              % path)
+    args = {k[4:]: v for k, v in blob.items() if k.startswith("arg:")}
+    auxs = {k[4:]: v for k, v in blob.items() if k.startswith("aux:")}
+    return args, auxs
+
+
+def check_states(run_dir, epoch):
+    """Raise CheckpointError if the epoch's optimizer state exists but does not unpickle."""
+    import pickle
+    path = states_path(run_dir, epoch)
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, "rb") as f:
+            pickle.load(f)
+    except Exception as error:  # any unpickling failure means the file is damaged
+        raise CheckpointError("%s is truncated or corrupt (%s)"
+                              % (path, type(error).__name__)) from None
+
+
+def last_loadable_checkpoint(run_dir, log):
+    """The newest epoch whose parameters (and optimizer state, if saved) load, or 0. Damaged
+    newer checkpoints are named and skipped."""
+    for epoch in reversed(checkpoint_epochs(run_dir)):
+        try:
+            load_params(run_dir, epoch)
+            check_states(run_dir, epoch)
+            return epoch
+        except CheckpointError as error:
+            log("warning: %s; falling back to the checkpoint before it" % error)
+    return 0
+
+
+# ------------------------------------------------------------------------- retention
+
+def best_epoch(run_dir):
+    """(epoch, val_accuracy) of the best epoch so far, or None."""
+    path = os.path.join(run_dir, "best.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        best = json.load(f)
+    return best["epoch"], best["val_accuracy"]
+
+
+def record_best(run_dir, epoch, val_accuracy):
+    write_atomic(os.path.join(run_dir, "best.json"),
+                 json.dumps({"epoch": epoch, "val_accuracy": val_accuracy}))
+
+
+def prune(run_dir, keep_last, keep_epochs=()):
+    """Delete checkpoints but the newest `keep_last` (0: keep all) and `keep_epochs`."""
+    if keep_last <= 0:
+        return
+    have = checkpoint_epochs(run_dir)
+    keep = set(have[-keep_last:]) | set(keep_epochs)
+    for epoch in have:
+        if epoch not in keep:
+            # the .params first: without it the checkpoint no longer counts as complete
+            for path in (params_path(run_dir, epoch), states_path(run_dir, epoch)):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+# ------------------------------------------------------------------------- finding a run
+
+def load_config(run_dir):
+    return RunConfig.load(run_dir)
+
+
+# Options that may differ on --resume: they change how the rest of the run is carried out,
+# not what has been trained so far. Everything else must match the run's config.json.
+RESUMABLE_CHANGES = ("num_epochs", "data_dir")
+
+
+def start_new(config, out_dir, root):
+    """Create the run directory for a new run and save its config. Refuses a directory that
+    already holds a run."""
+    run_dir = out_dir or new_run_dir(root)
+    if holds_run(run_dir):
+        raise ConfigError("--out-dir %s already holds a run: add --resume to continue it, or "
+                          "choose another directory" % run_dir)
+    check_writable_dir(run_dir, "--out-dir")
+    config.save(run_dir)
+    return run_dir
+
+
+def resume(run_dir, explicit, log):
+    """(config, begin_epoch) to continue the run in run_dir.
+
+    `explicit` maps the options given on the command line to their values (as RunConfig
+    fields). --num-epochs extends (or shortens, down to the epochs done) the run and
+    --data-dir moves its data; both are recorded in config.json. Any other option that differs
+    from the run's is refused, naming it: a resumed run keeps the options it was started with.
+    """
+    import dataclasses
+    config = RunConfig.load(run_dir)
+    current = dataclasses.asdict(config)
+    wanted = dataclasses.asdict(RunConfig.from_options(**dict(current, **explicit)))
+    differ = [name for name in explicit if wanted[name] != current[name]]
+    refused = [name for name in differ if name not in RESUMABLE_CHANGES]
+    if refused:
+        raise ConfigError(
+            "--resume continues %s with its own options; %s differ%s from its config.json "
+            "(%s). Drop %s, or start a new run with another --out-dir."
+            % (run_dir, ", ".join("--" + n.replace("_", "-") for n in refused),
+               "s" if len(refused) == 1 else "",
+               "; ".join("%s: run has %r, given %r" % (n, _show(current[n]), _show(wanted[n]))
+                         for n in refused),
+               "them" if len(refused) > 1 else "it"))
+    begin = last_loadable_checkpoint(run_dir, log)
+    if differ:
+        config = dataclasses.replace(config, **{n: wanted[n] for n in differ})
+        if config.num_epochs < begin:
+            raise ConfigError("--num-epochs %d is below the %d epochs %s has done"
+                              % (config.num_epochs, begin, run_dir))
+        config.save(run_dir)
+        log("resume: %s recorded in %s" % (", ".join(
+            "--%s %s" % (n.replace("_", "-"), _show(wanted[n])) for n in differ),
+            os.path.join(run_dir, "config.json")))
+    return config, begin
+
+
+def _show(value):
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value

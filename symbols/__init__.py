@@ -6,11 +6,18 @@ image-classification examples.
 """
 
 
-def get_symbol(network, **kwargs):
+def get_symbol(network, with_label=False, **kwargs):
     if network == "resnet":
         from . import resnet
-        return resnet.get_symbol(**kwargs)
-    if network.startswith("gluoncv:"):
+        net = resnet.get_symbol(**kwargs)
+    elif network.startswith("gluoncv:"):
         from . import gluoncv_zoo
-        return gluoncv_zoo.get_symbol(network.split(":", 1)[1], **kwargs)
-    raise ValueError("network must be 'resnet' or 'gluoncv:NAME', got %r" % (network,))
+        net = gluoncv_zoo.get_symbol(network.split(":", 1)[1], **kwargs)
+    else:
+        raise ValueError("network must be 'resnet' or 'gluoncv:NAME', got %r" % (network,))
+    if not with_label:
+        return net
+    internals = net.get_internals()
+    label = (internals["mixup_label_out"] if "mixup_label_out" in internals.list_outputs()
+             else None)
+    return net, label

@@ -46,3 +46,27 @@ def last_json_line(text):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# ------------------------------------------------------------------ the command lines
+
+# A tiny training configuration: seconds per epoch on 2 cores.
+TINY = ["--dataset", "synthetic", "--synthetic-size", "120,45", "--num-layers", "8",
+        "--batch-size", "20", "--image-shape", "3,28,28", "--progress", "off"]
+
+
+def cli(module, *args, timeout=300, env=None, cwd=None):
+    """Run `python -m module args` as a user would (exit code, stdout, stderr)."""
+    full_env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", module] + list(args), capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """A prepared synthetic dataset of 120 training and 45 validation images."""
+    from mixup import data
+    path = str(tmp_path_factory.mktemp("data"))
+    data.prepare("synthetic", path, log=lambda *_: None, synthetic_counts=(120, 45))
+    return path

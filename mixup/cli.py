@@ -1,0 +1,42 @@
+"""Command-line manners shared by the project's commands: a refused option prints one line
+naming it and a hint to --help (not the whole usage text), exit code 2; --help shows every
+default."""
+import argparse
+import sys
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message):
+        self.fail(message)
+
+    def report(self, error):
+        """Print 'PROG: error: MESSAGE  (see PROG --help)' on stderr; the exit code for a
+        refusal is 2."""
+        print("%s: error: %s  (see %s --help)" % (self.prog, error, self.prog),
+              file=sys.stderr, flush=True)
+        return 2
+
+    def fail(self, error):
+        sys.exit(self.report(error))
+
+
+def add(group, flag, default, help_text, **kwargs):
+    """add_argument with the default shown in --help."""
+    shown = default if not isinstance(default, (tuple, list)) else ",".join(map(str, default))
+    if isinstance(default, str) and default == "":
+        shown = "none"
+    group.add_argument(flag, default=default, help="%s (default: %s)" % (help_text, shown),
+                       **kwargs)
+
+
+def explicit_options(parser, argv):
+    """The destinations of the options actually given in argv (not left at their default)."""
+    unset = object()
+    namespace = argparse.Namespace(**{a.dest: unset for a in parser._actions
+                                      if a.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace=namespace)
+    return {name for name, value in vars(namespace).items() if value is not unset}

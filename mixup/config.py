@@ -1,0 +1,277 @@
+"""A run's configuration: one frozen, typed record of every option that defines a run.
+
+It is parsed and validated once (:meth:`RunConfig.from_options`, from the command line or from
+a run's ``config.json``), holds shapes and lists as tuples, and is saved to and loaded from
+``config.json`` here only. Options that only say how this process runs (``--resume``,
+``--out-dir``, ``--progress``, ``--threads``) are not part of it.
+"""
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from . import params as mixup_params
+from .files import write_atomic
+
+KV_STORES = ("device", "local", "dist_sync", "dist_device_sync")
+LR_SCHEDULES = ("step", "cosine")
+AUGMENTS = ("standard", "none")
+DTYPES = ("float32", "float16")
+# A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
+MAX_SEED = 2 ** 31 - 1
+
+
+class ConfigError(ValueError):
+    """An option's value is refused; the message names the option and the value."""
+
+
+def _ints(option, value, count=None, low=None):
+    """'3,28,28' or [3, 28, 28] -> (3, 28, 28), checked."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    else:
+        parts = list(value or ())
+    try:
+        out = tuple(int(p) for p in parts)
+        if any(float(p) != int(p) for p in parts):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be comma-separated whole numbers, got %r"
+                          % (option, value)) from None
+    if count is not None and len(out) != count:
+        raise ConfigError("%s needs %d numbers, got %r" % (option, count, value))
+    if low is not None and any(v < low for v in out):
+        raise ConfigError("%s must be >= %d each, got %r" % (option, low, value))
+    return out
+
+
+def _int(option, value, low=None, high=None):
+    try:
+        number = int(value)
+        if isinstance(value, float) and value != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be a whole number, got %r" % (option, value)) from None
+    if low is not None and number < low:
+        raise ConfigError("%s must be >= %d, got %d" % (option, low, number))
+    if high is not None and number > high:
+        raise ConfigError("%s must be <= %d, got %d" % (option, high, number))
+    return number
+
+
+def _float(option, value, low=None, high=None, low_open=False, high_open=False):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be a number, got %r" % (option, value)) from None
+    bad = not math.isfinite(number)
+    if low is not None:
+        bad = bad or (number <= low if low_open else number < low)
+    if high is not None:
+        bad = bad or (number >= high if high_open else number > high)
+    if bad:
+        interval = "%s%s, %s%s" % ("(" if low_open else "[", "-inf" if low is None else low,
+                                   "inf" if high is None else high, ")" if high_open else "]")
+        raise ConfigError("%s must be a finite number in %s, got %r" % (option, interval, value))
+    return number
+
+
+def _choice(option, value, choices):
+    if value not in choices:
+        raise ConfigError("%s must be one of %s, got %r" % (option, ", ".join(choices), value))
+    return value
+
+
+def mixup_places():
+    """The places a MixUp node can sit, from the networks' own list (symbols/resnet.py)."""
+    from symbols.resnet import MIXUP_PLACES
+    return tuple(p for p in MIXUP_PLACES if p != "none")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "auto"
+    dataset_reason: str = ""
+    data_dir: str = "data"
+    synthetic_size: Tuple[int, int] = (2000, 500)
+    train_subset: int = 0
+    label_noise: float = 0.0
+    augment: str = "standard"
+    # network
+    network: str = "resnet"
+    num_layers: int = 50
+    image_shape: Optional[Tuple[int, int, int]] = None  # None: the dataset's default
+    dtype: str = "float32"
+    # mixup
+    alpha: float = 0.2
+    mix_rate: float = 0.7
+    mixup_at: str = "input"
+    lam_mode: str = "batch"
+    mixup_off_epochs: int = 0
+    # optimisation
+    batch_size: int = 128
+    num_epochs: int = 200
+    lr: float = 0.1
+    lr_schedule: str = "step"
+    lr_step_epochs: Tuple[int, ...] = (100, 150)
+    lr_factor: float = 0.1
+    warmup_epochs: float = 0.0
+    wd: float = 1e-4
+    mom: float = 0.9
+    # devices and distribution
+    gpus: Tuple[int, ...] = ()
+    cpu_devices: int = 1
+    kv_store: str = "device"
+    num_workers: int = 1
+    num_servers: int = 1
+    # run
+    seed: int = 0
+    save_period: int = 1
+    keep_last: int = 0
+    # recorded when the run starts (not options)
+    train_count: int = 0
+    train_labels_changed: float = 0.0
+    mixup_version: str = ""
+    mxnet_version: str = ""
+
+    @property
+    def mixing(self):
+        """Whether the training graph holds MixUp at all (mix_rate 0 is plain ERM)."""
+        return self.mix_rate > 0
+
+    @classmethod
+    def option_names(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_options(cls, **raw):
+        """Parse and validate; every refusal is a ConfigError naming the option and value."""
+        unknown = set(raw) - set(cls.option_names())
+        if unknown:
+            raise ConfigError("unknown option(s) %s" % ", ".join(sorted(unknown)))
+        merged = dataclasses.asdict(cls())
+        merged.update({k: v for k, v in raw.items()})
+        v = merged
+        out = dict(
+            dataset=str(v["dataset"]),
+            dataset_reason=str(v["dataset_reason"]),
+            data_dir=str(v["data_dir"]),
+            synthetic_size=_ints("--synthetic-size", v["synthetic_size"], count=2),
+            train_subset=_int("--train-subset", v["train_subset"], low=0),
+            label_noise=_float("--label-noise", v["label_noise"], 0, 1, high_open=True),
+            augment=_choice("--augment", v["augment"], AUGMENTS),
+            network=str(v["network"]),
+            num_layers=_int("--num-layers", v["num_layers"], low=1),
+            image_shape=(None if v["image_shape"] in (None, "", ())
+                         else _ints("--image-shape", v["image_shape"], count=3, low=1)),
+            dtype=_choice("--dtype", v["dtype"], DTYPES),
+            alpha=v["alpha"], mix_rate=v["mix_rate"], lam_mode=v["lam_mode"],
+            mixup_at=_choice("--mixup-at", str(v["mixup_at"]), mixup_places()),
+            mixup_off_epochs=_int("--mixup-off-epochs", v["mixup_off_epochs"], low=0),
+            batch_size=_int("--batch-size", v["batch_size"], low=1),
+            num_epochs=_int("--num-epochs", v["num_epochs"], low=1),
+            lr=_float("--lr", v["lr"], 0, low_open=True),
+            lr_schedule=_choice("--lr-schedule", v["lr_schedule"], LR_SCHEDULES),
+            lr_step_epochs=_ints("--lr-step-epochs", v["lr_step_epochs"], low=1),
+            lr_factor=_float("--lr-factor", v["lr_factor"], 0, low_open=True),
+            warmup_epochs=_float("--warmup-epochs", v["warmup_epochs"], 0),
+            wd=_float("--wd", v["wd"], 0),
+            mom=_float("--mom", v["mom"], 0, 1, high_open=True),
+            gpus=_gpus(v["gpus"]),
+            cpu_devices=_int("--cpu-devices", v["cpu_devices"], low=1),
+            kv_store=_choice("--kv-store", v["kv_store"], KV_STORES),
+            num_workers=_int("--num-workers", v["num_workers"], low=1),
+            num_servers=_int("--num-servers", v["num_servers"], low=1),
+            seed=_int("--seed", v["seed"], low=0, high=MAX_SEED),
+            save_period=_int("--save-period", v["save_period"], low=1),
+            keep_last=_int("--keep-last", v["keep_last"], low=0),
+            train_count=int(v["train_count"]),
+            train_labels_changed=float(v["train_labels_changed"]),
+            mixup_version=str(v["mixup_version"]), mxnet_version=str(v["mxnet_version"]),
+        )
+        # the op's own checks and messages, one option at a time so the error names it
+        for name in ("alpha", "mix_rate", "lam_mode"):
+            try:
+                checked = mixup_params.parse(num_classes=2, **{name: out[name]})
+            except ValueError as error:
+                raise ConfigError("--%s: %s" % (name.replace("_", "-"), error)) from None
+            out[name] = getattr(checked, name)
+        config = cls(**out)
+        config._check_together()
+        return config
+
+    def _check_together(self):
+        steps = self.lr_step_epochs
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ConfigError("--lr-step-epochs must be increasing, got %s"
+                              % ",".join(map(str, steps)))
+        if self.synthetic_size[0] < 10 or self.synthetic_size[1] < 1:
+            raise ConfigError("--synthetic-size must be TRAIN,VAL with TRAIN >= 10, VAL >= 1, "
+                              "got %s" % ",".join(map(str, self.synthetic_size)))
+        if self.mixup_off_epochs > self.num_epochs:
+            raise ConfigError("--mixup-off-epochs %d exceeds --num-epochs %d"
+                              % (self.mixup_off_epochs, self.num_epochs))
+        if self.warmup_epochs >= self.num_epochs:
+            raise ConfigError("--warmup-epochs %g must be below --num-epochs %d"
+                              % (self.warmup_epochs, self.num_epochs))
+        if self.num_workers > 1 and not self.kv_store.startswith("dist"):
+            raise ConfigError("--num-workers %d needs --kv-store dist_sync or dist_device_sync"
+                              % self.num_workers)
+        if self.gpus and self.cpu_devices > 1:
+            raise ConfigError("--cpu-devices is for CPU training; drop it with --gpus")
+        if self.dtype == "float16" and not self.gpus:
+            raise ConfigError("--dtype float16 needs --gpus: MXNet 1.9.1 has no float16 "
+                              "matrix multiply on the CPU")
+        devices = len(self.gpus) or self.cpu_devices
+        if self.batch_size < devices:
+            raise ConfigError("--batch-size %d cannot be split over %d devices (%s): give at "
+                              "least one image per device" % (
+                                  self.batch_size, devices,
+                                  "--gpus %s" % ",".join(map(str, self.gpus)) if self.gpus
+                                  else "--cpu-devices %d" % self.cpu_devices))
+
+    def resolved(self, **recorded):
+        """A copy with fields filled in when the run starts (dataset, image shape, counts)."""
+        return dataclasses.replace(self, **recorded)
+
+    def describe_mixup(self):
+        if not self.mixing:
+            return "no MixUp (ERM)"
+        return "MixUp alpha=%g mix_rate=%g at %s" % (self.alpha, self.mix_rate, self.mixup_at)
+
+    # ------------------------------------------------------------------ config.json
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def save(self, run_dir):
+        write_atomic(os.path.join(run_dir, "config.json"), self.to_json())
+
+    @classmethod
+    def load(cls, run_dir):
+        path = os.path.join(run_dir, "config.json")
+        try:
+            with open(path) as f:
+                raw = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError("%s not found: is %s a run directory made by ./train.sh?"
+                                    % (path, run_dir)) from None
+        except (OSError, ValueError) as error:
+            raise ConfigError("%s is unreadable (%s)" % (path, error)) from None
+        known = {k: v for k, v in raw.items() if k in cls.option_names()}
+        try:
+            return cls.from_options(**known)
+        except ConfigError as error:
+            raise ConfigError("%s: %s" % (path, error)) from None
+
+
+def _gpus(value):
+    from .devices import DeviceError, parse_gpus
+    text = value if isinstance(value, str) else ",".join(map(str, value or ()))
+    try:
+        return tuple(parse_gpus(text))
+    except DeviceError as error:
+        raise ConfigError(str(error)) from None

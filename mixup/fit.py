@@ -1,0 +1,286 @@
+"""The fit loop: bind the training graph, run epochs, validate and checkpoint, stop on request.
+
+In the spirit of MXNet's ``example/image-classification/common/fit.py``, but the epoch loop is
+written out instead of calling ``Module.fit``, because the trainer needs to act between steps
+and between epochs where ``Module.fit`` gives no hook: stop cleanly on Ctrl-C between two steps
+(see :class:`StopRequest`), switch MixUp off for the last epochs, average the devices'
+BatchNorm statistics before validating, stop on a diverged loss before it is checkpointed, and
+keep MixUp's draws continuing across a resume (``mixup.seek``).
+"""
+import contextlib
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Tuple
+
+import mxnet as mx
+import numpy as np
+
+import mixup
+
+from . import data, devices, paths, plots, runs, trainset
+from .metrics import SoftMetrics, predict, summarize
+from .progress import bar
+
+
+class Diverged(Exception):
+    """The training loss became non-finite; the last good checkpoint is kept."""
+
+
+def derived_seed(*parts):
+    """A seed in [0, 2**31) for one consumer (MXNet's RNG, an epoch's shuffle, ...) derived
+    from the run's --seed and the consumer's coordinates (rank, epoch). MXNet's seeds are C
+    ints: sums and products of --seed would overflow for large seeds, and could collide."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM during training asks to stop at the next step boundary.
+
+    A KeyboardInterrupt raised wherever the signal lands can fall inside one of MXNet's ctypes
+    callbacks (the kvstore's optimizer updater runs Python from C in the main thread), where
+    ctypes prints it and drops it: training would go on with one parameter's update cut short.
+    So the handler only sets a flag; the loop stops between steps. A second Ctrl-C exits at once
+    (safe: every file is written atomically). A signal that was ignored (nohup) stays ignored.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            os.write(2, b"\nstopped at once\n")
+            os._exit(130)
+        self.requested = True
+        os.write(2, b"\nstopping after this step (Ctrl-C again to stop at once) ...\n")
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+def lr_scheduler(config, batches_per_epoch):
+    """MXNet's scheduler for the run's whole schedule (num_epochs), counted in updates."""
+    total = config.num_epochs * batches_per_epoch
+    warmup = int(round(config.warmup_epochs * batches_per_epoch))
+    if config.lr_schedule == "cosine":
+        return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=config.lr, final_lr=0,
+                                               warmup_steps=warmup, warmup_begin_lr=0)
+    steps = [e * batches_per_epoch for e in config.lr_step_epochs if e < config.num_epochs]
+    steps = [s for s in steps if s > warmup] or [total + 1]  # none left: constant lr
+    return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=config.lr_factor,
+                                                base_lr=config.lr, warmup_steps=warmup,
+                                                warmup_begin_lr=0)
+
+
+def training_set(config, log=lambda *_: None):
+    """The run's training set (mixup.trainset): all images, or its subset / noisy labels."""
+    return trainset.training_set(config.data_dir, config.dataset,
+                                 data.spec(config.dataset).num_classes, config.seed,
+                                 subset=config.train_subset or None,
+                                 label_noise=config.label_noise, log=log)
+
+
+def training_graph(config, num_classes):
+    """(symbol, mixing): the training graph and whether it holds MixUp. With MixUp, the label
+    the loss trains against (the mixed soft label) is a second, gradient-free output, so the
+    training metrics can score against it."""
+    import symbols
+    net = symbols.get_symbol(config.network, num_classes=num_classes,
+                             num_layers=config.num_layers, image_shape=config.image_shape,
+                             mixup_at=config.mixup_at if config.mixing else "none",
+                             alpha=config.alpha, mix_rate=config.mix_rate,
+                             lam_mode=config.lam_mode, dtype=config.dtype, train=True,
+                             with_label=True)
+    net, soft_label = net
+    if soft_label is None:
+        return net, False
+    return mx.sym.Group([net, mx.sym.BlockGrad(soft_label)]), True
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one worker trains on, derived from the config, the data and the kvstore."""
+    num_classes: int
+    train_set: trainset.TrainingSet
+    batches_per_epoch: int      # the same on every worker (see train_iter)
+    val_batch: int
+    contexts: Tuple
+    rank: int
+    workers: int
+    local_states: bool          # the optimizer state lives here (not on dist servers)
+
+
+def layout(config, kv):
+    num_classes = data.spec(config.dataset).num_classes
+    manifest = data.records.verify(config.data_dir, config.dataset, checksums=False)
+    train_set = training_set(config)
+    workers = kv.num_workers
+    shard = train_set.count // workers  # the smallest shard
+    if config.batch_size > shard:
+        raise ValueError("--batch-size %d is larger than the %d training images of each of %d "
+                         "worker(s)" % (config.batch_size, shard, workers))
+    # the largest shard's batch count: every worker runs exactly this many steps per epoch
+    batches = int(math.ceil(math.ceil(train_set.count / workers) / config.batch_size))
+    contexts = (devices.contexts(list(config.gpus)) if config.gpus
+                else [mx.cpu(i) for i in range(config.cpu_devices)])
+    return Layout(num_classes, train_set, batches,
+                  min(config.batch_size, manifest["splits"]["val"]["count"]), tuple(contexts),
+                  kv.rank, workers, "dist" not in kv.type)
+
+
+def train_iter(config, lay, epoch):
+    """This worker's shard of the training set for `epoch`, shuffled by (seed, epoch, rank).
+
+    Shards can differ by a few images, so without care workers would run different numbers of
+    steps and a synchronous kvstore would wait forever for the missing pushes: ResizeIter
+    makes every worker run exactly ``batches_per_epoch`` steps (a short shard wraps around), as
+    MXNet's own image-classification example does."""
+    inner = data.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
+                             config.image_shape, train=True,
+                             seed=derived_seed(config.seed, epoch, lay.rank),
+                             num_parts=lay.workers, part_index=lay.rank,
+                             augment=config.augment == "standard",
+                             records_path=(lay.train_set.rec, lay.train_set.idx))
+    return mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
+
+
+def bind(config, lay, symbol, kv, run_dir, begin_epoch):
+    """Bind the training graph, load or initialise parameters, set up the optimizer."""
+    module = mx.mod.Module(symbol, context=list(lay.contexts), data_names=["data"],
+                           label_names=["softmax_label"])
+    module.bind(data_shapes=[("data", (config.batch_size,) + tuple(config.image_shape))],
+                label_shapes=[("softmax_label", (config.batch_size,))])
+    if begin_epoch and kv.rank == 0:  # other workers receive rank 0's parameters via kvstore
+        arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
+        module.init_params(arg_params=arg_params, aux_params=aux_params)
+    else:
+        module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    optimizer_params = dict(learning_rate=config.lr, momentum=config.mom, wd=config.wd,
+                            lr_scheduler=lr_scheduler(config, lay.batches_per_epoch),
+                            begin_num_update=begin_epoch * lay.batches_per_epoch,
+                            multi_precision=config.dtype == "float16")
+    # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
+    # normalization='null' that is the only division by the batch.
+    module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
+    if begin_epoch and "dist" not in kv.type and os.path.exists(
+            runs.states_path(run_dir, begin_epoch)):
+        module.load_optimizer_states(runs.states_path(run_dir, begin_epoch))
+    # MixUp's draws are a function of (seed, step): continue them where the run stopped
+    getattr(mixup, "seek", lambda step: None)(begin_epoch * lay.batches_per_epoch)  # TODO merge
+    return module
+
+
+def train_epoch(module, batches, mixing, progress_bar, stop):
+    """One pass over `batches`. Returns (soft-label metrics, images, seconds)."""
+    metrics = SoftMetrics()
+    tic, images = time.time(), 0
+    with progress_bar as pbar:
+        for batch in batches:
+            module.forward_backward(batch)
+            module.update()
+            stop.check()
+            outputs = module.get_outputs()
+            # with MixUp the loss saw the soft label, the graph's second output
+            metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
+            size = batch.data[0].shape[0]
+            images += size - batch.pad
+            pbar.update(size)
+    mx.nd.waitall()
+    return metrics.get(), images, time.time() - tic
+
+
+def validate(config, lay, module):
+    val_iter = data.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
+                                config.image_shape, train=False)
+    return summarize(*predict(module, val_iter), lay.num_classes)
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+def record_epoch(config, run_dir, module, row, rows, lay, log):
+    """Rank 0's end of an epoch: validate, append metrics, redraw curves, checkpoint."""
+    scores = validate(config, lay, module)
+    row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
+               val_count=scores["count"])
+    if "top5" in scores:
+        row["val_top5"] = scores["top5"]
+    row["wall_seconds"] = round(time.time() - row.pop("_started"), 3)
+    rows.append(row)
+    epoch = row["epoch"]
+    runs.write_metrics(run_dir, rows)
+    plots.curves(rows, os.path.join(run_dir, "curves.png"), title="%s, %s-%d, %s" % (
+        config.dataset, config.network, config.num_layers, config.describe_mixup()))
+    best = runs.best_epoch(run_dir)
+    is_best = best is None or row["val_accuracy"] > best[1]
+    # Last: a checkpoint marks the epoch complete. A run killed before it redoes the epoch on
+    # --resume and drops this epoch's metrics row, which is written again then.
+    if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs:
+        runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states)
+        runs.point_latest(run_dir, paths.default_runs_root())
+    if is_best:
+        runs.record_best(run_dir, epoch, row["val_accuracy"])
+        best = (epoch, row["val_accuracy"])
+    runs.prune(run_dir, config.keep_last, keep_epochs=[best[0]])
+    elapsed = sum(r.get("wall_seconds", r["seconds"]) for r in rows)
+    per_epoch = elapsed / len(rows)
+    log("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  %.1f img/s  "
+        "%.1fs  elapsed %s  ETA %s%s%s" % (
+            epoch, config.num_epochs, row["train_accuracy"], row["train_loss"],
+            row["val_accuracy"], row["val_loss"], row["lr"],
+            row["images_per_sec"] * row["num_workers"], row["seconds"], _clock(elapsed),
+            _clock(per_epoch * (config.num_epochs - epoch)),
+            "  (best)" if is_best else "",
+            "" if row["mixup"] or not config.mixing else "  (MixUp off)"))
+
+
+def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
+    """Train epochs begin_epoch+1 .. num_epochs. Returns the metrics rows."""
+    lay = layout(config, kv)
+    # MXNet's RNG seeds the parameters' initialisation and MixUp's draws (whose ops take
+    # their seeds from it when the graph is bound)
+    mx.random.seed(derived_seed(config.seed, lay.rank))
+    symbol, mixing = training_graph(config, lay.num_classes)
+    module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
+    if mixing and mixup.mixed_count(config.mix_rate, config.batch_size // len(lay.contexts)) == 0:
+        log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
+            "run trains exactly like ERM" % (config.batch_size // len(lay.contexts),
+                                             config.mix_rate))
+    # a private copy to report the lr: MXNet's step schedulers keep state
+    report_lr = lr_scheduler(config, lay.batches_per_epoch)
+    rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
+    for epoch in range(begin_epoch, config.num_epochs):
+        started = time.time()
+        mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
+        progress_bar = bar(lay.batches_per_epoch * config.batch_size,
+                           "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress)
+        with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
+            train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
+                                                 mixing, progress_bar, stop)
+        if not math.isfinite(train.get("cross_entropy", 0.0)):
+            raise Diverged(
+                "training diverged in epoch %d: the training loss is %s (try a smaller --lr "
+                "than %g). Stopped before checkpointing this epoch; the last good checkpoint "
+                "is epoch %d." % (epoch + 1, train["cross_entropy"], config.lr, epoch))
+        # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
+        # average: put the average back on every device, so validation scores the checkpoint.
+        module.set_params(*module.get_params())
+        row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
+               "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
+               "lr": report_lr((epoch + 1) * lay.batches_per_epoch),
+               "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
+               "num_workers": lay.workers, "rank": lay.rank, "_started": started}
+        if lay.rank == 0:
+            record_epoch(config, run_dir, module, row, rows, lay, log)
+        stop.check()
+    return rows

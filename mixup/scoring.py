@@ -1,0 +1,125 @@
+"""Scoring a checkpoint: the scoring graph (no MixUp) with a checkpoint's parameters, its
+predictions over a split, and its predictions under a white-box FGSM / I-FGSM attack.
+
+The attack works on the raw image (pixel levels 0..255), through the per-channel mean/std
+normalisation that the network sees:
+
+    FGSM   x' = clip(x + eps * sign(grad_x loss(x, y)), 0, 255)
+    I-FGSM K steps of size 2.5 * eps / K (Madry et al.'s choice for K-step attacks), each
+           followed by projection onto the eps-ball around x and onto [0, 255]
+
+where loss is the cross-entropy of the true label and grad_x is exact: the network's input
+gradient divided by the channel's std (the chain rule through (x - mean) / std). The
+gradient is taken in inference mode (BatchNorm with its moving statistics), the same function
+that is scored.
+"""
+from dataclasses import dataclass
+
+import mxnet as mx
+import numpy as np
+
+from . import data, runs
+from .metrics import predict
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    symbol: mx.sym.Symbol       # the scoring graph, ending in SoftmaxOutput
+    arg_params: dict
+    aux_params: dict
+
+
+def load(run_dir, config, epoch):
+    """The scoring graph of a run with the parameters of `epoch` (CheckpointError if the
+    file does not load)."""
+    import symbols
+    symbol = symbols.get_symbol(config.network, num_classes=data.spec(config.dataset).num_classes,
+                                num_layers=config.num_layers, image_shape=config.image_shape,
+                                dtype=config.dtype, train=False)
+    args, auxs = runs.load_params(run_dir, epoch)
+    return Checkpoint(symbol, args, auxs)
+
+
+def module_for(checkpoint, batch_size, image_shape, contexts):
+    module = mx.mod.Module(checkpoint.symbol, context=contexts)
+    module.bind(data_shapes=[("data", (batch_size,) + tuple(image_shape))],
+                label_shapes=[("softmax_label", (batch_size,))], for_training=False)
+    module.set_params(checkpoint.arg_params, checkpoint.aux_params, allow_missing=False,
+                      allow_extra=True)
+    return module
+
+
+class InputGradient:
+    """grad_x of the cross-entropy of the true label, for batches of normalised inputs."""
+
+    def __init__(self, checkpoint, batch_size, image_shape, ctx):
+        shapes = {"data": (batch_size,) + tuple(image_shape), "softmax_label": (batch_size,)}
+        req = {name: "null" for name in checkpoint.symbol.list_arguments()}
+        req["data"] = "write"
+        self.exe = checkpoint.symbol.simple_bind(ctx, grad_req=req, **shapes)
+        self.exe.copy_params_from(checkpoint.arg_params, checkpoint.aux_params,
+                                  allow_extra_params=True)
+
+    def __call__(self, normalized, labels):
+        self.exe.arg_dict["data"][:] = normalized
+        self.exe.arg_dict["softmax_label"][:] = labels
+        self.exe.forward(is_train=False)
+        # SoftmaxOutput's backward is p - onehot(y), the cross-entropy's gradient at the
+        # logits; is_train=False keeps BatchNorm on its moving statistics, as in forward
+        self.exe.backward(is_train=False)
+        return self.exe.grad_dict["data"].asnumpy()
+
+
+def attack(gradient, raw, labels, eps, steps, mean, std):
+    """FGSM (steps=1) or I-FGSM images for a batch of raw images (N, C, H, W) in 0..255."""
+    mean = np.asarray(mean, dtype=np.float64).reshape(1, -1, 1, 1)
+    std = np.asarray(std, dtype=np.float64).reshape(1, -1, 1, 1)
+    raw = raw.astype(np.float64)
+    x = raw.copy()
+    step = eps if steps == 1 else 2.5 * eps / steps
+    for _ in range(steps):
+        grad = gradient((x - mean) / std, labels) / std
+        x = x + step * np.sign(grad)
+        x = np.clip(np.clip(x, raw - eps, raw + eps), 0, 255)
+    return x
+
+
+def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, steps):
+    """{eps: (correct, count)} of the checkpoint on every validation image, attacked."""
+    manifest = data.records.load_manifest(data_dir, config.dataset)
+    mean, std = manifest["mean"], manifest["std"]
+    gradient = InputGradient(checkpoint, batch_size, config.image_shape, ctx)
+    scorer = module_for(checkpoint, batch_size, config.image_shape, [ctx])
+    mean_b = np.asarray(mean).reshape(1, -1, 1, 1)
+    std_b = np.asarray(std).reshape(1, -1, 1, 1)
+    results = {}
+    for eps in eps_list:
+        correct = count = 0
+        batches = data.record_iter(data_dir, config.dataset, "val", batch_size,
+                                   config.image_shape, train=False, normalize=False)
+        for batch in batches:
+            raw = batch.data[0].asnumpy()
+            labels = batch.label[0].asnumpy()
+            adversarial = attack(gradient, raw, labels, eps, steps, mean, std) if eps else raw
+            scorer.forward(mx.io.DataBatch([mx.nd.array((adversarial - mean_b) / std_b)],
+                                           [batch.label[0]]), is_train=False)
+            keep = raw.shape[0] - batch.pad
+            predicted = scorer.get_outputs()[0].asnumpy()[:keep].argmax(axis=1)
+            correct += int((predicted == labels[:keep]).sum())
+            count += keep
+        results[eps] = (correct, count)
+    return results
+
+
+def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val"):
+    """(probabilities, labels) of every image of a split once, in order. split='train' scores
+    the run's own training set (its subset and noisy labels), unaugmented."""
+    records_path = None
+    if split == "train":
+        from .fit import training_set
+        train_set = training_set(config)
+        records_path = (train_set.rec, train_set.idx)
+    batches = data.record_iter(data_dir, config.dataset, split, batch_size,
+                               config.image_shape, train=False, records_path=records_path)
+    module = module_for(checkpoint, batch_size, config.image_shape, contexts)
+    return predict(module, batches)

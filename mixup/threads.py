@@ -1,0 +1,63 @@
+"""How many CPU threads MXNet computes with, chosen before MXNet loads.
+
+MXNet 1.9.1 sizes its OpenMP pool once, when the library loads, as half the processors on x86
+(it assumes hyper-threads): on a 2-vCPU machine it computes on one core. The pool follows
+``OMP_NUM_THREADS`` when that is set before ``import mxnet``. ``python -m mixup.train`` imports
+the package (and so MXNet) before the module's own code runs, so the command re-executes itself
+once, with the variable set, when it must change: to ``--threads N`` if given, else to the
+user's ``OMP_NUM_THREADS`` if set (respected as is), else to every core this process may run on
+(its CPU affinity).
+"""
+import os
+import sys
+
+# Set on re-execution, so a second pass never loops.
+_MARK = "MIXUP_THREADS_APPLIED"
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def requested(argv):
+    """The value of --threads N / --threads=N in argv if it is a positive integer, else None
+    (a bad value is left for the option parser to refuse)."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--threads" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--threads="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
+
+
+def wanted(argv, environ=os.environ):
+    """The thread count for this command line and environment (see the module's doc)."""
+    explicit = requested(argv)
+    if explicit is not None:
+        return explicit
+    user = environ.get("OMP_NUM_THREADS", "")
+    if user.strip():
+        return None  # the user's own setting, whatever it is, stays
+    return available_cores()
+
+
+def configure_or_reexec(module):
+    """Call first thing in a command's ``__main__``: make OMP_NUM_THREADS what it should be,
+    re-executing the interpreter if MXNet has already loaded with another value."""
+    count = wanted(sys.argv[1:])
+    if count is None or os.environ.get("OMP_NUM_THREADS") == str(count):
+        return
+    os.environ["OMP_NUM_THREADS"] = str(count)
+    if "mxnet" not in sys.modules or os.environ.get(_MARK):
+        return
+    os.environ[_MARK] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, "-m", module] + sys.argv[1:]
+    os.execv(sys.executable, argv)

@@ -1,0 +1,180 @@
+"""Training and scoring through the real command lines, on a tiny synthetic set."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY, cli
+from mixup import runs, sources, train
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, data_dir):
+    out = str(tmp_path_factory.mktemp("run") / "r")
+    proc = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
+               "--out-dir", out, "--cpu-devices", "2", "--mixup-off-epochs", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return out, proc
+
+
+def test_training_writes_a_complete_run_directory(finished_run):
+    out, proc = finished_run
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["dataset"] == "synthetic" and config["mix_rate"] == 0.7
+    assert config["alpha"] == 0.2 and config["cpu_devices"] == 2
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for row in rows:
+        for key in ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "lr", "seconds",
+                    "images_per_sec", "num_workers"):
+            assert key in row and np.isfinite(row[key])
+        assert row["val_count"] == 45 and 0 <= row["val_accuracy"] <= 1
+    assert [r["mixup"] for r in rows] == [True, False]  # --mixup-off-epochs 1
+    for name in ("model-symbol.json", "model-0001.params", "model-0002.params",
+                 "model-0002.states", "curves.png", "train.log", "best.json"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    assert open(os.path.join(out, "curves.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not [f for f in os.listdir(out) if f.endswith(".part")]
+    assert re.search(r"epoch 2/2 .*\(MixUp off\)", proc.stdout)
+
+
+def test_scoring_counts_every_validation_image_once(finished_run, data_dir):
+    out, _ = finished_run
+    # 45 images in batches of 20: the last batch wraps 15 samples around; none may count.
+    proc = cli("mixup.evaluate", "--out-dir", out, "--batch-size", "20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    match = re.search(r"^accuracy: ([0-9.]+) \((\d+)/(\d+)\)$", proc.stdout, re.M)
+    assert match and int(match.group(3)) == 45
+    result = json.load(open(os.path.join(out, "test.json")))
+    assert result["count"] == 45 and result["correct"] == int(match.group(2))
+    assert np.array(result["confusion"]).sum() == 45
+    _, labels = sources.make_synthetic(120, 45)["val"]
+    assert np.array(result["confusion"]).sum(axis=1).tolist() == np.bincount(
+        labels, minlength=10).tolist()
+    assert 0 <= result["ece"] <= 1
+    # the same checkpoint scored during training and by the scorer: the same accuracy
+    assert runs.read_metrics(out)[-1]["val_accuracy"] == pytest.approx(result["accuracy"])
+    assert open(os.path.join(out, "confusion.png"), "rb").read(4) == b"\x89PNG"
+
+
+def test_bad_run_inputs_give_clear_errors(tmp_path, data_dir, capsys):
+    assert train.main(["--resume", "--out-dir", str(tmp_path / "nothing")]) == 2
+    assert "config.json" in capsys.readouterr().err
+    code = train.main(TINY + ["--data-dir", data_dir, "--num-layers", "9", "--num-epochs", "1",
+                              "--out-dir", str(tmp_path / "x")])
+    assert code == 2 and "num_layers=9" in capsys.readouterr().err
+    code = train.main(TINY + ["--data-dir", data_dir, "--batch-size", "500", "--num-epochs",
+                              "1", "--out-dir", str(tmp_path / "y")])
+    assert code == 2 and "--batch-size 500 is larger than the 120" in capsys.readouterr().err
+    # every check runs before anything is written: no run directory is left behind
+    assert not os.path.exists(tmp_path / "x") and not os.path.exists(tmp_path / "y")
+    from mixup import evaluate
+    assert evaluate.main(["--out-dir", str(tmp_path / "nothing")]) == 2
+    assert "config.json" in capsys.readouterr().err
+    run = str(tmp_path / "scored")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "1", "--out-dir",
+                              run]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--out-dir", run, "--gpus", "x"]) == 2
+    assert "--gpus" in capsys.readouterr().err
+    assert evaluate.main(["--out-dir", run, "--epoch", "7"]) == 2
+    assert "model-0007.params not found" in capsys.readouterr().err
+
+
+def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, data_dir):
+    pytest.importorskip("gluoncv")
+    out = str(tmp_path / "gcv")
+    proc = cli("mixup.train", "--dataset", "synthetic", "--synthetic-size", "120,45",
+               "--data-dir", data_dir, "--network", "gluoncv:cifar_resnet20_v1",
+               "--image-shape", "3,32,32", "--batch-size", "20", "--num-epochs", "1",
+               "--out-dir", out, "--progress", "off")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scored = cli("mixup.evaluate", "--out-dir", out)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert re.search(r"^accuracy: [0-9.]+ \(\d+/45\)$", scored.stdout, re.M)
+    assert scored.stdout.count("\n") == 1, "stdout is the one accuracy line"
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
+    out = str(tmp_path / "r")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    # many epochs, so that the interrupt lands mid-run (resuming is tested above)
+    proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + TINY +
+                            ["--data-dir", data_dir, "--num-epochs", "200", "--out-dir", out],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True,
+                            # as from a terminal: a background job (CI) inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(out, "model-0001.params")):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "stopping after this step" in err and "Exception ignored" not in err
+    assert "./train.sh --resume --out-dir %s" % out in err
+    assert 1 <= runs.checkpoint_epochs(out)[-1] < 200
+    assert not [f for f in os.listdir(out) if f.endswith(".part")]
+
+
+def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
+    from mixup import report
+    out, _ = finished_run
+    cli("mixup.evaluate", "--out-dir", out)  # adds test.json
+    plot = str(tmp_path / "cmp.png")
+    assert report.main([out, out, "--plot", plot, "--by-run"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 4 and table[0].startswith("| training | setting")
+    scored = json.load(open(os.path.join(out, "test.json")))
+    assert "| %.2f |" % (100 * scored["accuracy"]) in table[2]
+    assert "MixUp α=0.2, rate 0.7" in table[2]
+    assert open(plot, "rb").read(4) == b"\x89PNG"
+    # runs that differ only in their seed share a row: mean ± half the range, and the count
+    assert report.main([out, out]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 3 and "| 2 |" in table[2] and "± 0.00" in table[2]
+    assert report.main([str(tmp_path / "none")]) == 2
+
+
+
+
+def test_relative_paths_are_the_callers_and_defaults_the_repositorys(tmp_path, data_dir):
+    import shutil
+    caller = tmp_path / "elsewhere"
+    caller.mkdir()
+    shutil.copytree(data_dir, caller / "mydata")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([os.path.join(ROOT, "train.sh")] + TINY + [
+        "--data-dir", "mydata", "--out-dir", "myrun", "--num-epochs", "1"],
+        cwd=str(caller), capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (caller / "myrun" / "model-0001.params").exists()
+    proc = subprocess.run([os.path.join(ROOT, "test.sh"), "--out-dir", "myrun"],
+                          cwd=str(caller), capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith("accuracy: "), proc.stderr[-2000:]
+    assert (caller / "myrun" / "reliability.png").exists()
+
+
+def test_out_dir_that_is_a_file_or_read_only_is_refused_before_anything_is_written(
+        tmp_path, data_dir, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert train.main(TINY + ["--data-dir", data_dir, "--out-dir", str(a_file)]) == 2
+    assert "--out-dir" in capsys.readouterr().err
+    assert train.main(TINY + ["--data-dir", str(a_file), "--out-dir",
+                              str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and str(a_file) in err and not (tmp_path / "r").exists()
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert train.main(TINY + ["--data-dir", data_dir, "--out-dir",
+                                  str(locked / "r")]) == 2
+        assert "not writable" in capsys.readouterr().err
