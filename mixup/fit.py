@@ -203,6 +203,12 @@ def validate(config, lay, module):
     return summarize(*predict(module, val_iter), lay.num_classes)
 
 
+def _all_finite(params):
+    """Whether every parameter and auxiliary state is finite (x * 0 sums to NaN otherwise)."""
+    arrays = [v for group in params for v in group.values()]
+    return math.isfinite(float(mx.nd.add_n(*[(v * 0).sum() for v in arrays]).asscalar()))
+
+
 def _clock(seconds):
     seconds = int(round(seconds))
     return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
@@ -267,14 +273,18 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
         with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
             train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
                                                  mixing, progress_bar, stop)
-        if not math.isfinite(train.get("cross_entropy", 0.0)):
+        params = module.get_params()
+        if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(
-                "training diverged in epoch %d: the training loss is %s (try a smaller --lr "
-                "than %g). Stopped before checkpointing this epoch; the last good checkpoint "
-                "is epoch %d." % (epoch + 1, train["cross_entropy"], config.lr, epoch))
+                "training diverged in epoch %d: the training loss is %s and the parameters "
+                "are %s (try a smaller --lr than %g). Stopped before checkpointing this "
+                "epoch; the last good checkpoint is epoch %d."
+                % (epoch + 1, train["cross_entropy"],
+                   "finite" if _all_finite(params) else "not finite", config.lr,
+                   max([0] + [e for e in runs.checkpoint_epochs(run_dir) if e <= epoch])))
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
-        module.set_params(*module.get_params())
+        module.set_params(*params)
         row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
                "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
                "lr": report_lr((epoch + 1) * lay.batches_per_epoch),

@@ -41,10 +41,12 @@ def join_cluster(options, out_dir, prepare_data, new_config, log):
     if not out_dir:
         raise ConfigError("a dist_sync worker needs --out-dir (the run directory rank 0 "
                           "writes)")
-    kv = mx.kv.create(options.kv_store)
+    # a resumed run's workers are started without its options: they come from config.json
+    stored = RunConfig.load(out_dir) if runs.holds_run(out_dir) else None
+    kv = mx.kv.create((stored or options).kv_store)
     quiet = log if kv.rank == 0 else (lambda *_: None)
-    if runs.holds_run(out_dir):
-        config = RunConfig.load(out_dir)
+    if stored is not None:
+        config = stored
         prepare_data(config, quiet)
     else:
         if options.dataset == "auto":

@@ -122,6 +122,15 @@ def save_checkpoint(run_dir, module, epoch, with_states=True):
         mx.nd.save(tmp, blob)  # last: the .params file marks the checkpoint whole
 
 
+def native_reason(error):
+    """The one line of an MXNetError that says what went wrong (its text starts with a C++
+    stack trace)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith("MXNetError:")]
+    return (said[-1][len("MXNetError:"):].strip() if said else lines[-1] if lines
+            else "unreadable")[:200]
+
+
 def load_params(run_dir, epoch):
     """(arg_params, aux_params) of a checkpoint; CheckpointError naming the file if it is
     missing or does not load."""
@@ -133,8 +142,8 @@ def load_params(run_dir, epoch):
     try:
         blob = mx.nd.load(path)
     except mx.base.MXNetError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise CheckpointError("%s is truncated or corrupt (%s)" % (path, first[:200])) from None
+        raise CheckpointError("%s is truncated or corrupt (%s)"
+                              % (path, native_reason(error))) from None
     if not isinstance(blob, dict) or not blob or not all(
             k.startswith(("arg:", "aux:")) for k in blob):
         raise CheckpointError("%s is not a checkpoint of this project (no arg:/aux: arrays)"

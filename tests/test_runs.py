@@ -1,0 +1,132 @@
+"""Run directories over a run's life: resume (also after a kill, and bit-exact for MixUp),
+extension, refused changes, damaged checkpoints, divergence, the checkpoint policy, the log."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY, cli
+from mixup import runs, train
+
+# identical values for the same run, interrupted or not (floats printed by json round-trip)
+COMPARED = ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "lr")
+
+
+def _rows(run):
+    return [{k: r[k] for k in ("epoch",) + COMPARED} for r in runs.read_metrics(run)]
+
+
+def test_resume_after_a_killed_run_continues_from_the_last_checkpoint(tmp_path, data_dir):
+    out = str(tmp_path / "r")
+    args = TINY + ["--data-dir", data_dir, "--num-epochs", "3", "--out-dir", out,
+                   "--lr-step-epochs", "2"]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + args, cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(out, "model-0001.params")):
+        assert proc.poll() is None and time.time() < deadline, "run ended before epoch 1"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = runs.checkpoint_epochs(out)
+    assert 1 <= done[-1] < 3
+    before = runs.read_metrics(out)
+    refused = cli("mixup.train", *args)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = cli("mixup.train", "--resume", "--out-dir", out, "--progress", "off")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "from epoch %d" % done[-1] in resumed.stdout
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[:len(before)] == before[:done[-1]]
+    assert rows[0]["lr"] == pytest.approx(0.1) and rows[2]["lr"] == pytest.approx(0.01)
+    again = cli("mixup.train", "--resume", "--out-dir", out)
+    assert again.returncode == 0 and "complete" in again.stdout
+    log = open(os.path.join(out, "train.log")).read()  # appended across the resume
+    assert log.count("run %s" % out) == 2 and "resuming %s from epoch" % out in log
+
+
+def test_stop_and_resume_give_the_metrics_of_an_uninterrupted_mixup_run(tmp_path, data_dir):
+    common = TINY + ["--data-dir", data_dir, "--alpha", "1", "--mix-rate", "1",
+                     "--seed", "3"]
+    whole = str(tmp_path / "whole")
+    assert train.main(common + ["--num-epochs", "3", "--out-dir", whole]) == 0
+    parts = str(tmp_path / "parts")
+    # a run planned for 3 epochs, stopped after 1 (as a kill between epochs would)
+    assert train.main(common + ["--num-epochs", "3", "--out-dir", parts]) == 0
+    for epoch in (2, 3):
+        os.remove(runs.params_path(parts, epoch))
+    assert train.main(["--resume", "--out-dir", parts]) == 0
+    assert _rows(parts) == _rows(whole)
+
+
+def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path, data_dir, capsys):
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "2", "--out-dir", out,
+                              "--lr-schedule", "cosine"]) == 0
+    capsys.readouterr()
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "3", "--lr", "0.5",
+                       "--alpha", "0.4"]) == 2
+    err = capsys.readouterr().err
+    assert "--lr" in err and "--alpha" in err and "0.5" in err and "--num-epochs" not in err
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "3"]) == 0
+    assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3]
+    assert runs.load_config(out).num_epochs == 3  # recorded
+    assert "--num-epochs 3 recorded" in capsys.readouterr().out
+    # the same option given with the run's own value is not a change
+    assert train.main(["--resume", "--out-dir", out, "--lr-schedule", "cosine"]) == 0
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "1"]) == 2
+    assert "below the 3 epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["params", "states"])
+def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, data_dir, capsys,
+                                                             damage):
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "2",
+                              "--out-dir", out]) == 0
+    path = (runs.params_path if damage == "params" else runs.states_path)(out, 2)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    capsys.readouterr()
+    if damage == "params":
+        from mixup import evaluate
+        assert evaluate.main(["--out-dir", out]) == 2
+        err = capsys.readouterr().err
+        assert path in err and "truncated or corrupt" in err and "Traceback" not in err
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "3"]) == 0
+    said = capsys.readouterr().out
+    assert path in said and "falling back" in said and "from epoch 1" in said
+    assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3]
+
+
+def test_a_diverging_run_stops_with_the_last_good_checkpoint(tmp_path, data_dir, capsys):
+    out = str(tmp_path / "r")
+    code = train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "3", "--lr", "1e6",
+                              "--out-dir", out])
+    said = capsys.readouterr().out
+    assert code == 3 and "diverged" in said
+    for epoch in runs.checkpoint_epochs(out):  # only finite checkpoints were kept
+        args, _ = runs.load_params(out, epoch)
+        assert all(float(abs(v).max().asscalar()) < float("inf") for v in args.values())
+
+
+def test_checkpoint_policy_keeps_the_last_k_and_the_best(tmp_path, data_dir, capsys):
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--save-period",
+                              "2", "--keep-last", "1", "--out-dir", out]) == 0
+    rows = runs.read_metrics(out)
+    best = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+    assert runs.best_epoch(out) == (best["epoch"], best["val_accuracy"])
+    assert set(runs.checkpoint_epochs(out)) == {5, best["epoch"]}
+    from mixup import evaluate
+    capsys.readouterr()
+    assert evaluate.main(["--out-dir", out, "--epoch", "best"]) == 0
+    assert capsys.readouterr().out.strip().startswith("accuracy: %.4f" % best["val_accuracy"])
+    # and a resumed extension goes on from the last checkpoint
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "6"]) == 0
+    assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3, 4, 5, 6]
