@@ -6,14 +6,15 @@ complete, the manifest last: a dataset is complete exactly when its manifest exi
 files match the sizes and SHA-256 sums it records.
 """
 import hashlib
+import io
 import json
 import os
 
 import mxnet as mx
 import numpy as np
+from PIL import Image
 
 from .files import atomic_path, write_atomic
-from .png import encode_png
 from .progress import bar
 
 SPLITS = ("train", "val")
@@ -38,6 +39,21 @@ def sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def encode_png(image):
+    """Lossless PNG bytes (Pillow) of an (H, W) grayscale or (H, W, 3) RGB uint8 array.
+
+    PNG keeps R, G, B in that order and MXNet's ImageRecordIter decodes it to RGB (grayscale
+    'L' images to one channel), so the iterator hands back exactly these pixels."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3
+                                       and image.shape[2] == 3):
+        raise ValueError("encode_png: need uint8 (H, W) or (H, W, 3), got %s %s"
+                         % (image.dtype, image.shape))
+    out = io.BytesIO()
+    Image.fromarray(image, "L" if image.ndim == 2 else "RGB").save(out, format="PNG")
+    return out.getvalue()
 
 
 def write_split(data_dir, dataset, split, images, labels, progress=None):

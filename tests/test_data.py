@@ -5,6 +5,7 @@ import os
 import struct
 import tarfile
 
+import mxnet as mx
 import numpy as np
 import py2pickle
 import pytest
@@ -266,3 +267,31 @@ def test_missing_idx_file_is_named_as_missing(tmp_path, rng):
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz not found"):
         data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
                      log=lambda *_: None)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_records_hold_lossless_png_of_the_right_mode(tmp_path, rng, channels):
+    """Checked against Pillow's and OpenCV's own decoders, not only through MXNet."""
+    from PIL import Image
+    shape = (6, 9, 7) if channels == 1 else (6, 9, 7, 3)
+    images = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    labels = np.arange(6) % 3
+    records.write_split(str(tmp_path), "t", "train", images, labels)
+    reader = mx.recordio.MXIndexedRecordIO(*reversed(records.paths(str(tmp_path), "t", "train")),
+                                           "r")
+    for i in range(6):
+        header, payload = mx.recordio.unpack(reader.read_idx(i))
+        assert payload[:8] == b"\x89PNG\r\n\x1a\n" and header.label == labels[i]
+        decoded = Image.open(io.BytesIO(payload))
+        assert decoded.format == "PNG" and decoded.mode == ("L" if channels == 1 else "RGB")
+        np.testing.assert_array_equal(np.asarray(decoded), images[i])
+        cv2 = pytest.importorskip("cv2")
+        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(bgr if channels == 1 else bgr[..., ::-1], images[i])
+
+
+def test_encode_png_refuses_other_arrays():
+    with pytest.raises(ValueError, match="uint8"):
+        records.encode_png(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"\(4, 4, 4\)"):
+        records.encode_png(np.zeros((4, 4, 4), np.uint8))
