@@ -295,3 +295,51 @@ def test_encode_png_refuses_other_arrays():
         records.encode_png(np.zeros((4, 4), np.float32))
     with pytest.raises(ValueError, match=r"\(4, 4, 4\)"):
         records.encode_png(np.zeros((4, 4, 4), np.uint8))
+
+
+def test_synthetic_set_of_other_counts_is_rebuilt_and_said_so(tmp_path):
+    said = []
+    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    assert "using synthetic" in said[-1]
+    manifest = data.prepare("synthetic", str(tmp_path), log=said.append,
+                            synthetic_counts=(40, 12))
+    assert any("30 train / 10 val" in line and "40 / 12" in line and "rebuilding" in line
+               for line in said)
+    assert [manifest["splits"][s]["count"] for s in ("train", "val")] == [40, 12]
+    assert records.verify(str(tmp_path), "synthetic")["splits"]["train"]["count"] == 40
+    assert len(read_back(str(tmp_path), "synthetic", "val")[0]) == 12
+    # no counts asked for: whatever is there
+    assert data.prepare("synthetic", str(tmp_path), log=said.append)["source"] == \
+        "synthetic(num_train=40, num_val=12)"
+
+
+def test_data_cli_takes_synthetic_size_like_train_sh(tmp_path, capsys):
+    assert data.main(["synthetic", "--data-dir", str(tmp_path), "--synthetic-size",
+                      "20,7"]) == 0
+    assert _counts(records.load_manifest(str(tmp_path), "synthetic")) == [20, 7]
+    with pytest.raises(SystemExit) as stop:
+        data.main(["synthetic", "--data-dir", str(tmp_path), "--num-train", "20"])
+    assert stop.value.code == 2 and "--num-train" in capsys.readouterr().err
+
+
+def test_data_cli_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        data.main(["--help"])
+    out = capsys.readouterr().out
+    parser = data.build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert "default" in (action.help or ""), action.option_strings
+    assert "2000,500" in out and "./tools.sh data" in out
+
+
+def test_manifests_carry_mirror_and_classes(tmp_path):
+    manifest = data.prepare("synthetic", str(tmp_path), log=lambda *_: None,
+                            synthetic_counts=(20, 10))
+    assert manifest["mirror"] is False and manifest["classes"][0] == "grating-0"
+    assert records.load_manifest(str(tmp_path), "synthetic")["mirror"] is False
+
+
+def _counts(manifest):
+    return [manifest["splits"][s]["count"] for s in ("train", "val")]
