@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import mxnet as mx
 
-from . import images, paths, records, sources
+from . import images, paths, records, sources, userrec
 from .records import DataError
 
 
@@ -47,10 +47,6 @@ DATASETS = {
     "synthetic": DatasetSpec("synthetic", (3, 32, 32), tuple("grating-%d" % i for i in range(10)),
                              mirror=False, official_counts=(2000, 500)),
 }
-
-# Used for ready-made records that come without our manifest (no pass over pixels needed).
-CIFAR10_MEAN, CIFAR10_STD = [125.307, 122.950, 113.865], [62.993, 62.089, 66.705]
-
 
 def spec(dataset):
     try:
@@ -107,13 +103,20 @@ def convert(dataset, splits, data_dir, source, progress=None, **description):
 
 
 def _adopt_records(data_dir, dataset, source):
-    """Make a manifest for .rec/.idx files that came from elsewhere, after a full scan."""
-    entries = {}
+    """Make a manifest for .rec/.idx files that came from elsewhere, after reading every
+    record (labels in range, images decode; mean/std of the training images)."""
+    entries, shape, mean, std = {}, None, None, None
     for split in records.SPLITS:
-        count = records.scan(*records.paths(data_dir, dataset, split), spec(dataset).num_classes)
-        entries[split] = records.split_entry(data_dir, dataset, split, count)
-    return _write_manifest(dataset, data_dir, source, "as found", CIFAR10_MEAN, CIFAR10_STD,
-                           entries)
+        rec, idx = records.paths(data_dir, dataset, split)
+        if not os.path.exists(idx):
+            raise DataError("%s is missing (needed beside %s)" % (idx, rec))
+        checked = userrec.check_split(rec, idx, spec(dataset).num_classes, image_shape=shape,
+                                      with_stats=split == "train")
+        if split == "train":
+            shape, mean, std = checked["image_shape"], checked["mean"], checked["std"]
+        entries[split] = records.split_entry(data_dir, dataset, split, checked["count"])
+    return _write_manifest(dataset, data_dir, source, "as found", mean, std, entries,
+                           image_shape=shape)
 
 
 def _cifar10_splits(data_dir, source, log):

@@ -156,29 +156,3 @@ def verify(data_dir, dataset, checksums=True):
                     raise DataError("%s does not match the SHA-256 in its manifest: corrupt; "
                                     "delete it and prepare the data again" % path)
     return info
-
-
-def scan(rec, idx, num_classes):
-    """Check a .rec/.idx pair record by record (for files made elsewhere): every record
-    readable, labels in [0, num_classes). Returns the record count."""
-    for path in (rec, idx):
-        if not os.path.exists(path):
-            raise DataError("%s is missing" % path)
-    try:
-        reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
-        keys = list(reader.keys)
-        for key in keys:
-            header, payload = mx.recordio.unpack(reader.read_idx(key))
-            label = float(np.asarray(header.label).ravel()[0])
-            if not (0 <= label < num_classes) or not payload:
-                raise DataError("%s: record %s has label %r (need 0..%d) or no image"
-                                % (rec, key, label, num_classes - 1))
-        reader.close()
-    except DataError:
-        raise
-    except Exception as error:  # MXNet raises bare exceptions on truncated records
-        raise DataError("%s is truncated or corrupt (%s: %s)" % (rec, type(error).__name__,
-                                                                 error)) from None
-    if not keys:
-        raise DataError("%s holds no records" % rec)
-    return len(keys)

@@ -10,7 +10,7 @@ import numpy as np
 import py2pickle
 import pytest
 
-from mixup import data, records, sources
+from mixup import data, records, sources, userrec
 from mixup.records import DataError
 
 
@@ -197,7 +197,7 @@ def test_foreign_truncated_rec_is_refused_by_the_scan(tmp_path):
     raw = open(rec, "rb").read()
     open(rec, "wb").write(raw[: len(raw) - 500])
     with pytest.raises(DataError, match="synthetic_val.rec"):
-        records.scan(rec, idx, 10)
+        userrec.check_split(rec, idx, 10)
 
 
 def test_shards_cover_every_record_exactly_once(tmp_path):
