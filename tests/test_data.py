@@ -241,7 +241,7 @@ def test_offline_cifar10_error_says_what_to_download(tmp_path, monkeypatch):
 
 def test_bad_iterator_shape_is_refused(tmp_path):
     data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
-    with pytest.raises(ValueError, match="image_shape"):
+    with pytest.raises(ValueError, match="image.shape"):
         data.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
 
 
