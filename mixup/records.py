@@ -6,14 +6,15 @@ complete, the manifest last: a dataset is complete exactly when its manifest exi
 files match the sizes and SHA-256 sums it records.
 """
 import hashlib
+import io
 import json
 import os
 
 import mxnet as mx
 import numpy as np
+from PIL import Image
 
 from .files import atomic_path, write_atomic
-from .png import encode_png
 from .progress import bar
 
 SPLITS = ("train", "val")
@@ -40,8 +41,25 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def write_split(data_dir, dataset, split, images, labels, progress=None):
+def encode_png(image):
+    """Lossless PNG bytes (Pillow) of an (H, W) grayscale or (H, W, 3) RGB uint8 array.
+
+    PNG keeps R, G, B in that order and MXNet's ImageRecordIter decodes it to RGB (grayscale
+    'L' images to one channel), so the iterator hands back exactly these pixels."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3
+                                       and image.shape[2] == 3):
+        raise ValueError("encode_png: need uint8 (H, W) or (H, W, 3), got %s %s"
+                         % (image.dtype, image.shape))
+    out = io.BytesIO()
+    Image.fromarray(image, "L" if image.ndim == 2 else "RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def write_split(data_dir, dataset, split, images, labels, progress=None, stats=None):
     """Write images (N, H, W[, 3]) uint8 with integer labels as PNG records, in order.
+    `images` may be any sequence of such arrays that has a length; each one is also added to
+    `stats` (a :class:`ChannelStats`) if given.
 
     Returns the split's manifest entry (see :func:`split_entry`).
     """
@@ -51,6 +69,8 @@ def write_split(data_dir, dataset, split, images, labels, progress=None):
         writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
         with bar(len(images), "%s %s" % (dataset, split), enabled=progress) as pbar:
             for i, (image, label) in enumerate(zip(images, labels)):
+                if stats is not None:
+                    stats.add(image)
                 header = mx.recordio.IRHeader(0, float(label), i, 0)
                 writer.write_idx(i, mx.recordio.pack(header, encode_png(image)))
                 pbar.update(1)
@@ -65,12 +85,37 @@ def split_entry(data_dir, dataset, split, count):
             "rec_sha256": sha256(rec), "idx_sha256": sha256(idx)}
 
 
-def channel_stats(images):
+class ChannelStats:
+    """Per-channel mean and std (0-255 scale) of uint8 pixels, accumulated batch by batch
+    with exact integer sums, so a dataset never has to be in memory (or in float) at once."""
+
+    def __init__(self, channels):
+        self.channels = channels
+        self.count = 0
+        self.total = np.zeros(channels, np.int64)
+        self.squares = np.zeros(channels, np.int64)
+
+    def add(self, pixels):
+        """pixels: uint8, any shape whose last axis is the channel (a 1-channel image or batch
+        may leave it out)."""
+        pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, self.channels)
+        self.count += len(pixels)
+        self.total += pixels.sum(axis=0, dtype=np.int64)
+        self.squares += np.square(pixels, dtype=np.uint16).sum(axis=0, dtype=np.int64)
+
+    def result(self):
+        """([mean per channel], [std per channel]), rounded to 4 decimals."""
+        mean = self.total / max(self.count, 1)
+        std = np.sqrt(np.maximum(self.squares / max(self.count, 1) - mean ** 2, 0))
+        return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
+
+
+def channel_stats(images, chunk=1024):
     """Per-channel mean and std (0-255 scale) of uint8 images (N, H, W[, C])."""
-    pixels = images.reshape(len(images), -1, 1 if images.ndim == 3 else images.shape[-1])
-    mean = pixels.mean(axis=(0, 1), dtype=np.float64)
-    std = np.sqrt(((pixels - mean) ** 2).mean(axis=(0, 1)))
-    return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
+    stats = ChannelStats(1 if images.ndim == 3 else images.shape[-1])
+    for start in range(0, len(images), chunk):
+        stats.add(images[start:start + chunk])
+    return stats.result()
 
 
 def write_manifest(data_dir, dataset, info):
@@ -83,7 +128,7 @@ def load_manifest(data_dir, dataset):
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
-        raise DataError("%s not found: prepare the data with `python -m mixup.data %s "
+        raise DataError("%s not found: prepare the data with `./tools.sh data %s "
                         "--data-dir %s`" % (path, dataset, data_dir)) from None
     except (OSError, ValueError) as error:
         raise DataError("%s is unreadable or corrupt (%s); delete it and prepare the data "
@@ -111,29 +156,3 @@ def verify(data_dir, dataset, checksums=True):
                     raise DataError("%s does not match the SHA-256 in its manifest: corrupt; "
                                     "delete it and prepare the data again" % path)
     return info
-
-
-def scan(rec, idx, num_classes):
-    """Check a .rec/.idx pair record by record (for files made elsewhere): every record
-    readable, labels in [0, num_classes). Returns the record count."""
-    for path in (rec, idx):
-        if not os.path.exists(path):
-            raise DataError("%s is missing" % path)
-    try:
-        reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
-        keys = list(reader.keys)
-        for key in keys:
-            header, payload = mx.recordio.unpack(reader.read_idx(key))
-            label = float(np.asarray(header.label).ravel()[0])
-            if not (0 <= label < num_classes) or not payload:
-                raise DataError("%s: record %s has label %r (need 0..%d) or no image"
-                                % (rec, key, label, num_classes - 1))
-        reader.close()
-    except DataError:
-        raise
-    except Exception as error:  # MXNet raises bare exceptions on truncated records
-        raise DataError("%s is truncated or corrupt (%s: %s)" % (rec, type(error).__name__,
-                                                                 error)) from None
-    if not keys:
-        raise DataError("%s holds no records" % rec)
-    return len(keys)

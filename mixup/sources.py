@@ -90,7 +90,8 @@ def read_cifar10_archive(path):
     try:
         tar = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise DataError("%s is not a readable tar archive (%s)" % (path, error)) from None
+        reasons = "; ".join(line.strip(" -") for line in str(error).splitlines()).replace(":;", ":")
+        raise DataError("%s is not a readable tar archive (%s)" % (path, reasons)) from None
     with tar:
         train = [_load_pickle(path, tar, member) for member in CIFAR10_TRAIN_MEMBERS]
         val = _load_pickle(path, tar, CIFAR10_TEST_MEMBER)

@@ -5,11 +5,12 @@ import os
 import struct
 import tarfile
 
+import mxnet as mx
 import numpy as np
 import py2pickle
 import pytest
 
-from mixup import data, records, sources
+from mixup import data, records, sources, userrec
 from mixup.records import DataError
 
 
@@ -196,7 +197,7 @@ def test_foreign_truncated_rec_is_refused_by_the_scan(tmp_path):
     raw = open(rec, "rb").read()
     open(rec, "wb").write(raw[: len(raw) - 500])
     with pytest.raises(DataError, match="synthetic_val.rec"):
-        records.scan(rec, idx, 10)
+        userrec.check_split(rec, idx, 10)
 
 
 def test_shards_cover_every_record_exactly_once(tmp_path):
@@ -240,7 +241,7 @@ def test_offline_cifar10_error_says_what_to_download(tmp_path, monkeypatch):
 
 def test_bad_iterator_shape_is_refused(tmp_path):
     data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
-    with pytest.raises(ValueError, match="image_shape"):
+    with pytest.raises(ValueError, match="image.shape"):
         data.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
 
 
@@ -266,3 +267,79 @@ def test_missing_idx_file_is_named_as_missing(tmp_path, rng):
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz not found"):
         data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
                      log=lambda *_: None)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_records_hold_lossless_png_of_the_right_mode(tmp_path, rng, channels):
+    """Checked against Pillow's and OpenCV's own decoders, not only through MXNet."""
+    from PIL import Image
+    shape = (6, 9, 7) if channels == 1 else (6, 9, 7, 3)
+    images = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    labels = np.arange(6) % 3
+    records.write_split(str(tmp_path), "t", "train", images, labels)
+    reader = mx.recordio.MXIndexedRecordIO(*reversed(records.paths(str(tmp_path), "t", "train")),
+                                           "r")
+    for i in range(6):
+        header, payload = mx.recordio.unpack(reader.read_idx(i))
+        assert payload[:8] == b"\x89PNG\r\n\x1a\n" and header.label == labels[i]
+        decoded = Image.open(io.BytesIO(payload))
+        assert decoded.format == "PNG" and decoded.mode == ("L" if channels == 1 else "RGB")
+        np.testing.assert_array_equal(np.asarray(decoded), images[i])
+        cv2 = pytest.importorskip("cv2")
+        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(bgr if channels == 1 else bgr[..., ::-1], images[i])
+
+
+def test_encode_png_refuses_other_arrays():
+    with pytest.raises(ValueError, match="uint8"):
+        records.encode_png(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"\(4, 4, 4\)"):
+        records.encode_png(np.zeros((4, 4, 4), np.uint8))
+
+
+def test_synthetic_set_of_other_counts_is_rebuilt_and_said_so(tmp_path):
+    said = []
+    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    assert "using synthetic" in said[-1]
+    manifest = data.prepare("synthetic", str(tmp_path), log=said.append,
+                            synthetic_counts=(40, 12))
+    assert any("30 train / 10 val" in line and "40 / 12" in line and "rebuilding" in line
+               for line in said)
+    assert [manifest["splits"][s]["count"] for s in ("train", "val")] == [40, 12]
+    assert records.verify(str(tmp_path), "synthetic")["splits"]["train"]["count"] == 40
+    assert len(read_back(str(tmp_path), "synthetic", "val")[0]) == 12
+    # no counts asked for: whatever is there
+    assert data.prepare("synthetic", str(tmp_path), log=said.append)["source"] == \
+        "synthetic(num_train=40, num_val=12)"
+
+
+def test_data_cli_takes_synthetic_size_like_train_sh(tmp_path, capsys):
+    assert data.main(["synthetic", "--data-dir", str(tmp_path), "--synthetic-size",
+                      "20,7"]) == 0
+    assert _counts(records.load_manifest(str(tmp_path), "synthetic")) == [20, 7]
+    with pytest.raises(SystemExit) as stop:
+        data.main(["synthetic", "--data-dir", str(tmp_path), "--num-train", "20"])
+    assert stop.value.code == 2 and "--num-train" in capsys.readouterr().err
+
+
+def test_data_cli_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        data.main(["--help"])
+    out = capsys.readouterr().out
+    parser = data.build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert "default" in (action.help or ""), action.option_strings
+    assert "2000,500" in out and "./tools.sh data" in out
+
+
+def test_manifests_carry_mirror_and_classes(tmp_path):
+    manifest = data.prepare("synthetic", str(tmp_path), log=lambda *_: None,
+                            synthetic_counts=(20, 10))
+    assert manifest["mirror"] is False and manifest["classes"][0] == "grating-0"
+    assert records.load_manifest(str(tmp_path), "synthetic")["mirror"] is False
+
+
+def _counts(manifest):
+    return [manifest["splits"][s]["count"] for s in ("train", "val")]
