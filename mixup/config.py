@@ -96,6 +96,9 @@ class RunConfig:
     dataset: str = "auto"
     dataset_reason: str = ""
     data_dir: str = "data"
+    train_rec: str = ""         # --dataset rec: the user's record files
+    val_rec: str = ""
+    num_classes: int = 0        # --dataset rec: the number of classes (else the dataset's)
     synthetic_size: Tuple[int, int] = (2000, 500)
     train_subset: int = 0
     label_noise: float = 0.0
@@ -159,6 +162,8 @@ class RunConfig:
             dataset=str(v["dataset"]),
             dataset_reason=str(v["dataset_reason"]),
             data_dir=str(v["data_dir"]),
+            train_rec=str(v["train_rec"] or ""), val_rec=str(v["val_rec"] or ""),
+            num_classes=_int("--num-classes", v["num_classes"], low=0),
             synthetic_size=_ints("--synthetic-size", v["synthetic_size"], count=2),
             train_subset=_int("--train-subset", v["train_subset"], low=0),
             label_noise=_float("--label-noise", v["label_noise"], 0, 1, high_open=True),
@@ -204,6 +209,18 @@ class RunConfig:
         return config
 
     def _check_together(self):
+        if self.dataset == "rec":
+            missing = [flag for flag, value in (("--train-rec", self.train_rec),
+                                                ("--val-rec", self.val_rec),
+                                                ("--num-classes", self.num_classes)) if not value]
+            if missing:
+                raise ConfigError("--dataset rec needs %s (your own RecordIO files and their "
+                                  "number of classes)" % ", ".join(missing))
+            if self.num_classes < 2:
+                raise ConfigError("--num-classes must be >= 2, got %d" % self.num_classes)
+        elif (self.train_rec or self.val_rec) and not self.dataset.startswith("rec-"):
+            raise ConfigError("--train-rec/--val-rec go with --dataset rec, not --dataset %s"
+                              % self.dataset)
         steps = self.lr_step_epochs
         if any(b <= a for a, b in zip(steps, steps[1:])):
             raise ConfigError("--lr-step-epochs must be increasing, got %s"

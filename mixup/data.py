@@ -51,12 +51,33 @@ DATASETS = {
                              default_shape=(3, 28, 28)),
 }
 
-def spec(dataset):
-    try:
+def spec(dataset, data_dir=None):
+    """The DatasetSpec of a built-in dataset, or of one described by its manifest in data_dir
+    (made from a folder of images, or a registered pair of records)."""
+    if dataset in DATASETS:
         return DATASETS[dataset]
-    except KeyError:
-        raise DataError("unknown dataset %r; choose one of %s"
-                        % (dataset, ", ".join(DATASETS))) from None
+    if data_dir is not None and os.path.exists(records.manifest_path(data_dir, dataset)):
+        manifest = records.load_manifest(data_dir, dataset)
+        shape = tuple(manifest["image_shape"])
+        return DatasetSpec(dataset, shape, tuple(manifest["classes"]),
+                           mirror=bool(manifest.get("mirror", True)),
+                           official_counts=_counts(manifest), default_shape=shape)
+    raise DataError("unknown dataset %r: choose one of %s, rec (with --train-rec, --val-rec, "
+                    "--num-classes), or a dataset made by ./tools.sh data images in %s"
+                    % (dataset, ", ".join(DATASETS), data_dir or "the data directory"))
+
+
+def register_records(data_dir, train_rec, val_rec, num_classes, image_shape=None, log=print):
+    """Adopt a pair of RecordIO files made elsewhere (mixup.userrec: checked, mean/std and
+    index cached beside them) and register it in data_dir under a name of its own, so that
+    training, resuming and scoring find it like a prepared dataset. Returns the name."""
+    manifest = dict(userrec.adopt(train_rec, val_rec, num_classes, image_shape=image_shape,
+                                  log=log))
+    name = "rec-" + dataset_name(os.path.dirname(os.path.abspath(train_rec)) + "/" +
+                                 os.path.splitext(os.path.basename(train_rec))[0])
+    manifest["dataset"] = name
+    records.write_manifest(data_dir, name, manifest)
+    return name
 
 
 def resolve_dataset(dataset, data_dir, log, synthetic_counts=None):
@@ -64,7 +85,6 @@ def resolve_dataset(dataset, data_dir, log, synthetic_counts=None):
     it is there or can be downloaded, else Fashion-MNIST (real data that works offline), and
     says why loudly."""
     if dataset != "auto":
-        spec(dataset)
         prepare(dataset, data_dir, log=log, synthetic_counts=synthetic_counts)
         return dataset, "asked for with --dataset %s" % dataset
     try:
@@ -219,6 +239,8 @@ def prepare(dataset, data_dir, source=None, progress=None, log=print, synthetic_
             return manifest
         log("synthetic in %s has %d train / %d val images, %d / %d asked for: rebuilding it"
             % ((data_dir,) + got + tuple(synthetic_counts)))
+    if dataset not in DATASETS:
+        spec(dataset, data_dir)  # refuses a name with no manifest
     info = spec(dataset)
     if dataset == "cifar10":
         manifest = _prepare_cifar10(data_dir, source, progress, log)
@@ -307,7 +329,7 @@ def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=No
     Sharding for distributed training: part `part_index` of `num_parts`, disjoint, covering
     every record once.
     """
-    info = spec(dataset)
+    info = spec(dataset, data_dir)
     manifest = records.verify(data_dir, dataset, checksums=False)
     stored = tuple(manifest["image_shape"])
     shape = tuple(image_shape or stored)

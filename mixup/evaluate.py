@@ -100,7 +100,7 @@ def main(argv=None):
         epoch = _epoch(args.epoch, run_dir)
         data_dir = config.data_dir if args.data_dir == "the run's" else args.data_dir
         config = dataclasses.replace(config, data_dir=data_dir)
-        info = data.spec(config.dataset)
+        info = data.spec(config.dataset, data_dir)
         manifest = data.records.verify(data_dir, config.dataset, checksums=False)
         expected = (manifest["splits"]["val"]["count"] if args.split == "val"
                     else config.train_count)

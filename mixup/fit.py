@@ -83,7 +83,7 @@ def lr_scheduler(config, batches_per_epoch):
 def training_set(config, log=lambda *_: None):
     """The run's training set (mixup.trainset): all images, or its subset / noisy labels."""
     return trainset.training_set(config.data_dir, config.dataset,
-                                 data.spec(config.dataset).num_classes, config.seed,
+                                 data.spec(config.dataset, config.data_dir).num_classes, config.seed,
                                  subset=config.train_subset or None,
                                  label_noise=config.label_noise, log=log)
 
@@ -119,7 +119,7 @@ class Layout:
 
 
 def layout(config, kv):
-    num_classes = data.spec(config.dataset).num_classes
+    num_classes = data.spec(config.dataset, config.data_dir).num_classes
     manifest = data.records.verify(config.data_dir, config.dataset, checksums=False)
     train_set = training_set(config)
     workers = kv.num_workers

@@ -25,6 +25,17 @@ class DataError(Exception):
 
 
 def paths(data_dir, dataset, split):
+    """(rec, idx) of a split: DIR/DATASET_SPLIT.rec/.idx, or the files a registered pair's
+    manifest names (records made elsewhere stay where they are, see data.register_records)."""
+    manifest = manifest_path(data_dir, dataset)
+    if os.path.exists(manifest):
+        try:
+            with open(manifest) as f:
+                named = json.load(f).get("paths")
+        except (OSError, ValueError):
+            named = None  # load_manifest reports a damaged manifest properly
+        if named:
+            return tuple(named[split])
     base = os.path.join(data_dir, "%s_%s" % (dataset, split))
     return base + ".rec", base + ".idx"
 
@@ -151,7 +162,8 @@ def verify(data_dir, dataset, checksums=True):
                             "delete it and prepare the data again" % (rec, size,
                                                                       entry["rec_bytes"]))
         if checksums:
-            for path, key in ((rec, "rec_sha256"), (idx, "idx_sha256")):
+            # registered pairs are checked by size and modification time instead (userrec)
+            for path, key in ((rec, "rec_sha256"), (idx, "idx_sha256")) if "rec_sha256" in entry else ():
                 if sha256(path) != entry[key]:
                     raise DataError("%s does not match the SHA-256 in its manifest: corrupt; "
                                     "delete it and prepare the data again" % path)

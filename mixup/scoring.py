@@ -33,7 +33,8 @@ def load(run_dir, config, epoch):
     """The scoring graph of a run with the parameters of `epoch` (CheckpointError if the
     file does not load)."""
     import symbols
-    symbol = symbols.get_symbol(config.network, num_classes=data.spec(config.dataset).num_classes,
+    symbol = symbols.get_symbol(config.network, num_classes=data.spec(config.dataset,
+                                                                  config.data_dir).num_classes,
                                 num_layers=config.num_layers, image_shape=config.image_shape,
                                 dtype=config.dtype, train=False)
     args, auxs = runs.load_params(run_dir, epoch)

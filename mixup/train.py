@@ -33,7 +33,14 @@ def build_parser():
     p = ArgumentParser(prog="./train.sh", description=__doc__)
     g = p.add_argument_group("data")
     add(g, "--dataset", d.dataset, "auto (CIFAR-10 if its files exist or can be downloaded, "
-        "else Fashion-MNIST, which works offline), or one of: " + ", ".join(data.DATASETS))
+        "else Fashion-MNIST, which works offline), one of " + ", ".join(data.DATASETS) +
+        ", rec (your own RecordIO pair: --train-rec, --val-rec, --num-classes), or the NAME "
+        "of a dataset made with ./tools.sh data images")
+    add(g, "--train-rec", "", "--dataset rec: the training .rec file (an .idx beside it is "
+        "used or built)")
+    add(g, "--val-rec", "", "--dataset rec: the validation .rec file")
+    add(g, "--num-classes", d.num_classes, "--dataset rec: labels are 0 .. K-1", type=int,
+        metavar="K")
     add(g, "--data-dir", paths.default_data_dir(), "where the .rec files are")
     add(g, "--synthetic-size", d.synthetic_size, "TRAIN,VAL image counts of the synthetic set")
     add(g, "--train-subset", d.train_subset, "train on a fixed subset of N training images, "
@@ -113,8 +120,9 @@ def config_options(args, explicit):
     for name in RunConfig.option_names():
         if hasattr(args, name) and (explicit is None or name in explicit):
             out[name] = getattr(args, name)
-    if "data_dir" in out:
-        out["data_dir"] = _absolute(out["data_dir"])
+    for name in ("data_dir", "train_rec", "val_rec"):
+        if out.get(name):
+            out[name] = _absolute(out[name])
     if out.get("image_shape") == "the dataset's":
         out["image_shape"] = None
     return out
@@ -148,9 +156,15 @@ def new_config(options, log):
     the run directory is written."""
     config = RunConfig.from_options(**options)
     runs.check_writable_dir(config.data_dir, "--data-dir")
+    if config.dataset == "rec":
+        name = data.register_records(config.data_dir, config.train_rec, config.val_rec,
+                                     config.num_classes, image_shape=None, log=log)
+        config = config.resolved(dataset=name)
     dataset, reason = data.resolve_dataset(config.dataset, config.data_dir, log,
                                            synthetic_counts=config.synthetic_size)
-    spec = data.spec(dataset)
+    if config.train_rec:
+        reason = "--dataset rec: %s and %s" % (config.train_rec, config.val_rec)
+    spec = data.spec(dataset, config.data_dir)
     config = config.resolved(dataset=dataset, dataset_reason=reason,
                              image_shape=config.image_shape or spec.default_shape,
                              mixup_version=mixup.__version__, mxnet_version=mx.__version__)
