@@ -219,6 +219,53 @@ class MixUpOp(mx.operator.CustomOp):
         self.assign(in_grad[1], req[1], 0)  # labels get no gradient
 
 
+class _BackwardDependencies:
+    """Keeps MixUp from breaking, and from being broken by, other Python CustomOps' backward.
+
+    MXNet 1.9.1 (python/mxnet/operator.py) keeps ONE process-global set,
+    ``_registry.result_deps``: every time any Custom node is created (its CustomOpProp parsed:
+    ``mx.sym.Custom``, ``mx.nd.Custom``, ``load_json``), its declare_backward_dependency result
+    replaces the set. At backward time *every* Python CustomOp's callback asks, for each of the
+    tensors handed to it, "is index i in result_deps?"; if so it reads the tensor's storage
+    type from the handle. Tensors an op did not declare are handed over as empty handles, whose
+    storage type is -1, hence ``CustomOp.backward raised Exception: unknown storage type: -1``
+    as soon as the last-created node of *another* op type declared an index that this op did
+    not. Our op used to declare only out_grad[0] (index 0); a softmax loss written as a
+    CustomOp with need_top_grad=False declares indices 1, 2, 3: created after MixUp, it made
+    MixUp's backward read the empty handles 1, 2, 3; created before it, MixUp's set {0} made
+    the loss's backward read its own empty out_grad (index 0).
+
+    Both directions are closed here without touching MXNet's code:
+    * MixUp declares every out_grad, input and output as a dependency, so none of the tensors
+      its backward is handed is empty, whatever set the global holds (the cost: the input of
+      the node stays alive until the backward);
+    * when MXNet has recorded MixUp's own set, the first callback into a MixUp prop puts back
+      the set that the other ops' last declaration left (MixUp nodes do not need it: they
+      declare everything), so creating a MixUp node never changes how another op's backward
+      reads its tensors.
+    """
+
+    # MixUp's declaration: out_grad (2), in_data (2), out_data (2) are indices 0..5
+    MIXUP_INDICES = frozenset(range(2 + 2 + 2))
+
+    def __init__(self):
+        self._others = set()  # the global as the other op types' last declaration left it
+
+    def declared_by_mixup(self):
+        """Called just before MXNet overwrites the global with MixUp's declaration."""
+        current = set(mx.operator._registry.result_deps)
+        if current != self.MIXUP_INDICES:  # else a MixUp node's set not yet given back
+            self._others = current
+
+    def give_back(self):
+        registry = mx.operator._registry
+        if registry.result_deps == self.MIXUP_INDICES:
+            registry.result_deps = set(self._others)
+
+
+_backward_dependencies = _BackwardDependencies()
+
+
 @mx.operator.register(OP_TYPE)
 class MixUpProp(mx.operator.CustomOpProp):
     """Shape/type inference and creation of :class:`MixUpOp`.
@@ -241,12 +288,15 @@ class MixUpProp(mx.operator.CustomOpProp):
         return self._params
 
     def list_arguments(self):
+        _backward_dependencies.give_back()
         return ["data", "label"]
 
     def list_outputs(self):
+        _backward_dependencies.give_back()
         return ["data_out", "label_out"]
 
     def infer_shape(self, in_shape):
+        _backward_dependencies.give_back()
         p = self._checked_params()
         data_shape, label_shape = (tuple(s) for s in in_shape)
         if len(data_shape) < 1 or data_shape[0] == 0:
@@ -270,6 +320,7 @@ class MixUpProp(mx.operator.CustomOpProp):
         return [data_shape, label_shape], [data_shape, (batch, p.num_classes)], []
 
     def infer_type(self, in_type):
+        _backward_dependencies.give_back()
         self._checked_params()
         data_type, label_type = in_type
         if label_type is None:  # unknown (a label variable without dtype): MXNet's float32
@@ -282,9 +333,13 @@ class MixUpProp(mx.operator.CustomOpProp):
         return [data_type, label_type], [data_type, np.float32], []
 
     def declare_backward_dependency(self, out_grad, in_data, out_data):
-        return [out_grad[0]]  # the gradient needs only the top gradient and the stored plan
+        # The gradient needs only out_grad[0] and the stored plan, yet we declare every tensor:
+        # see _BackwardDependencies for why MXNet 1.9.1 requires it next to other Python ops.
+        _backward_dependencies.declared_by_mixup()
+        return out_grad + in_data + out_data
 
     def create_operator(self, ctx, shapes, dtypes):
+        _backward_dependencies.give_back()
         # Runs in the caller's thread, where mx.random.seed governs MXNet's generator.
         seed = int(mx.nd.random.randint(0, 2 ** 31 - 1, shape=(1,), ctx=mx.cpu()).asscalar())
         return MixUpOp(self._checked_params(), seed)
