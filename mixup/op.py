@@ -85,11 +85,18 @@ SPARSE_DTYPES = (np.float32, np.float64)
 
 class RowMixing:
     """The linear map x~[i] = keep[i] * x[i] + give[i] * x[index[i]] over the rows of a batch,
-    with `index` a permutation; keep, give and index are numpy arrays of length N.
+    with `index` a permutation; keep, give and index are numpy arrays of length N. In the
+    mixing plan keep[i] = lam_i (the weight of sample i's own input) and give[i] = 1 - lam_i
+    (the weight of its partner's), both 1 and 0 for a sample that is not mixed.
 
-    Applied on x's device: for float32/float64 as one CSR x dense ``dot`` (the matrix has two
-    non-zeros per row and is built once per dtype; the backward multiplies by its transpose),
-    for float16 as a gather and two row scalings (the transpose is again a RowMixing).
+    A weight that is zero in the data's dtype is left out of the map, not multiplied: 0 * NaN
+    is NaN, so a non-finite value in one sample reaches only the rows that really mix it,
+    forward (x~) and backward (the transpose), and an unmixed row is an exact copy.
+
+    Applied on x's device: for float32/float64 as one CSR x dense ``dot`` (the matrix holds only
+    the non-zero weights, one or two per row, is built once per dtype, and the backward
+    multiplies by its transpose), for float16 as a gather and row scalings selected with
+    ``where`` (the transpose is again a RowMixing).
     """
 
     def __init__(self, keep, give, index):
@@ -102,19 +109,21 @@ class RowMixing:
         return RowMixing(self.keep, self.give[inverse], inverse)
 
     def matrix(self, ctx, dtype):
-        """The (N, N) CSR matrix: row i holds keep[i] at column i and give[i] at index[i]."""
+        """The (N, N) CSR matrix: row i holds keep[i] at column i and give[i] at index[i],
+        each only if it is non-zero in `dtype`."""
         key = (str(ctx), np.dtype(dtype).name)
         if key not in self._matrices:
             batch = len(self.keep)
-            rows = np.arange(batch)
-            first = rows <= self.index  # column indices ascending within each row
-            columns = np.stack([np.where(first, rows, self.index),
-                                np.where(first, self.index, rows)], axis=1)
-            weights = np.stack([np.where(first, self.keep, self.give),
-                                np.where(first, self.give, self.keep)], axis=1)
+            rows = np.concatenate([np.arange(batch), np.arange(batch)])
+            columns = np.concatenate([np.arange(batch), self.index])
+            weights = np.concatenate([self.keep, self.give])
+            present = weights.astype(dtype) != 0
+            # CSR wants rows in order and columns ascending within each row
+            order = np.lexsort((columns[present], rows[present]))
+            rows, columns, weights = (a[present][order] for a in (rows, columns, weights))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=batch))])
             self._matrices[key] = mx.nd.sparse.csr_matrix(
-                (weights.ravel(), columns.ravel(), np.arange(0, 2 * batch + 1, 2)),
-                shape=(batch, batch), ctx=ctx, dtype=dtype)
+                (weights, columns, indptr), shape=(batch, batch), ctx=ctx, dtype=dtype)
         return self._matrices[key]
 
     def apply(self, x, out=None, transpose=False):
@@ -130,18 +139,20 @@ class RowMixing:
             return out
         if transpose:
             return self.transposed().apply(x, out)
-        # float16: one small host->device copy of weights and indices (exact below 2**24)
-        packed = mx.nd.array(np.stack([self.keep, self.give, self.index]), ctx=x.context,
-                             dtype=np.float32)
+        # float16: one small host->device copy of weights, indices and which weights are
+        # present (indices exact below 2**24 in float32)
+        keep16, give16 = self.keep.astype(x.dtype), self.give.astype(x.dtype)
+        packed = mx.nd.array(np.stack([keep16, give16, self.index, keep16 != 0, give16 != 0]),
+                             ctx=x.context, dtype=np.float32)
         shape = (-1,) + (1,) * (x.ndim - 1)
         keep, give = (w.astype(x.dtype).reshape(shape) for w in (packed[0], packed[1]))
-        gathered = mx.nd.take(x, packed[2], axis=0)
-        gathered = mx.nd.broadcast_mul(gathered, give, out=gathered)
+        zeros = mx.nd.zeros_like(x)
+        own = mx.nd.where(packed[3], mx.nd.broadcast_mul(x, keep), zeros)
+        partner = mx.nd.broadcast_mul(mx.nd.take(x, packed[2], axis=0), give)
+        result = own + mx.nd.where(packed[4], partner, zeros)
         if out is None:
-            out = mx.nd.broadcast_mul(x, keep)
-        else:
-            mx.nd.broadcast_mul(x, keep, out=out)
-        out += gathered
+            return result
+        result.copyto(out)
         return out
 
 
