@@ -17,9 +17,9 @@ import os
 os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
 
 from .params import MixUpParams, mixed_count, parse
-from .op import OP_TYPE, draw_plan, paused
+from .op import OP_TYPE, draw_plan, paused, seek
 
-__all__ = ["OP_TYPE", "MixUpParams", "parse", "mixed_count", "draw_plan", "paused", "symbol"]
+__all__ = ["OP_TYPE", "MixUpParams", "parse", "mixed_count", "draw_plan", "paused", "seek", "symbol"]
 __version__ = "0.1.0"
 
 

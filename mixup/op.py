@@ -24,12 +24,17 @@ with a matrix of two non-zeros per row. For float32/float64 it runs as one spars
 scalings.
 
 Randomness: the per-batch plan (lam, the mixed subset, the partner cycle) is O(N) numbers drawn
-on the host by a numpy Generator and sent to the op's device as the mixing matrix (5N + 1
-numbers); data, labels and gradients never leave the device. The Generator is seeded from MXNet's global RNG when the operator is created,
-so ``mx.random.seed(s)`` before binding (or before an imperative call) reproduces the draws.
+on the host and sent to the op's device as the mixing matrix (5N + 1 numbers); data, labels and
+gradients never leave the device. Batch s of an op instance is drawn from
+``numpy.random.default_rng([seed, s])``: ``seed`` comes from MXNet's global RNG when the
+operator is created, so ``mx.random.seed(x)`` before binding (or before an imperative call)
+reproduces the draws, and ``s`` counts the instance's training-mode forwards, so
+:func:`seek` can continue a re-bound graph exactly where an interrupted run stopped.
 MXNet's own random operators cannot serve here: inside a CustomOp they run in a worker thread
 whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
 """
+import numbers
+import weakref
 from collections import namedtuple
 from contextlib import contextmanager
 
@@ -213,12 +218,46 @@ def _write(req, dst, compute):
         compute(dst)
 
 
+# Training step at which MixUp ops created from now on start (see `seek`), and the ops alive.
+_first_step = 0
+_live_ops = weakref.WeakSet()
+
+
+def seek(step):
+    """Continue every MixUp op at training step ``step``: those alive in the process now, and
+    every one created later in the process (until the next ``seek``). Returns nothing.
+
+    Each op draws batch ``s``'s randomness from ``numpy.random.default_rng([seed, s])``, where
+    ``seed`` is drawn from MXNet's global RNG when the op is created (bound) and ``s`` counts
+    that op's training-mode forwards from its first step (0 unless ``seek`` said otherwise),
+    including forwards under :func:`paused` and forwards that mix nothing. So a resumed run
+    that calls ``mx.random.seed(s)`` before bind, as the first run did, and ``seek(k)`` with k
+    the number of training steps already made, draws exactly what the uninterrupted run drew
+    from step k on. Call it between steps (after ``mx.nd.waitall()``).
+    """
+    global _first_step
+    if not (isinstance(step, numbers.Real) and not isinstance(step, bool)
+            and float(step).is_integer() and step >= 0):
+        raise ValueError("mixup.seek: step must be a whole number >= 0, got %r" % (step,))
+    _first_step = int(step)
+    for op in list(_live_ops):
+        op.step = _first_step
+
+
 class MixUpOp(mx.operator.CustomOp):
     def __init__(self, params, seed):
         super().__init__()
         self._params = params
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self.step = _first_step  # training-mode forwards so far, counted from _first_step
         self._backward_mixing = None  # the last forward's mixing: the backward is its transpose
+        _live_ops.add(self)
+
+    def _step_rng(self):
+        """This training step's Generator, a pure function of (seed, step); counts the step."""
+        rng = np.random.default_rng([self._seed, self.step])
+        self.step += 1
+        return rng
 
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
@@ -227,12 +266,13 @@ class MixUpOp(mx.operator.CustomOp):
             check_labels(label, p.num_classes)
         probs = label_probabilities(label, p.num_classes)
         batch = data.shape[0]
+        rng = self._step_rng() if is_train else None
         if not is_train or _paused or _params.mixed_count(p.mix_rate, batch) == 0:
             self._backward_mixing = None
             self.assign(out_data[0], req[0], data)
             self.assign(out_data[1], req[1], probs)
             return
-        plan = draw_plan(self._rng, batch, p.mix_rate, p.alpha, p.lam_mode)
+        plan = draw_plan(rng, batch, p.mix_rate, p.alpha, p.lam_mode)
         mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
         _write(req[1], out_data[1], lambda out: mixing.apply(probs, out))
         _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
