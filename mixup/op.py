@@ -42,8 +42,7 @@ import mxnet as mx
 import numpy as np
 
 from . import params as _params
-
-OP_TYPE = "MixUp"
+from .params import OP_TYPE
 
 # Tolerance for probability labels: each row must sum to 1 within this.
 PROBABILITY_SUM_TOLERANCE = 1e-3

@@ -49,11 +49,10 @@ CASES = {
                             ["label row 1", "probability"]),
     "integer_data": ("mx.nd.Custom(mx.nd.zeros((4, 3), dtype='int32'), mx.nd.zeros(4), "
                      "op_type='MixUp', num_classes=2)[0].asnumpy()", ["float16", "int32"]),
-    "symbol_helper_validates_in_python": (
-        "mixup.symbol(mx.sym.var('d'), mx.sym.var('l'), num_classes=10, alpha=-2)",
-        ["alpha", "-2"]),
-    "gluon_block_validates_in_python": (
-        "__import__('mixup.gluon').gluon.MixUp(num_classes=10, mix_rate=2)", ["mix_rate", "2"]),
+    "mode_unknown": ("bound(mode='mixcut')", ["mode", "mixcut"]),
+    "cutmix_alpha_zero": ("nd(cutmix_alpha=0)", ["cutmix_alpha", "0"]),
+    "label_smoothing_one": ("bound(label_smoothing=1)", ["label_smoothing", "1"]),
+    "place_outside": ("nd(place=2, num_places=2)", ["place", "num_places=2"]),
 }
 
 
