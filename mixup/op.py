@@ -1,27 +1,46 @@
-"""The ``MixUp`` CustomOp: the only home of the mixing math.
+"""The ``MixUp`` CustomOp: the only home of the mixing math (mixup, CutMix, their switch,
+label smoothing, manifold mixup's choice of place).
 
 Forward, in training mode, on a batch of N samples:
 
     m = round(mix_rate * N) samples (halves up; none when N == 1), chosen uniformly at random,
-    are mixed with a partner:   x~_i = lam_i * x_i + (1 - lam_i) * x_j(i)
-                                y~_i = lam_i * y_i + (1 - lam_i) * y_j(i)
-    and the others pass unchanged: x~_i = x_i, y~_i = y_i (one-hot).
+    are mixed with a partner j(i). The partners form one random cycle through the whole batch:
+    j is a permutation without fixed points, so j(i) != i, each j(i) is uniform over the other
+    samples, and every sample is the partner of exactly one other. Partners are the original
+    inputs, not mixed ones. The other N - m samples pass unchanged.
 
-    lam ~ Beta(alpha, alpha) is the weight of the sample's own input: one draw shared by the
-    batch (lam_mode='batch', as in the paper) or one per sample (lam_mode='sample').
-    The partners j(.) form one random cycle through the whole batch: j is a permutation without
-    fixed points, so j(i) != i, each j(i) is uniform over the other samples, and every sample is
-    the partner of exactly one other (before the mixed subset is applied).
+    mode='mixup' (Zhang et al., https://arxiv.org/abs/1710.09412):
+        x~_i = lam_i * x_i + (1 - lam_i) * x_j(i),  y~_i = lam_i * y_i + (1 - lam_i) * y_j(i),
+        lam ~ Beta(alpha, alpha) the weight of the sample's own input.
+    mode='cutmix' (Yun et al., https://arxiv.org/abs/1905.04899), data (N, C, H, W):
+        lam ~ Beta(cutmix_alpha, cutmix_alpha); a box of cut_h x cut_w pixels,
+        cut_h = int(H * sqrt(1 - lam)), cut_w = int(W * sqrt(1 - lam)), centred on a uniformly
+        drawn pixel (cy, cx) (rows cy - cut_h // 2 .. + cut_h, clipped to the image, likewise
+        columns), is filled with partner j(i)'s pixels in every channel; the label weight is
+        the exact kept area lam'_i = 1 - (clipped box area) / (H * W).
+    mode='switch': per batch, CutMix with probability switch_prob, else mixup (one draw).
 
-In inference mode the data pass unchanged and labels become one-hot (or pass, if given as
-probabilities).
+    lam_mode='batch' draws one lam (and one box) for the batch, as the papers; 'sample' one
+    per mixed sample. Labels y are one-hot rows of class indices, smoothed to
+    (1 - eps) * one_hot + eps / num_classes when label_smoothing = eps > 0 (in training mode,
+    mixed or not), or (N, num_classes) probability rows taken as given.
 
-The op is linear in its data, x~ = M x with M = diag(keep) + diag(give) P (P the partner
-permutation), so the exact gradient is dx = M^T dy. Because P is a permutation, M^T has the same
-form, diag(keep) + diag(give[P^-1]) P^-1: forward and backward are one and the same product
-with a matrix of two non-zeros per row. For float32/float64 it runs as one sparse (CSR) x dense
-``dot`` on the device; for float16, which MXNet's sparse dot lacks, as a gather and two row
-scalings.
+    Manifold mixup (Verma et al., https://arxiv.org/abs/1806.05236): with num_places = P > 1
+    the node is one of P in a network, at position `place`; each training step exactly one
+    place, uniform over the P, mixes and the others pass data and labels unchanged.
+
+In inference mode (and under :func:`paused`) the data pass unchanged and labels become one-hot
+(or pass, if given as probabilities).
+
+Both modes are linear in the data with a permutation structure, so the backward is exact and
+of the same kind as the forward. mixup: x~ = M x with M = diag(keep) + diag(give) P (P the
+partner permutation, keep = lam, give = 1 - lam), dx = M^T dy, where M^T = diag(keep) +
+diag(give[P^-1]) P^-1 has the same form: for float32/float64 one sparse (CSR) x dense ``dot``
+each way on the device; for float16, which MXNet's sparse dot lacks, a gather and two row
+scalings. CutMix: x~ = where(box, x[P], x) per pixel, so dx = where(box, 0, dy) +
+(where(box, dy, 0))[P^-1]: each input pixel's gradient comes from the output pixel it was
+copied to. Weights that are zero (and pixels outside the boxes) are selected away, never
+multiplied by zero, so a NaN or inf in one sample reaches only the rows that mix it.
 
 Randomness: the per-batch plan (lam, the mixed subset, the partner cycle) is O(N) numbers drawn
 on the host and sent to the op's device as the mixing matrix (5N + 1 numbers); data, labels and
@@ -65,10 +84,19 @@ def paused():
 
 
 MixPlan = namedtuple("MixPlan", "partner give")
-MixPlan.__doc__ = """One batch's draws, as numpy arrays of length N.
+MixPlan.__doc__ = """One batch's mixup draws, as numpy arrays of length N.
 
 partner[i]: the sample whose input is mixed into sample i (a permutation without fixed points).
 give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
+"""
+
+CutMixPlan = namedtuple("CutMixPlan", "partner give boxes")
+CutMixPlan.__doc__ = """One batch's CutMix draws.
+
+partner[i]: as in MixPlan.
+boxes[i]:   (top, bottom, left, right) of the pasted box, rows top..bottom-1 and columns
+            left..right-1, already clipped to the image; (0, 0, 0, 0) if i is not mixed.
+give[i]:    the box's area / (H * W): the partner's weight in label i (1 - lam'_i).
 """
 
 
@@ -89,17 +117,51 @@ def symmetric_beta(rng, alpha, size):
     return np.where(difference >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
 
 
-def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
-    """Draw one batch's :class:`MixPlan` from the numpy Generator ``rng`` (pure, host-side)."""
+def _partners_and_mixed(rng, batch, mix_rate):
     order = rng.permutation(batch)
     partner = np.empty(batch, dtype=np.int64)
     partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
-    give = np.zeros(batch, dtype=np.float64)
     mixed = rng.permutation(batch)[:_params.mixed_count(mix_rate, batch)]
+    return partner, mixed
+
+
+def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
+    """Draw one batch's mixup :class:`MixPlan` from the numpy Generator ``rng`` (pure)."""
+    partner, mixed = _partners_and_mixed(rng, batch, mix_rate)
+    give = np.zeros(batch, dtype=np.float64)
     # one lambda for the batch, or one per mixed sample
     # (1 - lam ~ Beta(alpha, alpha) as lam does: the distribution is symmetric)
     give[mixed] = symmetric_beta(rng, alpha, 1 if lam_mode == "batch" else len(mixed))
     return MixPlan(partner=partner, give=give)
+
+
+def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch"):
+    """Draw one batch's :class:`CutMixPlan` for images of height x width (pure, host-side)."""
+    partner, mixed = _partners_and_mixed(rng, batch, mix_rate)
+    count = 1 if lam_mode == "batch" else len(mixed)
+    cut = np.sqrt(1.0 - symmetric_beta(rng, alpha, count))  # side ratio: area ~ 1 - lam
+    cut_h, cut_w = (height * cut).astype(np.int64), (width * cut).astype(np.int64)
+    centre_y, centre_x = rng.integers(0, height, count), rng.integers(0, width, count)
+    top = np.clip(centre_y - cut_h // 2, 0, height)
+    bottom = np.clip(centre_y - cut_h // 2 + cut_h, 0, height)
+    left = np.clip(centre_x - cut_w // 2, 0, width)
+    right = np.clip(centre_x - cut_w // 2 + cut_w, 0, width)
+    boxes = np.zeros((batch, 4), dtype=np.int64)
+    boxes[mixed] = np.stack([top, bottom, left, right], axis=1)  # one row broadcasts
+    area = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+    return CutMixPlan(partner=partner, give=area / float(height * width), boxes=boxes)
+
+
+def draw_batch_plan(rng, params, shape):
+    """This batch's plan under ``params`` (a MixUpParams) for data of ``shape``: a MixPlan or
+    a CutMixPlan; mode='switch' decides first, with one draw."""
+    batch = shape[0]
+    cutmix = params.mode == "cutmix" or (params.mode == "switch"
+                                         and rng.random() < params.switch_prob)
+    if cutmix:
+        return draw_cutmix_plan(rng, batch, shape[2], shape[3], params.mix_rate,
+                                params.cutmix_alpha, params.lam_mode)
+    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode)
 
 
 SPARSE_DTYPES = (np.float32, np.float64)
@@ -178,10 +240,65 @@ class RowMixing:
         return out
 
 
-def label_probabilities(label, num_classes):
-    """(N,) class indices -> one-hot float32; (N, C) probabilities -> float32 as given."""
+class BoxMixing:
+    """CutMix's map on (N, C, H, W) data: x~[i] = x[index[i]] inside box i, in every channel,
+    and x[i] outside it; boxes (N, 4) rows (top, bottom, left, right), empty for rows that are
+    not mixed; `index` a permutation.
+
+    Per pixel it is a permutation-structured selection, so the transpose (the backward) moves
+    each output pixel's gradient back to the input pixel it was copied from:
+    dx = where(box, 0, dy) + where(box, dy, 0)[index^-1]. Everything is a selection (``where``,
+    ``take``), never a product with a 0/1 mask, so NaN or inf stays where it was copied.
+    The box mask is built on the device from the 4N box numbers and kept for the backward.
+    """
+
+    def __init__(self, boxes, index):
+        self.boxes, self.index = boxes, index
+        self.inverse = np.empty_like(index)
+        self.inverse[index] = np.arange(len(index))
+        self._masks = {}
+
+    def mask(self, x):
+        """(N, C, H, W) array of x's dtype: 1 inside each row's box, else 0."""
+        key = (str(x.context), np.dtype(x.dtype).name, x.shape)
+        if key not in self._masks:
+            batch, _, height, width = x.shape
+            packed = mx.nd.array(np.concatenate([self.boxes.T.astype(np.float32),
+                                                 self.index[None], self.inverse[None]]),
+                                 ctx=x.context, dtype=np.float32)
+            top, bottom, left, right = (packed[k].reshape((batch, 1, 1, 1)) for k in range(4))
+            rows = mx.nd.arange(height, ctx=x.context).reshape((1, 1, height, 1))
+            cols = mx.nd.arange(width, ctx=x.context).reshape((1, 1, 1, width))
+            inside = (mx.nd.broadcast_greater_equal(rows, top)
+                      * mx.nd.broadcast_lesser(rows, bottom))
+            inside = mx.nd.broadcast_mul(inside, mx.nd.broadcast_greater_equal(cols, left)
+                                         * mx.nd.broadcast_lesser(cols, right))
+            self._masks[key] = (mx.nd.broadcast_to(inside, shape=x.shape).astype(x.dtype),
+                                packed[4], packed[5])
+        return self._masks[key]
+
+    def apply(self, x, out=None, transpose=False):
+        """The mixed batch (with transpose: the gradient's way back), written into `out` if
+        given."""
+        inside, index, inverse = self.mask(x)
+        if not transpose:
+            return mx.nd.where(inside, mx.nd.take(x, index, axis=0), x,
+                               **({} if out is None else {"out": out}))
+        zeros = mx.nd.zeros_like(x)
+        moved = mx.nd.take(mx.nd.where(inside, x, zeros), inverse, axis=0)
+        kept = mx.nd.where(inside, zeros, x)
+        return mx.nd.elemwise_add(kept, moved, **({} if out is None else {"out": out}))
+
+
+def label_probabilities(label, num_classes, smoothing=0.0):
+    """(N,) class indices -> one-hot float32, smoothed to (1 - smoothing) * one_hot +
+    smoothing / num_classes; (N, C) probabilities -> float32 as given."""
     if label.ndim == 1:
-        return mx.nd.one_hot(label, depth=num_classes, dtype="float32")
+        if smoothing == 0:
+            return mx.nd.one_hot(label, depth=num_classes, dtype="float32")
+        return mx.nd.one_hot(label, depth=num_classes, on_value=1.0 - smoothing
+                             + smoothing / num_classes, off_value=smoothing / num_classes,
+                             dtype="float32")
     return label.astype("float32", copy=False)
 
 
@@ -244,37 +361,41 @@ def seek(step):
 
 
 class MixUpOp(mx.operator.CustomOp):
-    def __init__(self, params, seed):
+    def __init__(self, params, seed, place_seed=None):
         super().__init__()
         self._params = params
         self._seed = seed
+        self._place_seed = place_seed  # shared by the num_places nodes of one executor
         self.step = _first_step  # training-mode forwards so far, counted from _first_step
         self._backward_mixing = None  # the last forward's mixing: the backward is its transpose
         _live_ops.add(self)
-
-    def _step_rng(self):
-        """This training step's Generator, a pure function of (seed, step); counts the step."""
-        rng = np.random.default_rng([self._seed, self.step])
-        self.step += 1
-        return rng
 
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
         p = self._params
         if p.check_labels:
             check_labels(label, p.num_classes)
-        probs = label_probabilities(label, p.num_classes)
-        batch = data.shape[0]
-        rng = self._step_rng() if is_train else None
-        if not is_train or _paused or _params.mixed_count(p.mix_rate, batch) == 0:
-            self._backward_mixing = None
+        probs = label_probabilities(label, p.num_classes,
+                                    p.label_smoothing if is_train else 0.0)
+        mixing = None
+        if is_train:
+            # draws of step s are a pure function of (seed, s); every training step counts
+            step, self.step = self.step, self.step + 1
+            mixes_here = (p.num_places == 1
+                          or chosen_place(self._place_seed, step, p.num_places) == p.place)
+            if (not _paused and mixes_here
+                    and _params.mixed_count(p.mix_rate, data.shape[0]) > 0):
+                plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p,
+                                       data.shape)
+                # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's)
+                label_mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
+                mixing = (BoxMixing(plan.boxes, plan.partner) if isinstance(plan, CutMixPlan)
+                          else label_mixing)
+                _write(req[1], out_data[1], lambda out: label_mixing.apply(probs, out))
+                _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
+        if mixing is None:
             self.assign(out_data[0], req[0], data)
             self.assign(out_data[1], req[1], probs)
-            return
-        plan = draw_plan(rng, batch, p.mix_rate, p.alpha, p.lam_mode)
-        mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
-        _write(req[1], out_data[1], lambda out: mixing.apply(probs, out))
-        _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
         self._backward_mixing = mixing
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
@@ -285,6 +406,21 @@ class MixUpOp(mx.operator.CustomOp):
             _write(req[0], in_grad[0],
                    lambda out: self._backward_mixing.apply(grad, out, transpose=True))
         self.assign(in_grad[1], req[1], 0)  # labels get no gradient
+
+
+def chosen_place(place_seed, step, num_places):
+    """Manifold mixup: the place (0 .. num_places - 1) that mixes at training step `step`,
+    uniform, a pure function of the seed shared by the nodes of one executor and the step."""
+    return int(np.random.default_rng([place_seed, step]).integers(num_places))
+
+
+# Manifold mixup's coordination. The P nodes of one network are separate CustomOp instances;
+# they agree on the place of each step by sharing one seed: the place-0 node draws it when it
+# is created and the nodes created after it, in the same executor, take it. MXNet creates a
+# graph's operators in topological order, one executor after the other, and place 0 comes first
+# in data order (it feeds the others), so each executor (each device of a Module) gets its own
+# seed, hence its own choices. Keyed by num_places.
+_place_seeds = {}
 
 
 class _BackwardDependencies:
@@ -384,6 +520,9 @@ class MixUpProp(mx.operator.CustomOpProp):
         if len(label_shape) == 2 and label_shape[1] not in (0, p.num_classes):
             raise ValueError("MixUp: label has %d columns but num_classes=%d (label shape %s)"
                              % (label_shape[1], p.num_classes, label_shape))
+        if p.mode != "mixup" and len(data_shape) != 4:
+            raise ValueError("MixUp: mode=%s needs data of shape (N, C, H, W) (CutMix pastes "
+                             "boxes of pixels), got shape %s" % (p.mode, data_shape))
         label_shape = (batch,) + label_shape[1:]
         return [data_shape, label_shape], [data_shape, (batch, p.num_classes)], []
 
@@ -408,6 +547,21 @@ class MixUpProp(mx.operator.CustomOpProp):
 
     def create_operator(self, ctx, shapes, dtypes):
         _backward_dependencies.give_back()
+        p = self._checked_params()
         # Runs in the caller's thread, where mx.random.seed governs MXNet's generator.
-        seed = int(mx.nd.random.randint(0, 2 ** 31 - 1, shape=(1,), ctx=mx.cpu()).asscalar())
-        return MixUpOp(self._checked_params(), seed)
+        seed = _draw_seed()
+        place_seed = None
+        if p.num_places > 1:
+            if p.place == 0:
+                _place_seeds[p.num_places] = _draw_seed()
+            elif p.num_places not in _place_seeds:
+                raise ValueError("MixUp: place=%d of num_places=%d was created before any node "
+                                 "with place=0 of num_places=%d" % (p.place, p.num_places,
+                                                                    p.num_places))
+            place_seed = _place_seeds[p.num_places]
+        return MixUpOp(p, seed, place_seed)
+
+
+def _draw_seed():
+    """A seed from MXNet's global RNG, within numpy's and C's int range."""
+    return int(mx.nd.random.randint(0, 2 ** 31 - 1, shape=(1,), ctx=mx.cpu()).asscalar())
