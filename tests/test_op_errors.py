@@ -53,6 +53,8 @@ CASES = {
     "cutmix_alpha_zero": ("nd(cutmix_alpha=0)", ["cutmix_alpha", "0"]),
     "label_smoothing_one": ("bound(label_smoothing=1)", ["label_smoothing", "1"]),
     "place_outside": ("nd(place=2, num_places=2)", ["place", "num_places=2"]),
+    "cutmix_needs_4d_data": ("nd(mode='cutmix')", ["mode=cutmix", "(N, C, H, W)", "(4, 3)"]),
+    "switch_needs_4d_data": ("bound(mode='switch')", ["mode=switch", "(4, 3)"]),
 }
 
 
