@@ -259,35 +259,46 @@ class BoxMixing:
         self._masks = {}
 
     def mask(self, x):
-        """(N, C, H, W) array of x's dtype: 1 inside each row's box, else 0."""
+        """(N, C, H, W) array of x's dtype: 1 inside each row's box, else 0; and the index, its
+        inverse, and zeros, on x's device (built once per device, dtype and shape)."""
         key = (str(x.context), np.dtype(x.dtype).name, x.shape)
         if key not in self._masks:
-            batch, _, height, width = x.shape
+            batch, channels, height, width = x.shape
             packed = mx.nd.array(np.concatenate([self.boxes.T.astype(np.float32),
                                                  self.index[None], self.inverse[None]]),
                                  ctx=x.context, dtype=np.float32)
-            top, bottom, left, right = (packed[k].reshape((batch, 1, 1, 1)) for k in range(4))
-            rows = mx.nd.arange(height, ctx=x.context).reshape((1, 1, height, 1))
-            cols = mx.nd.arange(width, ctx=x.context).reshape((1, 1, 1, width))
-            inside = (mx.nd.broadcast_greater_equal(rows, top)
-                      * mx.nd.broadcast_lesser(rows, bottom))
-            inside = mx.nd.broadcast_mul(inside, mx.nd.broadcast_greater_equal(cols, left)
-                                         * mx.nd.broadcast_lesser(cols, right))
-            self._masks[key] = (mx.nd.broadcast_to(inside, shape=x.shape).astype(x.dtype),
-                                packed[4], packed[5])
+            top, bottom, left, right = (packed[k].reshape((batch, 1)) for k in range(4))
+            rows = mx.nd.arange(height, ctx=x.context).reshape((1, height))
+            cols = mx.nd.arange(width, ctx=x.context).reshape((1, width))
+            in_rows = (mx.nd.broadcast_greater_equal(rows, top)
+                       * mx.nd.broadcast_lesser(rows, bottom))  # (N, H)
+            in_cols = (mx.nd.broadcast_greater_equal(cols, left)
+                       * mx.nd.broadcast_lesser(cols, right))  # (N, W)
+            # the outer product of each row's two intervals is its box (a batched matrix
+            # product and a concatenation: MXNet's CPU broadcasts are several times slower)
+            inside = mx.nd.batch_dot(in_rows.reshape((batch, height, 1)),
+                                     in_cols.reshape((batch, 1, width)))
+            inside = inside.reshape((batch, 1, height, width)).astype(x.dtype)
+            if channels > 1:
+                inside = mx.nd.concat(*([inside] * channels), dim=1)
+            self._masks[key] = {"inside": inside, "index": packed[4], "inverse": packed[5],
+                                "zeros": mx.nd.zeros(x.shape, ctx=x.context, dtype=x.dtype)}
         return self._masks[key]
 
     def apply(self, x, out=None, transpose=False):
         """The mixed batch (with transpose: the gradient's way back), written into `out` if
         given."""
-        inside, index, inverse = self.mask(x)
+        arrays = self.mask(x)
+        inside, zeros = arrays["inside"], arrays["zeros"]
+        into = {} if out is None else {"out": out}
         if not transpose:
-            return mx.nd.where(inside, mx.nd.take(x, index, axis=0), x,
-                               **({} if out is None else {"out": out}))
-        zeros = mx.nd.zeros_like(x)
-        moved = mx.nd.take(mx.nd.where(inside, x, zeros), inverse, axis=0)
-        kept = mx.nd.where(inside, zeros, x)
-        return mx.nd.elemwise_add(kept, moved, **({} if out is None else {"out": out}))
+            return mx.nd.where(inside, mx.nd.take(x, arrays["index"], axis=0), x, **into)
+        if "inside_of_partner" not in arrays:  # row j: the box into which j's pixels went
+            arrays["inside_of_partner"] = mx.nd.take(inside, arrays["inverse"], axis=0)
+        result = mx.nd.where(inside, zeros, x, **into)  # what stayed in its own row
+        result += mx.nd.where(arrays["inside_of_partner"],  # what was copied to the partner
+                              mx.nd.take(x, arrays["inverse"], axis=0), zeros)
+        return result
 
 
 def label_probabilities(label, num_classes, smoothing=0.0):
