@@ -42,9 +42,10 @@ scalings. CutMix: x~ = where(box, x[P], x) per pixel, so dx = where(box, 0, dy) 
 copied to. Weights that are zero (and pixels outside the boxes) are selected away, never
 multiplied by zero, so a NaN or inf in one sample reaches only the rows that mix it.
 
-Randomness: the per-batch plan (lam, the mixed subset, the partner cycle) is O(N) numbers drawn
-on the host and sent to the op's device as the mixing matrix (5N + 1 numbers); data, labels and
-gradients never leave the device. Batch s of an op instance is drawn from
+Randomness: the per-batch plan (lam, the mixed subset, the partner cycle; CutMix's boxes) is
+O(N) numbers drawn on the host and sent to the op's device (mixup: the sparse mixing matrix,
+at most 5N + 1 numbers; CutMix: 6N numbers, from which the box masks are built on the device);
+data, labels and gradients never leave the device. Batch s of an op instance is drawn from
 ``numpy.random.default_rng([seed, s])``: ``seed`` comes from MXNet's global RNG when the
 operator is created, so ``mx.random.seed(x)`` before binding (or before an imperative call)
 reproduces the draws, and ``s`` counts the instance's training-mode forwards, so
@@ -72,9 +73,11 @@ _paused = False
 
 @contextmanager
 def paused():
-    """Within this block every MixUp op of the process is the identity with one-hot labels,
-    as in inference, while the rest of the graph trains normally: exactly plain (ERM) training
-    of the same bound graph. Call it between steps (after ``mx.nd.waitall()``)."""
+    """Within this block every MixUp op of the process is the identity, with one-hot labels
+    (smoothed, if label_smoothing is set: the training target stays), while the rest of the
+    graph trains normally: plain (ERM) training of the same bound graph. Training steps still
+    count (see :func:`seek`). The ops run asynchronously: enter and leave the block between
+    steps, after ``mx.nd.waitall()``."""
     global _paused
     before, _paused = _paused, True
     try:
@@ -425,7 +428,8 @@ def chosen_place(place_seed, step, num_places):
     return int(np.random.default_rng([place_seed, step]).integers(num_places))
 
 
-# Manifold mixup's coordination. The P nodes of one network are separate CustomOp instances;
+# Manifold mixup's coordination (a limitation: two independent groups of MixUp nodes with the
+# same num_places in one graph would share seeds in creation order; one group per network). The P nodes of one network are separate CustomOp instances;
 # they agree on the place of each step by sharing one seed: the place-0 node draws it when it
 # is created and the nodes created after it, in the same executor, take it. MXNet creates a
 # graph's operators in topological order, one executor after the other, and place 0 comes first
