@@ -50,5 +50,5 @@ def symbol(data, label, *, num_classes: int, alpha: float = 0.2, mix_rate: float
     return node[0], node[1]
 
 
-symbol.__doc__ += ARGS_DOC + """        name (str): the node's name (outputs NAME_data_out, NAME_label_out).
-"""
+symbol.__doc__ += ARGS_DOC + (
+    "        name (str): the node's name (outputs NAME_data_out, NAME_label_out).\n")

@@ -428,13 +428,13 @@ def chosen_place(place_seed, step, num_places):
     return int(np.random.default_rng([place_seed, step]).integers(num_places))
 
 
-# Manifold mixup's coordination (a limitation: two independent groups of MixUp nodes with the
-# same num_places in one graph would share seeds in creation order; one group per network). The P nodes of one network are separate CustomOp instances;
+# Manifold mixup's coordination. The P nodes of one network are separate CustomOp instances;
 # they agree on the place of each step by sharing one seed: the place-0 node draws it when it
 # is created and the nodes created after it, in the same executor, take it. MXNet creates a
 # graph's operators in topological order, one executor after the other, and place 0 comes first
 # in data order (it feeds the others), so each executor (each device of a Module) gets its own
-# seed, hence its own choices. Keyed by num_places.
+# seed, hence its own choices. Keyed by num_places: one group of manifold nodes per network
+# (two independent groups with the same num_places in one graph would mix up their seeds).
 _place_seeds = {}
 
 
