@@ -1,4 +1,5 @@
-"""1. The op alone, forward + backward, against the alternatives and the memory floor."""
+"""1. The op alone, forward + backward, against the alternatives and the memory floor; CutMix
+(mode='cutmix') beside mixup in the same interleaved rounds."""
 import mxnet as mx
 import numpy as np
 
@@ -43,6 +44,7 @@ def run(ctx, rounds=7, iters=10):
     for shape in SHAPES:
         builders = {
             "mixup_op": lambda d, l, **kw: mixup.symbol(d, l, **kw),
+            "cutmix_op": lambda d, l, **kw: mixup.symbol(d, l, mode="cutmix", **kw),
             "builtin_composition": lambda d, l, **kw: builtin_mixup(d, l, batch=shape[0], **kw),
             "host_round_trip": host_mixup,
         }

@@ -1,5 +1,5 @@
-"""2. A full training step of ResNet-50 (CIFAR family, 28x28, batch 128): MixUp at the input
-and at the stem against the same network without MixUp, interleaved rounds, medians."""
+"""2. A full training step of ResNet-50 (CIFAR family, 28x28, batch 128): MixUp and CutMix at
+the input and at the stem against the same network without MixUp, interleaved rounds, medians."""
 import mxnet as mx
 import numpy as np
 
@@ -12,14 +12,16 @@ VARIANTS = {
     "no_mixup": dict(mixup_at="none"),
     "mixup_op@input": dict(mixup_at="input"),
     "mixup_op@stem": dict(mixup_at="stem"),
+    "cutmix_op@input": dict(mixup_at="input", mode="cutmix"),
+    "cutmix_op@stem": dict(mixup_at="stem", mode="cutmix"),
     "builtin@stem": dict(mixup_at="stem", mixup_impl=True),
 }
 
 
-def _module(batch, shape, ctx, num_layers, mixup_at, mixup_impl=None):
+def _module(batch, shape, ctx, num_layers, mixup_at, mixup_impl=None, mode="mixup"):
     impl = (lambda d, l, **kw: builtin_mixup(d, l, batch=batch, **kw)) if mixup_impl else None
     sym = resnet.get_symbol(10, num_layers, shape, mixup_at=mixup_at, alpha=0.2, mix_rate=0.7,
-                            mixup_impl=impl)
+                            mode=mode, mixup_impl=impl)
     mod = mx.mod.Module(sym, context=ctx)
     mod.bind(data_shapes=[("data", (batch,) + shape)],
              label_shapes=[("softmax_label", (batch,))])

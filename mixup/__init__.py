@@ -1,4 +1,5 @@
-"""mixup (Zhang et al., 2017) for Apache MXNet 1.x.
+"""mixup (Zhang et al., 2017, https://arxiv.org/abs/1710.09412) and its family (CutMix, manifold
+mixup) for Apache MXNet 1.x.
 
 ``import mixup`` registers the CustomOp ``MixUp``::
 
@@ -16,19 +17,38 @@ import os
 # switch once, when it loads: it works when mixup is imported before mxnet.
 os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
 
-from .params import MixUpParams, mixed_count, parse
-from .op import OP_TYPE, draw_plan, paused
+from typing import Optional, Tuple  # noqa: E402
 
-__all__ = ["OP_TYPE", "MixUpParams", "parse", "mixed_count", "draw_plan", "paused", "symbol"]
-__version__ = "0.1.0"
+from .params import ARGS_DOC, OP_TYPE, MixUpParams, mixed_count, parse  # noqa: E402
+from .op import draw_plan, paused, seek  # noqa: E402
+
+__all__ = ["OP_TYPE", "MixUpParams", "parse", "mixed_count", "draw_plan", "paused", "seek",
+           "symbol"]
+__version__ = "0.2.0"
 
 
-def symbol(data, label, name=None, **params):
-    """``(data_out, label_out)`` symbols of a MixUp node on ``data``, ``label``.
+def symbol(data, label, *, num_classes: int, alpha: float = 0.2, mix_rate: float = 1.0,
+           lam_mode: str = "batch", mode: str = "mixup", cutmix_alpha: float = 1.0,
+           switch_prob: float = 0.5, label_smoothing: float = 0.0, check_labels: bool = True,
+           place: int = 0, num_places: int = 1, batch_size: Optional[int] = None,
+           name: Optional[str] = None) -> Tuple["mx.sym.Symbol", "mx.sym.Symbol"]:
+    """``(data_out, label_out)`` symbols of a MixUp node on ``data`` and ``label``.
 
-    ``params`` are the operator's (num_classes, alpha, mix_rate, lam_mode, check_labels,
-    batch_size); they are validated here.
+    ``data``: (N, ...) float16/32/64 (CutMix: (N, C, H, W)); ``label``: (N,) class indices or
+    (N, num_classes) probabilities. ``data_out`` has data's shape and dtype, ``label_out`` is
+    (N, num_classes) float32, rows summing to 1. The node mixes in training mode only
+    (``forward(is_train=True)``, ``autograd.record()``) and outside :func:`paused`; otherwise it
+    passes the data unchanged with one-hot labels. The parameters are validated here
+    (``ValueError`` naming the parameter and the value).
     """
     import mxnet as mx
-    node = mx.sym.Custom(data=data, label=label, name=name, **parse(**params).op_kwargs())
+    params = parse(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode,
+                   mode=mode, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
+                   label_smoothing=label_smoothing, check_labels=check_labels, place=place,
+                   num_places=num_places, batch_size=batch_size)
+    node = mx.sym.Custom(data=data, label=label, name=name, **params.op_kwargs())
     return node[0], node[1]
+
+
+symbol.__doc__ += ARGS_DOC + (
+    "        name (str): the node's name (outputs NAME_data_out, NAME_label_out).\n")

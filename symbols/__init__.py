@@ -6,18 +6,23 @@ image-classification examples.
 """
 
 
-def get_symbol(network, with_label=False, **kwargs):
+def get_symbol(network: str, *, with_label: bool = False, **kwargs):
+    """The training (or, with ``train=False``, scoring) symbol of ``network``.
+
+    Args:
+        network (str): ``resnet`` or ``gluoncv:NAME`` (a ``cifar_*`` model of GluonCV).
+        with_label (bool): return ``(loss, label)``: ``label`` is the (mixed, probability)
+            label the loss trains against when MixUp is in the graph, else None. Default
+            False: the loss symbol alone.
+        **kwargs: the network module's own ``get_symbol`` parameters (``num_classes``,
+            ``num_layers``, ``image_shape``, ``mixup_at``, ``alpha``, ``mix_rate``,
+            ``lam_mode``, ``mode``, ``cutmix_alpha``, ``switch_prob``, ``label_smoothing``,
+            ``dtype``, ``train``, ...; see symbols/resnet.py).
+    """
     if network == "resnet":
         from . import resnet
-        net = resnet.get_symbol(**kwargs)
-    elif network.startswith("gluoncv:"):
+        return resnet.get_symbol(with_label=with_label, **kwargs)
+    if network.startswith("gluoncv:"):
         from . import gluoncv_zoo
-        net = gluoncv_zoo.get_symbol(network.split(":", 1)[1], **kwargs)
-    else:
-        raise ValueError("network must be 'resnet' or 'gluoncv:NAME', got %r" % (network,))
-    if not with_label:
-        return net
-    internals = net.get_internals()
-    label = (internals["mixup_label_out"] if "mixup_label_out" in internals.list_outputs()
-             else None)
-    return net, label
+        return gluoncv_zoo.get_symbol(network.split(":", 1)[1], with_label=with_label, **kwargs)
+    raise ValueError("network must be 'resnet' or 'gluoncv:NAME', got %r" % (network,))

@@ -20,8 +20,26 @@ def available():
     return sorted(name for name in get_model_list() if name.startswith("cifar_"))
 
 
-def get_symbol(name, num_classes, image_shape=None, mixup_at="input", alpha=0.2, mix_rate=1.0,
-               lam_mode="batch", train=True, dtype="float32", **kwargs):
+def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str = "input",
+               alpha: float = 0.2, mix_rate: float = 1.0, lam_mode: str = "batch",
+               mode: str = "mixup", cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
+               label_smoothing: float = 0.0, train: bool = True, dtype: str = "float32",
+               with_label: bool = False, **kwargs):
+    """GluonCV's CIFAR model ``name`` as a symbol ending in ``SoftmaxOutput`` named
+    ``softmax``, with MixUp at the input when ``mixup_at='input'`` and ``train``.
+
+    Args:
+        name (str): a ``cifar_*`` model of GluonCV's zoo (see :func:`available`).
+        num_classes (int): number of classes.
+        image_shape: accepted for a common signature (the networks expect 3x32x32).
+        mixup_at (str): ``input`` or ``none``. Default ``input``.
+        alpha, mix_rate, lam_mode, mode, cutmix_alpha, switch_prob, label_smoothing: the MixUp
+            operator's parameters (see ``mixup.symbol``).
+        train (bool): training graph (with MixUp) or scoring graph. Default True.
+        dtype (str): ``float32`` only.
+        with_label (bool): return ``(loss, label)``, ``label`` the (mixed) label the loss
+            trains against when MixUp is in the graph, else None. Default False.
+    """
     try:
         from gluoncv.model_zoo import get_model
     except ImportError:
@@ -37,7 +55,13 @@ def get_symbol(name, num_classes, image_shape=None, mixup_at="input", alpha=0.2,
         raise ValueError("gluoncv networks are built in float32 here, got dtype=%r" % (dtype,))
     net = get_model(name, classes=num_classes, prefix=PREFIX)
     data, label = mx.sym.var("data"), mx.sym.var("softmax_label")
-    if train and mixup_at == "input":
+    mixing = train and mixup_at == "input"
+    if mixing:
         data, label = mixup.symbol(data, label, name="mixup", num_classes=num_classes,
-                                   alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
-    return loss(net(data), label)
+                                   alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode, mode=mode,
+                                   cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
+                                   label_smoothing=label_smoothing)
+    symbol = loss(net(data), label)
+    if with_label:
+        return symbol, (label if mixing else None)
+    return symbol

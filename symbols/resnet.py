@@ -14,6 +14,8 @@ Two families, chosen by the image height (after cropping):
 Every parameter has an explicit name that does not depend on MixUp, so a checkpoint of the
 training graph loads into the scoring graph (``train=False``), which omits MixUp.
 """
+from typing import Callable, Optional, Sequence, Tuple, Union
+
 import mxnet as mx
 
 import mixup
@@ -22,6 +24,8 @@ BN_MOMENTUM = 0.9
 BN_EPS = 2e-5
 IMAGENET_UNITS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
                   152: [3, 8, 36, 3]}
+# Where a MixUp node can sit, in data order: the single home of these names (the trainer's
+# --mixup-at choices come from here).
 MIXUP_PLACES = ("none", "input", "stem", "stage1", "stage2", "stage3")
 
 
@@ -75,33 +79,97 @@ def architecture(num_layers, image_shape):
     return IMAGENET_UNITS[num_layers], filters, bottleneck, "imagenet"
 
 
-def get_symbol(num_classes, num_layers, image_shape, mixup_at="none", alpha=0.2, mix_rate=1.0,
-               lam_mode="batch", train=True, dtype="float32", conv_workspace=256,
-               mixup_impl=None, **kwargs):
+def parse_places(mixup_at: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    """The MixUp places named by ``mixup_at`` ("none", one place, a comma-separated list or a
+    sequence of places), in data order, each one of :data:`MIXUP_PLACES`; () for none."""
+    names = mixup_at.split(",") if isinstance(mixup_at, str) else list(mixup_at)
+    names = [str(name).strip() for name in names]
+    unknown = [name for name in names if name not in MIXUP_PLACES]
+    if unknown or not names:
+        raise ValueError("mixup_at must be one of %s or a comma-separated list of them, got %r"
+                         % (MIXUP_PLACES, mixup_at))
+    if "none" in names:
+        if len(names) > 1:
+            raise ValueError("mixup_at cannot combine 'none' with places, got %r" % (mixup_at,))
+        return ()
+    if len(set(names)) != len(names):
+        raise ValueError("mixup_at names a place twice: %r" % (mixup_at,))
+    return tuple(place for place in MIXUP_PLACES if place in names)
+
+
+def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequence[int]], *,
+               mixup_at: Union[str, Sequence[str]] = "none", alpha: float = 0.2,
+               mix_rate: float = 1.0, lam_mode: str = "batch", mode: str = "mixup",
+               cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
+               label_smoothing: float = 0.0, train: bool = True, dtype: str = "float32",
+               with_label: bool = False, conv_workspace: int = 256,
+               mixup_impl: Optional[Callable] = None, **kwargs):
     """The network ending in ``SoftmaxOutput`` named ``softmax`` (label ``softmax_label``).
 
-    mixup_at: none | input | stem (after the first convolution) | stage1 | stage2 | stage3
-    (after that stage). With MixUp in the training graph the loss takes the mixed probability
-    labels; ``train=False`` builds the scoring graph without MixUp. ``kwargs`` (unused options of
-    a training script) are ignored, as in MXNet's examples. ``mixup_impl(data, label, name,
-    **params) -> (data, label)`` replaces the MixUp node (benchmarks compare others with it).
+    With MixUp in the training graph the loss takes the mixed probability labels;
+    ``train=False`` builds the scoring graph without MixUp (same parameter names, so a training
+    checkpoint loads into it). ``kwargs`` (unused options of a training script) are ignored, as
+    in MXNet's examples.
+
+    Args:
+        num_classes (int): number of classes.
+        num_layers (int): depth; CIFAR family (height <= 28): 6n+2, or 9n+2 >= 164
+            (bottleneck); ImageNet family: 18, 34, 50, 101, 152.
+        image_shape (str or ints): C,H,W after cropping.
+        mixup_at (str or sequence): where MixUp sits: ``none`` | ``input`` | ``stem`` (after
+            the first convolution: mixup on feature maps) | ``stage1`` | ``stage2`` |
+            ``stage3`` (after that stage), or several of them (``"input,stage1,stage2"`` or a
+            tuple): `manifold mixup <https://arxiv.org/abs/1806.05236>`_, a MixUp node at each
+            place, exactly one of which, chosen uniformly at random for every batch (and
+            every device's slice), mixes, the soft label following from there to the loss.
+            Default ``none``. The places are :data:`MIXUP_PLACES`.
+        alpha, mix_rate, lam_mode, mode, cutmix_alpha, switch_prob, label_smoothing: the MixUp
+            operator's parameters (see ``mixup.symbol``; `mixup
+            <https://arxiv.org/abs/1710.09412>`_, `CutMix <https://arxiv.org/abs/1905.04899>`_).
+            CutMix needs 4-D feature maps, which every place has.
+        train (bool): the training graph (with MixUp) or the scoring graph (without). Default
+            True.
+        dtype (str): ``float32`` or ``float16`` (cast after a MixUp at the input, logits back
+            to float32). Default ``float32``.
+        with_label (bool): return ``(loss, label)``, ``label`` being the (mixed, probability)
+            label the loss trains against when MixUp is in the graph, else None (e.g. to
+            ``mx.sym.Group([loss, mx.sym.BlockGrad(label)])`` for training metrics). Default
+            False: the loss symbol alone.
+        conv_workspace (int): MXNet's convolution workspace (MB).
+        mixup_impl (callable): ``mixup_impl(data, label, name=..., num_classes=..., alpha=...,
+            mix_rate=..., lam_mode=...) -> (data, label)`` replaces the MixUp node at a single
+            place (benchmarks compare other implementations with it).
     """
     image_shape = tuple(int(v) for v in (image_shape.split(",") if isinstance(image_shape, str)
                                           else image_shape))
-    if mixup_at not in MIXUP_PLACES:
-        raise ValueError("mixup_at must be one of %s, got %r" % (MIXUP_PLACES, mixup_at))
+    places = parse_places(mixup_at)
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be float32 or float16, got %r" % (dtype,))
+    if mixup_impl is not None and len(places) > 1:
+        raise ValueError("mixup_impl replaces a single MixUp node, got mixup_at=%r"
+                         % (mixup_at,))
     units, filters, bottleneck, family = architecture(num_layers, image_shape)
-    use_mixup = train and mixup_at != "none"
+    if not train:
+        places = ()
     label = mx.sym.var("softmax_label")
-    mixup_impl = mixup_impl or mixup.symbol
+    common = dict(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
+    if mixup_impl is None:
+        common.update(mode=mode, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
+                      label_smoothing=label_smoothing)
+        mixup.parse(**common)  # refuse bad values even for a place that is never reached
+    mixup_node = mixup_impl or mixup.symbol
 
     def place(symbol, where):
         nonlocal label
-        if use_mixup and mixup_at == where:
-            symbol, label = mixup_impl(symbol, label, name="mixup", num_classes=num_classes,
-                                       alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
+        if where not in places:
+            return symbol
+        k = places.index(where)
+        extra = {}
+        if len(places) > 1:
+            # the labels of the later nodes come checked (and smoothed) from the first
+            extra = dict(place=k, num_places=len(places), check_labels=k == 0)
+        name = "mixup" if len(places) == 1 else "mixup_" + where
+        symbol, label = mixup_node(symbol, label, name=name, **common, **extra)
         return symbol
 
     body = place(mx.sym.var("data"), "input")
@@ -131,7 +199,10 @@ def get_symbol(num_classes, num_layers, image_shape, mixup_at="none", alpha=0.2,
     logits = mx.sym.FullyConnected(mx.sym.flatten(body), num_hidden=num_classes, name="fc")
     if dtype == "float16":
         logits = mx.sym.Cast(logits, dtype="float32")
-    return loss(logits, label)
+    net = loss(logits, label)
+    if with_label:
+        return net, (label if places else None)
+    return net
 
 
 def loss(logits, label):

@@ -68,6 +68,31 @@ def test_output_shapes_for_every_family_and_placement(layers, shape, place):
     assert has_mixup == (place != "none")
 
 
+def test_with_label_returns_the_label_the_loss_trains_against(rng):
+    shape = (3, 8, 8)
+    net, label = get_symbol("resnet", num_classes=4, num_layers=8, image_shape=shape,
+                            mixup_at="stem", alpha=1.0, mode="switch", label_smoothing=0.1,
+                            with_label=True)
+    attrs = net.attr_dict()["mixup"]
+    assert (attrs["mode"], attrs["label_smoothing"]) == ("switch", "0.1")
+    group = mx.sym.Group([net, mx.sym.BlockGrad(label)])
+    exe = group.simple_bind(mx.cpu(), data=(4,) + shape, softmax_label=(4,))
+    for name, array in exe.arg_dict.items():
+        if name not in ("data", "softmax_label"):
+            array[:] = rng.normal(scale=0.3, size=array.shape)
+    exe.forward(is_train=True, data=mx.nd.array(rng.normal(size=(4,) + shape)),
+                softmax_label=mx.nd.array([0, 1, 2, 3]))
+    exe.backward()
+    probs, soft = (o.asnumpy() for o in exe.outputs)
+    np.testing.assert_allclose(soft.sum(axis=1), 1, rtol=1e-5)
+    assert soft.min() > 0, "smoothed labels"
+    # SoftmaxOutput(normalization='null') trains against exactly this label: d/dlogits = p - y
+    np.testing.assert_allclose(exe.grad_dict["fc_bias"].asnumpy(), (probs - soft).sum(axis=0),
+                               rtol=1e-4, atol=1e-5)
+    assert get_symbol("resnet", num_classes=4, num_layers=8, image_shape=shape,
+                      with_label=True)[1] is None
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="num_layers=21"):
         resnet.get_symbol(10, 21, (3, 28, 28))
@@ -223,6 +248,16 @@ def test_gluoncv_cifar_models_become_symbols_with_stable_names():
     assert symbol_count == gluon_count
     with pytest.raises(ValueError, match="stem"):
         get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, mixup_at="stem")
+    # the mixing family passes through, and with_label returns the label the loss sees
+    net, label = get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, mode="cutmix",
+                            cutmix_alpha=0.5, switch_prob=0.2, label_smoothing=0.1,
+                            with_label=True)
+    attrs = net.attr_dict()["mixup"]
+    assert (attrs["mode"], attrs["cutmix_alpha"], attrs["switch_prob"],
+            attrs["label_smoothing"]) == ("cutmix", "0.5", "0.2", "0.1")
+    assert label.list_outputs() == ["mixup_label_out"]
+    assert get_symbol("gluoncv:cifar_resnet20_v1", num_classes=10, train=False,
+                      with_label=True)[1] is None
     with pytest.raises(ValueError, match="not a GluonCV CIFAR model"):
         get_symbol("gluoncv:resnet50_v1", num_classes=10)
 
