@@ -90,6 +90,19 @@ def mixup_places():
     return tuple(p for p in MIXUP_PLACES if p != "none")
 
 
+def _places(value):
+    """--mixup-at: one place or a comma-separated list, kept in the networks' data order."""
+    from symbols.resnet import parse_places
+    try:
+        places = parse_places(value)
+    except ValueError:
+        places = ()
+    if not places:
+        raise ConfigError("--mixup-at must be one of %s or a comma-separated list of them "
+                          "(manifold mixup), got %r" % (", ".join(mixup_places()), value))
+    return ",".join(places)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     # data
@@ -111,8 +124,12 @@ class RunConfig:
     # mixup
     alpha: float = 0.2
     mix_rate: float = 0.7
-    mixup_at: str = "input"
+    mixup_at: str = "input"     # one place, or comma-separated places (manifold mixup)
     lam_mode: str = "batch"
+    mode: str = "mixup"
+    cutmix_alpha: float = 1.0
+    switch_prob: float = 0.5
+    label_smoothing: float = 0.0
     mixup_off_epochs: int = 0
     # optimisation
     batch_size: int = 128
@@ -142,8 +159,9 @@ class RunConfig:
 
     @property
     def mixing(self):
-        """Whether the training graph holds MixUp at all (mix_rate 0 is plain ERM)."""
-        return self.mix_rate > 0
+        """Whether the training graph holds the MixUp op at all: mix_rate 0 without label
+        smoothing is plain ERM."""
+        return self.mix_rate > 0 or self.label_smoothing > 0
 
     @classmethod
     def option_names(cls):
@@ -174,7 +192,9 @@ class RunConfig:
                          else _ints("--image-shape", v["image_shape"], count=3, low=1)),
             dtype=_choice("--dtype", v["dtype"], DTYPES),
             alpha=v["alpha"], mix_rate=v["mix_rate"], lam_mode=v["lam_mode"],
-            mixup_at=_choice("--mixup-at", str(v["mixup_at"]), mixup_places()),
+            mode=v["mode"], cutmix_alpha=v["cutmix_alpha"], switch_prob=v["switch_prob"],
+            label_smoothing=v["label_smoothing"],
+            mixup_at=_places(v["mixup_at"]),
             mixup_off_epochs=_int("--mixup-off-epochs", v["mixup_off_epochs"], low=0),
             batch_size=_int("--batch-size", v["batch_size"], low=1),
             num_epochs=_int("--num-epochs", v["num_epochs"], low=1),
@@ -198,7 +218,8 @@ class RunConfig:
             mixup_version=str(v["mixup_version"]), mxnet_version=str(v["mxnet_version"]),
         )
         # the op's own checks and messages, one option at a time so the error names it
-        for name in ("alpha", "mix_rate", "lam_mode"):
+        for name in ("alpha", "mix_rate", "lam_mode", "mode", "cutmix_alpha", "switch_prob",
+                     "label_smoothing"):
             try:
                 checked = mixup_params.parse(num_classes=2, **{name: out[name]})
             except ValueError as error:
@@ -257,7 +278,15 @@ class RunConfig:
     def describe_mixup(self):
         if not self.mixing:
             return "no MixUp (ERM)"
-        return "MixUp alpha=%g mix_rate=%g at %s" % (self.alpha, self.mix_rate, self.mixup_at)
+        if self.mix_rate == 0:
+            return "no mixing, label smoothing %g" % self.label_smoothing
+        what = {"mixup": "MixUp alpha=%g" % self.alpha,
+                "cutmix": "CutMix alpha=%g" % self.cutmix_alpha,
+                "switch": "MixUp alpha=%g / CutMix alpha=%g (p=%g)" % (
+                    self.alpha, self.cutmix_alpha, self.switch_prob)}[self.mode]
+        return "%s mix_rate=%g at %s%s" % (
+            what, self.mix_rate, self.mixup_at.replace(",", " or "),
+            ", label smoothing %g" % self.label_smoothing if self.label_smoothing else "")
 
     # ------------------------------------------------------------------ config.json
 

@@ -97,8 +97,10 @@ def training_graph(config, num_classes):
                              num_layers=config.num_layers, image_shape=config.image_shape,
                              mixup_at=config.mixup_at if config.mixing else "none",
                              alpha=config.alpha, mix_rate=config.mix_rate,
-                             lam_mode=config.lam_mode, dtype=config.dtype, train=True,
-                             with_label=True)
+                             lam_mode=config.lam_mode, mode=config.mode,
+                             cutmix_alpha=config.cutmix_alpha, switch_prob=config.switch_prob,
+                             label_smoothing=config.label_smoothing, dtype=config.dtype,
+                             train=True, with_label=True)
     net, soft_label = net
     if soft_label is None:
         return net, False
@@ -174,7 +176,7 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
             runs.states_path(run_dir, begin_epoch)):
         module.load_optimizer_states(runs.states_path(run_dir, begin_epoch))
     # MixUp's draws are a function of (seed, step): continue them where the run stopped
-    getattr(mixup, "seek", lambda step: None)(begin_epoch * lay.batches_per_epoch)  # TODO merge
+    mixup.seek(begin_epoch * lay.batches_per_epoch)
     return module
 
 
@@ -258,7 +260,8 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     mx.random.seed(derived_seed(config.seed, lay.rank))
     symbol, mixing = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
-    if mixing and mixup.mixed_count(config.mix_rate, config.batch_size // len(lay.contexts)) == 0:
+    if config.mix_rate > 0 and mixup.mixed_count(config.mix_rate,
+                                                 config.batch_size // len(lay.contexts)) == 0:
         log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
             "run trains exactly like ERM" % (config.batch_size // len(lay.contexts),
                                              config.mix_rate))

@@ -54,6 +54,8 @@ MXNet's own random operators cannot serve here: inside a CustomOp they run in a 
 whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
 """
 import numbers
+import sys
+import traceback
 import weakref
 from collections import namedtuple
 from contextlib import contextmanager
@@ -483,6 +485,32 @@ class _BackwardDependencies:
 
 
 _backward_dependencies = _BackwardDependencies()
+
+
+class _ConciseRefusals:
+    """Stands in for the ``traceback`` module inside ``mxnet.operator``.
+
+    MXNet 1.9.1 prints the full Python traceback of any exception raised in a CustomOp
+    callback (``print('Error in %s.infer_shape: %s' % (name, traceback.format_exc()))``) and
+    then raises its own MXNetError. For this op's refusals of bad input (a ValueError whose
+    message starts with "MixUp:") the traceback says nothing the message does not, so only
+    the message is printed; every other exception, of any op, keeps its full traceback."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def format_exc(self, *args, **kwargs):
+        error = sys.exc_info()[1]
+        if isinstance(error, ValueError) and str(error).startswith("MixUp:"):
+            return "%s: %s" % (type(error).__name__, error)
+        return self._real.format_exc(*args, **kwargs)
+
+
+if not isinstance(getattr(mx.operator, "traceback", None), _ConciseRefusals):
+    mx.operator.traceback = _ConciseRefusals(traceback)
 
 
 @mx.operator.register(OP_TYPE)

@@ -104,3 +104,23 @@ def compare(named_rows, path, title="validation"):
     acc.legend(fontsize=7, loc="upper center", bbox_to_anchor=(1.1, -0.14), ncol=2)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def batch_grid(before, after, captions, path, title=""):
+    """Two rows of tiles: images as loaded (top) and as mixed (bottom, captioned)."""
+    count = len(before)
+    fig, axes = plt.subplots(2, count, figsize=(1.45 * count, 3.6), squeeze=False)
+    for row, images in enumerate((before, after)):
+        for i in range(count):
+            ax = axes[row][i]
+            image = np.clip(np.rint(images[i]), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+            gray = image.shape[2] == 1
+            ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None,
+                      vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 1:
+                ax.set_xlabel(captions[i], fontsize=7)
+        axes[row][0].set_ylabel("mixed" if row else "loaded", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -63,7 +63,17 @@ def build_parser():
     add(g, "--alpha", d.alpha, "lambda ~ Beta(alpha, alpha)", type=float)
     add(g, "--mix-rate", d.mix_rate, "fraction of each batch that is mixed; 0 is plain ERM "
         "(no MixUp node at all)", type=float)
-    add(g, "--mixup-at", d.mixup_at, "where MixUp sits in the network", choices=mixup_places())
+    add(g, "--mixup-at", d.mixup_at, "where MixUp sits: one of %s, or a comma-separated list "
+        "(manifold mixup: each step mixes at one of them, chosen uniformly)"
+        % ", ".join(mixup_places()))
+    add(g, "--mode", d.mode, "mixup, cutmix (a box of the partner's pixels), or switch "
+        "(each batch CutMix with probability --switch-prob, else mixup)",
+        choices=["mixup", "cutmix", "switch"])
+    add(g, "--cutmix-alpha", d.cutmix_alpha, "CutMix: lambda ~ Beta(a, a)", type=float)
+    add(g, "--switch-prob", d.switch_prob, "switch: probability that a batch is CutMix",
+        type=float)
+    add(g, "--label-smoothing", d.label_smoothing, "one-hot labels become (1-e) onehot + e/K "
+        "before mixing, unmixed ones too", type=float)
     add(g, "--lam-mode", d.lam_mode, "one lambda per batch (the paper) or per sample",
         choices=["batch", "sample"])
     add(g, "--mixup-off-epochs", d.mixup_off_epochs, "train the last N epochs without mixing",

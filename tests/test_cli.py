@@ -178,3 +178,16 @@ def test_out_dir_that_is_a_file_or_read_only_is_refused_before_anything_is_writt
         assert train.main(TINY + ["--data-dir", data_dir, "--out-dir",
                                   str(locked / "r")]) == 2
         assert "not writable" in capsys.readouterr().err
+
+
+def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
+    out = str(tmp_path / "r")
+    proc = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
+               "--out-dir", out, "--mode", "switch", "--mixup-at", "stem,input",
+               "--label-smoothing", "0.1", "--cutmix-alpha", "0.5")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["mixup_at"] == "input,stem" and config["mode"] == "switch"
+    assert "at input or stem" in proc.stdout and "label smoothing 0.1" in proc.stdout
+    symbol = open(os.path.join(out, "model-symbol.json")).read()
+    assert symbol.count('"op_type": "MixUp"') == 2  # one node per place

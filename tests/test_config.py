@@ -31,6 +31,12 @@ from mixup.config import ConfigError, RunConfig
     (dict(cpu_devices=4, batch_size=2), ["--batch-size 2", "--cpu-devices 4"]),
     (dict(save_period=0), ["--save-period", "0"]),
     (dict(keep_last=-1), ["--keep-last", "-1"]),
+    (dict(mixup_at="input,nowhere"), ["--mixup-at", "input,nowhere"]),
+    (dict(mode="mixcut"), ["--mode", "mixcut"]),
+    (dict(cutmix_alpha=0), ["--cutmix-alpha", "0"]),
+    (dict(switch_prob=1.5), ["--switch-prob", "1.5"]),
+    (dict(label_smoothing=1), ["--label-smoothing", "1"]),
+    (dict(dataset="rec"), ["--dataset rec", "--train-rec", "--val-rec", "--num-classes"]),
 ])
 def test_bad_options_are_refused_naming_them(options, words):
     with pytest.raises(ConfigError) as caught:
