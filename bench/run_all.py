@@ -12,7 +12,7 @@ import mxnet as mx
 
 from mixup import data
 
-from . import op_alone, pipeline, throughput, train_step
+from . import op_alone, pipeline, threads, throughput, train_step
 from .common import machine, table, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +48,7 @@ def main(argv=None):
             tmp, "synthetic", rounds=1 if args.quick else 4,
             extra=["--synthetic-size", "%d,128" % (640 if args.quick else 2560)]
             + (["--gpus", str(args.gpu)] if args.gpu is not None else []))
+    result["threads"] = threads.run(rounds=2 if args.quick else 5)
     write_json(args.out, result)
     print("\nwrote %s" % args.out)
     return 0
