@@ -137,7 +137,9 @@ def main(argv=None):
     plots.confusion(result["confusion"], info.classes,
                     os.path.join(run_dir, "confusion%s.png" % suffix), title=title)
     plots.reliability(result["reliability"], result["ece"],
-                      os.path.join(run_dir, "reliability%s.png" % suffix), title=title)
+                      os.path.join(run_dir, "reliability%s.png" % suffix),
+                      title="%s %s, epoch %d: accuracy %.2f%%" % (
+                          config.dataset, args.split, epoch, 100 * result["accuracy"]))
     # details to stderr: stdout is the one line scripts read
     print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  ECE %.4f  (details: %s)" % (
         config.dataset, args.split, epoch,

@@ -70,8 +70,9 @@ def reliability(bins, ece, path, title=""):
     count = len(bins)
     edges = np.linspace(0, 1, count + 1)
     centers = (edges[:-1] + edges[1:]) / 2
+    # empty bins draw nothing (no accuracy, no gap)
     accuracy = [b["accuracy"] if b["count"] else 0 for b in bins]
-    confidence = [b["confidence"] if b["count"] else c for b, c in zip(bins, centers)]
+    confidence = [b["confidence"] if b["count"] else 0 for b in bins]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centers, accuracy, width=1 / count, edgecolor="black", color="tab:blue",
