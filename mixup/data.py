@@ -11,7 +11,6 @@ are stored as lossless PNG, the validation split in the official test order (a f
 class, then file name order). FOLDER holds train/CLASS/*.png|jpg|jpeg and val/CLASS/*; classes
 are the folder names in sorted order. Exit code 2 when an input is refused.
 """
-import argparse
 import os
 import re
 import sys
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import mxnet as mx
 
 from . import images, paths, records, sources, userrec
+from .cli import ArgumentParser
 from .records import DataError
 
 
@@ -359,12 +359,6 @@ _ONLY_FOR = {"source": ("--from", ("cifar10", "fashion-mnist")),
              "channels": ("--channels", ("images",)), "mirror": ("--no-mirror", ("images",))}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line, no usage dump, exit code 2."""
-        self.exit(2, "error: %s (see --help)\n" % message)
-
-
 def _ints(parser, text, option, count):
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -377,8 +371,7 @@ def _ints(parser, text, option, count):
 
 
 def build_parser():
-    parser = _Parser(prog=COMMAND, description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog=COMMAND, description=__doc__)
     parser.add_argument("dataset", metavar="DATASET", choices=sorted(DATASETS) + ["images"],
                         help="cifar10, fashion-mnist, synthetic, or images (a folder of "
                              "images, given as DIR)")

@@ -48,7 +48,8 @@ def build_parser():
     add(p, "--gpus", "", "GPU indices; empty: the CPU")
     add(p, "--fgsm", "", "EPS[,EPS...]: also score every image under a white-box FGSM attack "
         "of each size, in pixel levels of 0..255")
-    add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 for the iterative attack (I-FGSM, K steps)",
+    add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 adds the iterative attack (I-FGSM, K "
+        "steps) at the same sizes",
         type=int)
     add(p, "--threads", "all cores", "CPU threads for MXNet's operators (or OMP_NUM_THREADS)")
     return p
@@ -109,9 +110,13 @@ def main(argv=None):
         checkpoint = scoring.load(run_dir, config, epoch)
         probs, labels = scoring.predictions(checkpoint, config, data_dir, batch_size, ctxs,
                                             split=args.split)
-        attacked = (scoring.attacked_accuracy(checkpoint, config, data_dir, batch_size,
-                                              ctxs[0], eps_list, args.ifgsm_steps)
-                    if eps_list and args.split == "val" else {})
+        methods = [("FGSM", 1)] + ([("I-FGSM (%d steps)" % args.ifgsm_steps,
+                                      args.ifgsm_steps)] if args.ifgsm_steps > 1 else [])
+        attacks = {}
+        if eps_list and args.split == "val":
+            for method, steps in methods:
+                attacks[method] = (steps, scoring.attacked_accuracy(
+                    checkpoint, config, data_dir, batch_size, ctxs[0], eps_list, steps))
     except (FileNotFoundError, DataError, ValueError, DeviceError,
             runs.CheckpointError) as error:
         return parser.report(error)
@@ -122,14 +127,13 @@ def main(argv=None):
         return 3
     result.update(run=run_dir, epoch=epoch, dataset=config.dataset, split=args.split,
                   classes=list(info.classes))
-    if attacked:
-        result["attack"] = {"method": "FGSM" if args.ifgsm_steps == 1 else
-                            "I-FGSM (%d steps)" % args.ifgsm_steps,
-                            "steps": args.ifgsm_steps, "space": "pixel levels 0..255",
-                            "accuracy": {"%g" % eps: correct / count
-                                         for eps, (correct, count) in attacked.items()},
-                            "correct": {"%g" % eps: correct
-                                        for eps, (correct, count) in attacked.items()}}
+    if attacks:
+        result["attacks"] = {method: {"steps": steps, "space": "pixel levels 0..255",
+                                      "accuracy": {"%g" % eps: correct / count
+                                                   for eps, (correct, count) in done.items()},
+                                      "correct": {"%g" % eps: correct
+                                                  for eps, (correct, count) in done.items()}}
+                             for method, (steps, done) in attacks.items()}
     suffix = "" if args.split == "val" else "-train"
     write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
     title = "%s %s, epoch %d: accuracy %.2f%%, ECE %.3f" % (
@@ -145,10 +149,10 @@ def main(argv=None):
         config.dataset, args.split, epoch,
         "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
         result["ece"], os.path.join(run_dir, "test%s.json" % suffix)), file=sys.stderr)
-    for eps, (correct, count) in attacked.items():
-        print("%s eps %g: accuracy %.4f (%d/%d)" % (result["attack"]["method"], eps,
-                                                    correct / count, correct, count),
-              file=sys.stderr)
+    for method, (steps, done) in attacks.items():
+        for eps, (correct, count) in done.items():
+            print("%s eps %g: accuracy %.4f (%d/%d)" % (method, eps, correct / count, correct,
+                                                        count), file=sys.stderr)
     print("accuracy: %.4f (%d/%d)" % (result["accuracy"], result["correct"], result["count"]))
     return 0
 

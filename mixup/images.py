@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .progress import bar
 from .records import DataError
@@ -163,6 +163,9 @@ def load(path, image_shape):
     """The uint8 pixels of one image as stored: (H, W) for 1 channel, (H, W, 3) RGB for 3,
     turned by its EXIF orientation, converted and resized to image_shape (C, H, W)."""
     channels, height, width = image_shape
+    # A truncated file must be refused, not padded with grey: Pillow's process-wide switch
+    # LOAD_TRUNCATED_IMAGES is turned on by some libraries on import (GluonCV's data module).
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
@@ -174,6 +177,8 @@ def load(path, image_shape):
             pixels = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DataError("%s is not a readable image (%s)" % (path, error)) from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
     return pixels
 
 

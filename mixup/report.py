@@ -67,8 +67,7 @@ def measure(run_dir):
         figures["test acc"] = scored["accuracy"]
         figures["test CE"] = scored["cross_entropy"]
         figures["ECE"] = scored["ece"]
-        attack = scored.get("attack")
-        if attack:
+        for method, attack in scored.get("attacks", {}).items():
             label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
             for eps, acc in attack["accuracy"].items():
                 figures["%s ε=%s" % (label, eps)] = acc

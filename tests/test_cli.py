@@ -191,3 +191,18 @@ def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
     assert "at input or stem" in proc.stdout and "label smoothing 0.1" in proc.stdout
     symbol = open(os.path.join(out, "model-symbol.json")).read()
     assert symbol.count('"op_type": "MixUp"') == 2  # one node per place
+
+
+def test_scoring_under_attack_and_on_the_training_set(finished_run):
+    out, _ = finished_run
+    proc = cli("mixup.evaluate", "--out-dir", out, "--fgsm", "0,4", "--ifgsm-steps", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("\n") == 1  # stdout keeps its one line
+    result = json.load(open(os.path.join(out, "test.json")))
+    fgsm, ifgsm = result["attacks"]["FGSM"], result["attacks"]["I-FGSM (2 steps)"]
+    # a zero-size attack changes nothing: the clean accuracy, counted the same way
+    assert fgsm["correct"]["0"] == ifgsm["correct"]["0"] == result["correct"]
+    assert "FGSM eps 4: accuracy" in proc.stderr and "I-FGSM (2 steps) eps 4" in proc.stderr
+    assert open(os.path.join(out, "reliability.png"), "rb").read(4) == b"\x89PNG"
+    train = cli("mixup.evaluate", "--out-dir", out, "--split", "train")
+    assert train.returncode == 0 and train.stdout.strip().endswith("/120)"), train.stderr
