@@ -82,8 +82,20 @@ def run(rounds=3, steps=12):
     return rows
 
 
+def main(argv):
+    """python -m bench.threads [--rounds N] [--out FILE]: table 5 alone (quiet machine!)."""
+    import argparse
+    from .common import write_json
+    parser = argparse.ArgumentParser(prog="python -m bench.threads", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "results", "THREADS.json"))
+    args = parser.parse_args(argv)
+    write_json(args.out, {"threads": run(rounds=args.rounds, steps=15)})
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--probe"]:
         probe(steps=int(sys.argv[2]) if len(sys.argv) > 2 else 12)
     else:
-        run()
+        main(sys.argv[1:])
