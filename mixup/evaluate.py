@@ -158,4 +158,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from .console import quiet_native_repeats
+    quiet_native_repeats()
     sys.exit(main())
