@@ -20,6 +20,7 @@ import numpy as np
 
 from . import data, runs
 from .metrics import predict
+from .progress import bar
 
 
 @dataclass(frozen=True)
@@ -94,22 +95,32 @@ def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, s
     mean_b = np.asarray(mean).reshape(1, -1, 1, 1)
     std_b = np.asarray(std).reshape(1, -1, 1, 1)
     results = {}
+    total = manifest["splits"]["val"]["count"]
     for eps in eps_list:
-        correct = count = 0
         batches = data.record_iter(data_dir, config.dataset, "val", batch_size,
                                    config.image_shape, train=False, normalize=False)
-        for batch in batches:
-            raw = batch.data[0].asnumpy()
-            labels = batch.label[0].asnumpy()
-            adversarial = attack(gradient, raw, labels, eps, steps, mean, std) if eps else raw
-            scorer.forward(mx.io.DataBatch([mx.nd.array((adversarial - mean_b) / std_b)],
-                                           [batch.label[0]]), is_train=False)
-            keep = raw.shape[0] - batch.pad
-            predicted = scorer.get_outputs()[0].asnumpy()[:keep].argmax(axis=1)
-            correct += int((predicted == labels[:keep]).sum())
-            count += keep
+        with bar(total, "%s eps %g" % ("FGSM" if steps == 1 else "I-FGSM", eps)) as pbar:
+            correct, count = _attacked_pass(batches, gradient, scorer, eps, steps, mean, std,
+                                            mean_b, std_b, pbar)
         results[eps] = (correct, count)
     return results
+
+
+def _attacked_pass(batches, gradient, scorer, eps, steps, mean, std, mean_b, std_b, pbar):
+    """(correct, count) over one pass of attacked images (padding not counted)."""
+    correct = count = 0
+    for batch in batches:
+        raw = batch.data[0].asnumpy()
+        labels = batch.label[0].asnumpy()
+        adversarial = attack(gradient, raw, labels, eps, steps, mean, std) if eps else raw
+        scorer.forward(mx.io.DataBatch([mx.nd.array((adversarial - mean_b) / std_b)],
+                                       [batch.label[0]]), is_train=False)
+        keep = raw.shape[0] - batch.pad
+        predicted = scorer.get_outputs()[0].asnumpy()[:keep].argmax(axis=1)
+        correct += int((predicted == labels[:keep]).sum())
+        count += keep
+        pbar.update(keep)
+    return correct, count
 
 
 def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val"):
