@@ -51,25 +51,45 @@ def module_for(checkpoint, batch_size, image_shape, contexts):
     return module
 
 
+def with_frozen_batchnorm(symbol):
+    """The same graph with every BatchNorm on its moving statistics (use_global_stats): in
+    training mode it computes exactly the inference function, so its backward is the exact
+    gradient of what is scored. (MXNet 1.9.1's backward in inference mode,
+    ``backward(is_train=False)``, gives the same gradient but runs about 30x slower than a
+    forward on the CPU.)"""
+    import json
+    graph = json.loads(symbol.tojson())
+    for node in graph["nodes"]:
+        if node["op"] == "BatchNorm":
+            node.setdefault("attrs", {})["use_global_stats"] = "True"
+    return mx.sym.load_json(json.dumps(graph))
+
+
 class InputGradient:
     """grad_x of the cross-entropy of the true label, for batches of normalised inputs."""
 
     def __init__(self, checkpoint, batch_size, image_shape, ctx):
         shapes = {"data": (batch_size,) + tuple(image_shape), "softmax_label": (batch_size,)}
-        req = {name: "null" for name in checkpoint.symbol.list_arguments()}
+        symbol = with_frozen_batchnorm(checkpoint.symbol)
+        req = {name: "null" for name in symbol.list_arguments()}
         req["data"] = "write"
-        self.exe = checkpoint.symbol.simple_bind(ctx, grad_req=req, **shapes)
+        self.exe = symbol.simple_bind(ctx, grad_req=req, **shapes)
         self.exe.copy_params_from(checkpoint.arg_params, checkpoint.aux_params,
                                   allow_extra_params=True)
 
     def __call__(self, normalized, labels):
         self.exe.arg_dict["data"][:] = normalized
         self.exe.arg_dict["softmax_label"][:] = labels
-        self.exe.forward(is_train=False)
-        # SoftmaxOutput's backward is p - onehot(y), the cross-entropy's gradient at the
-        # logits; is_train=False keeps BatchNorm on its moving statistics, as in forward
-        self.exe.backward(is_train=False)
+        # training mode on the frozen-BatchNorm graph: the inference function (nothing in the
+        # scoring graph behaves otherwise in training mode: no MixUp, no dropout in these
+        # networks), with MXNet's fast backward; moving statistics are not updated
+        self.exe.forward(is_train=True)
+        # SoftmaxOutput's backward is p - onehot(y), the cross-entropy's gradient at the logits
+        self.exe.backward()
         return self.exe.grad_dict["data"].asnumpy()
+
+    def probabilities(self):
+        return self.exe.outputs[0].asnumpy()
 
 
 def attack(gradient, raw, labels, eps, steps, mean, std):

@@ -47,3 +47,39 @@ def test_fgsm_and_ifgsm_match_a_hand_computed_attack(rng):
         np.testing.assert_allclose(ours, reference, atol=1e-6)
         assert np.all(np.abs(ours - raw) <= eps + 1e-9) and ours.min() >= 0
         assert ours.max() <= 255
+
+
+def test_the_attack_gradient_is_that_of_the_scored_function(rng):
+    """On a ResNet with BatchNorm: the gradient graph scores exactly like the inference graph
+    and its input gradient matches central differences of the inference cross-entropy."""
+    import symbols
+    symbol = symbols.get_symbol("resnet", num_classes=4, num_layers=8,
+                                image_shape=(1, 12, 12), train=False)
+    shapes = dict(data=(6, 1, 12, 12), softmax_label=(6,))
+    arg_shapes, _, aux_shapes = symbol.infer_shape(**shapes)
+    args = {n: mx.nd.array(rng.normal(scale=0.3, size=s)) for n, s in
+            zip(symbol.list_arguments(), arg_shapes) if n not in shapes}
+    auxs = {n: mx.nd.array(rng.uniform(0.5, 1.5, size=s) if "var" in n else
+                           rng.normal(scale=0.2, size=s))
+            for n, s in zip(symbol.list_auxiliary_states(), aux_shapes)}
+    checkpoint = scoring.Checkpoint(symbol, args, auxs)
+    gradient = scoring.InputGradient(checkpoint, 6, (1, 12, 12), mx.cpu())
+    x = rng.normal(size=(6, 1, 12, 12))
+    y = rng.integers(0, 4, size=6).astype(np.float32)
+    grad = gradient(x, y)
+    module = scoring.module_for(checkpoint, 6, (1, 12, 12), [mx.cpu()])
+
+    def loss(inputs):
+        module.forward(mx.io.DataBatch([mx.nd.array(inputs)], [mx.nd.array(y)]),
+                       is_train=False)
+        p = module.get_outputs()[0].asnumpy().astype(np.float64)
+        return p, -np.log(p[np.arange(6), y.astype(int)]).sum()
+
+    probs, _ = loss(x)
+    np.testing.assert_allclose(gradient.probabilities(), probs, atol=1e-5)
+    direction = rng.normal(size=x.shape)
+    h = 1e-3
+    numeric = (loss(x + h * direction)[1] - loss(x - h * direction)[1]) / (2 * h)
+    assert abs(numeric - (grad * direction).sum()) <= 0.02 * abs(numeric) + 1e-3
+    for name, value in auxs.items():  # scoring never moves the moving statistics
+        np.testing.assert_array_equal(gradient.exe.aux_dict[name].asnumpy(), value.asnumpy())
