@@ -75,8 +75,11 @@ def measure(run_dir):
 
 
 def _group_key(config):
+    """Runs that differ only in their seed (and what follows from it, or where and with which
+    version they ran) form one group."""
     return json.dumps(dataclasses.asdict(dataclasses.replace(
-        config, seed=0, train_labels_changed=0.0, data_dir="")), sort_keys=True)
+        config, seed=0, train_labels_changed=0.0, data_dir="", dataset_reason="",
+        mixup_version="", mxnet_version="")), sort_keys=True)
 
 
 def _fmt(name, values):
