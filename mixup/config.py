@@ -246,9 +246,11 @@ class RunConfig:
         if any(b <= a for a, b in zip(steps, steps[1:])):
             raise ConfigError("--lr-step-epochs must be increasing, got %s"
                               % ",".join(map(str, steps)))
-        if self.synthetic_size[0] < 10 or self.synthetic_size[1] < 1:
-            raise ConfigError("--synthetic-size must be TRAIN,VAL with TRAIN >= 10, VAL >= 1, "
-                              "got %s" % ",".join(map(str, self.synthetic_size)))
+        from .data import DataError, check_synthetic_counts
+        try:
+            check_synthetic_counts(self.synthetic_size)
+        except DataError as error:
+            raise ConfigError(str(error)) from None
         if self.mixup_off_epochs > self.num_epochs:
             raise ConfigError("--mixup-off-epochs %d exceeds --num-epochs %d"
                               % (self.mixup_off_epochs, self.num_epochs))

@@ -14,7 +14,6 @@ calibration error, reliability bins, per-class accuracy, confusion matrix, attac
 accuracies), RUN/confusion.png and RUN/reliability.png. With --split train it scores the run's
 own training set (with its subset and noisy labels, unaugmented) into RUN/test-train.json.
 """
-import argparse
 import dataclasses
 import json
 import os
@@ -90,6 +89,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.threads != "all cores" and threads.requested(["--threads", args.threads]) is None:
+            raise ConfigError("--threads must be a positive whole number, got %r" % args.threads)
         if args.batch_size < 1:
             raise ConfigError("--batch-size must be >= 1, got %d" % args.batch_size)
         if args.ifgsm_steps < 1:
