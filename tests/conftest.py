@@ -70,3 +70,17 @@ def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("data"))
     data.prepare("synthetic", path, log=lambda *_: None, synthetic_counts=(120, 45))
     return path
+
+
+def read_records(rec, idx, shape, batch_size=4):
+    """Every record of a .rec/.idx pair through mx.io.ImageRecordIter, in index order, padding
+    dropped: (uint8 images (N, H, W, C), int64 labels)."""
+    it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, data_shape=tuple(shape),
+                               batch_size=batch_size, round_batch=True, shuffle=False)
+    pixels, labels = [], []
+    for batch in it:
+        keep = batch_size - batch.pad
+        pixels.append(batch.data[0].asnumpy()[:keep])
+        labels.append(batch.label[0].asnumpy()[:keep])
+    return (np.concatenate(pixels).transpose(0, 2, 3, 1).astype(np.uint8),
+            np.concatenate(labels).astype(np.int64))

@@ -4,11 +4,11 @@ import json
 import os
 import shutil
 
-import mxnet as mx
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import read_records
 from mixup import data, images, records
 from mixup.records import DataError
 
@@ -34,16 +34,7 @@ def make_tree(root, rng, classes=("cat", "ant", "bee"), shape=(6, 9, 3), per_cla
 
 def iterate(data_dir, name, split, shape, batch_size=4):
     """Every record of a split through mx.io.ImageRecordIter, in order: uint8 (N, H, W, C)."""
-    rec, idx = records.paths(data_dir, name, split)
-    it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, data_shape=shape,
-                               batch_size=batch_size, round_batch=True, shuffle=False)
-    pixels, labels = [], []
-    for batch in it:
-        keep = batch_size - batch.pad
-        pixels.append(batch.data[0].asnumpy()[:keep])
-        labels.append(batch.label[0].asnumpy()[:keep])
-    return (np.concatenate(pixels).transpose(0, 2, 3, 1).astype(np.uint8),
-            np.concatenate(labels).astype(np.int64))
+    return read_records(*records.paths(data_dir, name, split), shape, batch_size)
 
 
 def pillow_pixels(path, mode):

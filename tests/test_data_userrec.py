@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import read_records
 from mixup import userrec
 from mixup.records import DataError
 
@@ -57,17 +58,7 @@ def make_pair(tmp_path, rng, counts=(12, 5), shape=(10, 8, 3), num_classes=4, **
 
 def iterate(manifest, split, batch_size=4):
     """Every record through mx.io.ImageRecordIter with the adopted paths, in index order."""
-    rec, idx = manifest["paths"][split]
-    it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx,
-                               data_shape=tuple(manifest["image_shape"]),
-                               batch_size=batch_size, round_batch=True, shuffle=False)
-    pixels, labels = [], []
-    for batch in it:
-        keep = batch_size - batch.pad
-        pixels.append(batch.data[0].asnumpy()[:keep])
-        labels.append(batch.label[0].asnumpy()[:keep])
-    return (np.concatenate(pixels).transpose(0, 2, 3, 1).astype(np.uint8),
-            np.concatenate(labels).astype(np.int64))
+    return read_records(*manifest["paths"][split], manifest["image_shape"], batch_size)
 
 
 def mxnet_decoded(path):
