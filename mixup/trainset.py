@@ -67,6 +67,24 @@ def _read_labels(reader, keys):
                     dtype=np.float64).astype(np.int64)
 
 
+def _fingerprint(rec, total, num_classes):
+    """What a derived set depends on besides its options: the prepared file it was cut from."""
+    try:
+        stat = os.stat(rec)
+    except OSError as error:
+        raise DataError("%s cannot be read (%s)" % (rec, error.strerror)) from None
+    return {"rec": os.path.abspath(rec), "rec_bytes": stat.st_size,
+            "rec_mtime_ns": stat.st_mtime_ns, "count": total, "num_classes": num_classes}
+
+
+def _read_summary(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):  # absent or damaged: derive again
+        return None
+
+
 def _name(dataset, subset, noise, seed):
     parts = ["%s_train" % dataset]
     if subset:
@@ -92,12 +110,14 @@ def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=
     description = "%s%s, seed %d" % (
         "subset of %d" % subset if subset else "all images",
         ", label noise %g" % label_noise if label_noise else "", seed)
-    if os.path.exists(summary_path):
-        with open(summary_path) as f:
-            summary = json.load(f)
-        if os.path.exists(out_idx) and os.path.getsize(out_rec) == summary.get("rec_bytes"):
-            return TrainingSet(out_rec, out_idx, summary["count"], summary["labels_changed"],
-                               description)
+    # A derived set is only as current as the file it was cut from: preparing the dataset
+    # again (other --synthetic-size, a re-converted folder) must not reuse a stale cut.
+    source = _fingerprint(rec, total, num_classes)
+    summary = _read_summary(summary_path)
+    if (summary and summary.get("source") == source and os.path.exists(out_idx)
+            and os.path.exists(out_rec) and os.path.getsize(out_rec) == summary.get("rec_bytes")):
+        return TrainingSet(out_rec, out_idx, summary["count"], summary["labels_changed"],
+                           description)
     os.makedirs(os.path.dirname(base), exist_ok=True)
     log("deriving the training set (%s) in %s ..." % (description, os.path.dirname(base)))
     try:
@@ -122,5 +142,6 @@ def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=
     changed = int((labels[chosen] != original[chosen]).sum())
     write_atomic(summary_path, json.dumps({
         "count": len(chosen), "labels_changed": changed, "seed": seed, "subset": subset,
-        "label_noise": label_noise, "rec_bytes": os.path.getsize(out_rec)}, indent=2))
+        "label_noise": label_noise, "rec_bytes": os.path.getsize(out_rec), "source": source},
+        indent=2))
     return TrainingSet(out_rec, out_idx, len(chosen), changed, description)

@@ -82,3 +82,20 @@ def test_augment_none_feeds_the_stored_pixels(tmp_path):
     augmented = [img for batch in it
                  for img in batch.data[0].asnumpy().transpose(0, 2, 3, 1).astype(np.uint8)]
     assert sum(img.tobytes() not in stored for img in augmented) > 20
+
+
+def test_a_derived_set_follows_its_source_when_the_data_are_prepared_again(tmp_path):
+    data_dir = str(tmp_path)
+    quiet = dict(log=lambda *_: None)
+    data.prepare("synthetic", data_dir, synthetic_counts=(200, 20), **quiet)
+    first = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80, **quiet)
+    assert sorted(_read_all(first.rec, first.idx)) == list(trainset.subset_indices(200, 80, 5))
+    # the same options over a set of another size: a new cut, not the stale one
+    data.prepare("synthetic", data_dir, synthetic_counts=(300, 20), **quiet)
+    second = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80, **quiet)
+    assert sorted(_read_all(second.rec, second.idx)) == list(trainset.subset_indices(300, 80, 5))
+    # a damaged summary is derived again rather than trusted or fatal
+    with open(second.rec[:-len(".rec")] + ".json", "w") as f:
+        f.write("{not json")
+    again = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80, **quiet)
+    assert again == second
