@@ -96,6 +96,13 @@ def main(argv=None):
         if args.ifgsm_steps < 1:
             raise ConfigError("--ifgsm-steps must be >= 1, got %d" % args.ifgsm_steps)
         eps_list = _epsilons(args.fgsm)
+        # options that would otherwise be silently ignored
+        if args.ifgsm_steps > 1 and not eps_list:
+            raise ConfigError("--ifgsm-steps %d needs --fgsm EPS[,EPS...] (the attack sizes)"
+                              % args.ifgsm_steps)
+        if eps_list and args.split != "val":
+            raise ConfigError("--fgsm %s attacks the validation images; it cannot be combined "
+                              "with --split %s" % (args.fgsm, args.split))
         gpus = parse_gpus(args.gpus)
         run_dir = os.path.realpath(args.out_dir)
         config = RunConfig.load(run_dir)
@@ -114,7 +121,7 @@ def main(argv=None):
         methods = [("FGSM", 1)] + ([("I-FGSM (%d steps)" % args.ifgsm_steps,
                                       args.ifgsm_steps)] if args.ifgsm_steps > 1 else [])
         attacks = {}
-        if eps_list and args.split == "val":
+        if eps_list:
             for method, steps in methods:
                 attacks[method] = (steps, scoring.attacked_accuracy(
                     checkpoint, config, data_dir, batch_size, ctxs[0], eps_list, steps))
