@@ -89,15 +89,25 @@ def reliability(bins, ece, path, title=""):
     _save(fig, path)
 
 
-def compare(named_rows, path, title="validation"):
-    """Validation accuracy and cross-entropy of several runs against epochs."""
+def compare(named_rows, path, title="validation", groups=None):
+    """Validation accuracy and cross-entropy of several runs against epochs.
+
+    ``groups`` maps a run's name to its group (e.g. the runs of one setting over seeds): runs
+    of a group share a colour and differ in line style, so settings read apart at a glance."""
+    groups = groups or {name: name for name in named_rows}
+    colours, styles, seen = {}, ["-", "--", ":", "-."], {}
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.6))
     epochs = []
     for name, rows in named_rows.items():
+        group = groups[name]
+        colour = colours.setdefault(group, "C%d" % (len(colours) % 10))
+        style = styles[seen.get(group, 0) % len(styles)]
+        seen[group] = seen.get(group, 0) + 1
         e = [r["epoch"] for r in rows]
         epochs += e
-        acc.plot(e, [r["val_accuracy"] for r in rows], "o-", ms=3, label=name)
-        loss.plot(e, [r["val_loss"] for r in rows], "o-", ms=3, label=name)
+        for ax, key in ((acc, "val_accuracy"), (loss, "val_loss")):
+            ax.plot(e, [r[key] for r in rows], marker="o", ms=3, color=colour, linestyle=style,
+                    label=name)
     acc.set(xlabel="epoch", ylabel="validation accuracy", title="accuracy")
     loss.set(xlabel="epoch", ylabel="validation cross-entropy", title="loss")
     for ax in (acc, loss):

@@ -131,12 +131,16 @@ def main(argv=None):
     try:
         print(table(args.runs, by_run=args.by_run))
         if args.plot:
-            named = {}
+            named, groups, settings = {}, {}, []
             for run_dir in args.runs:
                 config, metrics, _ = measure(run_dir)
-                named["%s: %s (seed %d)" % (os.path.basename(os.path.normpath(run_dir)),
-                                            describe(config), config.seed)] = metrics
-            plots.compare(named, args.plot)
+                settings += [setting(config)] if setting(config) not in settings else []
+                name = "%s: %s (seed %d)" % (os.path.basename(os.path.normpath(run_dir)),
+                                             describe(config), config.seed)
+                named[name] = metrics
+                groups[name] = run_dir if args.by_run else _group_key(config)
+            plots.compare(named, args.plot, groups=groups, title="validation: %s" % (
+                settings[0] if len(settings) == 1 else "several settings"))
     except (FileNotFoundError, ValueError) as error:
         return parser.report(error)
     return 0
