@@ -134,13 +134,15 @@ def main(argv=None):
             named, groups, settings = {}, {}, []
             for run_dir in args.runs:
                 config, metrics, _ = measure(run_dir)
-                settings += [setting(config)] if setting(config) not in settings else []
                 name = "%s: %s (seed %d)" % (os.path.basename(os.path.normpath(run_dir)),
                                              describe(config), config.seed)
                 named[name] = metrics
-                groups[name] = run_dir if args.by_run else _group_key(config)
-            plots.compare(named, args.plot, groups=groups, title="validation: %s" % (
-                settings[0] if len(settings) == 1 else "several settings"))
+                # one colour per way of training; seeds and settings differ in line style
+                groups[name] = describe(config)
+                settings.append(setting(config).split(", "))
+            shared = [part for part in settings[0] if all(part in s for s in settings)]
+            plots.compare(named, args.plot, groups=groups,
+                          title="validation" + (": " + ", ".join(shared) if shared else ""))
     except (FileNotFoundError, ValueError) as error:
         return parser.report(error)
     return 0
