@@ -108,6 +108,13 @@ def expected_calibration_error(probs, labels, bins=ECE_BINS):
                      for count, conf, acc in reliability_bins(probs, labels, bins) if count))
 
 
+def mean_confidence(bins):
+    """The mean top probability over all images, from a summary's reliability bins (each bin's
+    confidence is the mean over its images, so the count-weighted mean is exact)."""
+    filled = [b for b in bins if b["count"]]
+    return sum(b["count"] * b["confidence"] for b in filled) / sum(b["count"] for b in filled)
+
+
 def cross_entropy(probs, labels):
     """Mean -log(max(p_label, EPS)) over samples (the convention of SoftMetrics)."""
     return float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], EPS)).mean())

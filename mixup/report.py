@@ -3,11 +3,12 @@
     ./tools.sh report RUN [RUN ...] [--plot FILE] [--by-run]
 
 Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
-accuracy, calibration (ECE) and the accuracy under each FGSM size it was run with;
-test-train.json (./test.sh --split train) the accuracy on the run's own (noisy) training
-labels. Runs that differ only in --seed form one row, each figure given as mean ± half the
-range over the seeds (with the number of seeds); --by-run gives one row per run. Rows keep the
-order in which their first run is given.
+accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
+and the accuracy under each FGSM size it was run with; test-train.json (./test.sh --split
+train) the accuracy on the run's own (noisy) training labels. Runs that differ only in --seed
+form one row, each figure given as mean ± half the range over the seeds (with the number of
+seeds); --by-run gives one row per run. Rows keep the order in which their first run is given.
+The plot draws each way of training in one colour, its seeds and settings in line styles.
 """
 import dataclasses
 import json
@@ -17,6 +18,7 @@ import sys
 from . import plots, runs
 from .cli import ArgumentParser, add
 from .config import RunConfig
+from .metrics import mean_confidence
 
 
 def describe(config):
@@ -67,6 +69,8 @@ def measure(run_dir):
         figures["test acc"] = scored["accuracy"]
         figures["test CE"] = scored["cross_entropy"]
         figures["ECE"] = scored["ece"]
+        # beside ECE: whether the network is over- or under-confident, not only how much
+        figures["mean conf"] = mean_confidence(scored["reliability"])
         for method, attack in scored.get("attacks", {}).items():
             label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
             for eps, acc in attack["accuracy"].items():
@@ -83,7 +87,7 @@ def _group_key(config):
 
 
 def _fmt(name, values):
-    scale = 1 if name in ("test CE", "ECE") else 100
+    scale = 1 if name in ("test CE", "ECE", "mean conf") else 100
     digits = "%.4f" if scale == 1 else "%.2f"
     mean = sum(values) / len(values)
     if len(values) == 1:

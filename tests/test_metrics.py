@@ -52,3 +52,10 @@ def test_summary_confusion_and_per_class_accuracy():
     assert s["per_class_accuracy"] == [1.0, 0.5, 0.5]
     assert s["correct"] == 3 and s["count"] == 5 and "top5" not in s
     assert sum(b["count"] for b in s["reliability"]) == 5
+
+
+def test_mean_confidence_from_the_bins_is_the_mean_top_probability(rng):
+    probs = rng.dirichlet(np.ones(10) * 0.3, size=1000)
+    labels = rng.integers(0, 10, size=1000)
+    bins = metrics.summarize(probs, labels, 10)["reliability"]
+    assert metrics.mean_confidence(bins) == pytest.approx(probs.max(axis=1).mean())
