@@ -77,8 +77,10 @@ def reliability(bins, ece, path, title=""):
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centers, accuracy, width=1 / count, edgecolor="black", color="tab:blue",
             alpha=0.8, label="accuracy")
+    # hatched, not tinted: the gap reads the same above the bar (over-confident) and over it
+    # (under-confident), where a translucent fill would blend into the bar's colour
     top.bar(centers, np.array(confidence) - np.array(accuracy), bottom=accuracy,
-            width=1 / count, edgecolor="tab:red", color="tab:red", alpha=0.25,
+            width=1 / count, edgecolor="tab:red", color="none", hatch="////", linewidth=0.8,
             label="gap to mean confidence")
     top.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
