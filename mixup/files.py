@@ -1,4 +1,5 @@
-"""Atomic files: the one place where a file is written under a temporary name and renamed.
+"""Atomic files: the one place where a file is written under a temporary name and renamed,
+and the stamp by which a cache tells that a file it was made from has been replaced.
 
 Every file this project writes (records, manifests, run directories, plots, benchmark results)
 goes through here, so a reader never sees a half-written file, whatever stops the writer: the
@@ -39,3 +40,10 @@ def write_atomic(path, content):
     with atomic_path(path) as tmp:
         with open(tmp, mode) as f:
             f.write(content)
+
+
+def stamp(path):
+    """[size, mtime in ns] of ``path``: changes whenever the file is rewritten (an atomic
+    replacement gives a new mtime), so caches built from a file compare it to notice."""
+    status = os.stat(path)
+    return [status.st_size, status.st_mtime_ns]

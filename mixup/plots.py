@@ -103,8 +103,9 @@ def compare(named_rows, path, title="validation", groups=None):
     for name, rows in named_rows.items():
         group = groups[name]
         colour = colours.setdefault(group, "C%d" % (len(colours) % 10))
-        style = styles[seen.get(group, 0) % len(styles)]
-        seen[group] = seen.get(group, 0) + 1
+        index = seen[group] = seen.get(group, 0)  # the run's place within its group
+        seen[group] += 1
+        style = styles[index % len(styles)]
         e = [r["epoch"] for r in rows]
         epochs += e
         for ax, key in ((acc, "val_accuracy"), (loss, "val_loss")):

@@ -96,11 +96,11 @@ def _fmt(name, values):
     return (digits + " ± " + digits) % (scale * mean, scale * half_range)
 
 
-def table(run_dirs, by_run=False):
-    """Markdown rows: one per group of seeds (or per run)."""
+def table(measured, by_run=False):
+    """Markdown rows: one per group of seeds (or per run). ``measured``: (run_dir, config,
+    metrics, figures) per run, as :func:`measure` gives them."""
     groups, order = {}, []
-    for position, run_dir in enumerate(run_dirs):
-        config, metrics, figures = measure(run_dir)
+    for position, (run_dir, config, _, figures) in enumerate(measured):
         key = position if by_run else _group_key(config)
         if key not in groups:
             groups[key] = {"config": config, "runs": [], "figures": []}
@@ -133,11 +133,11 @@ def main(argv=None):
                         "of seeds")
     args = parser.parse_args(argv)
     try:
-        print(table(args.runs, by_run=args.by_run))
+        measured = [(run_dir,) + measure(run_dir) for run_dir in args.runs]
+        print(table(measured, by_run=args.by_run))
         if args.plot:
             named, groups, settings = {}, {}, []
-            for run_dir in args.runs:
-                config, metrics, _ = measure(run_dir)
+            for run_dir, config, metrics, _ in measured:
                 name = "%s: %s (seed %d)" % (os.path.basename(os.path.normpath(run_dir)),
                                              describe(config), config.seed)
                 named[name] = metrics

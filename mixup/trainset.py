@@ -24,7 +24,7 @@ import mxnet as mx
 import numpy as np
 
 from . import records
-from .files import atomic_path, write_atomic
+from .files import atomic_path, stamp, write_atomic
 from .records import DataError
 
 # Fixed salts keep the subset and the noise streams independent of each other for one seed.
@@ -70,11 +70,11 @@ def _read_labels(reader, keys):
 def _fingerprint(rec, total, num_classes):
     """What a derived set depends on besides its options: the prepared file it was cut from."""
     try:
-        stat = os.stat(rec)
+        rec_stamp = stamp(rec)
     except OSError as error:
         raise DataError("%s cannot be read (%s)" % (rec, error.strerror)) from None
-    return {"rec": os.path.abspath(rec), "rec_bytes": stat.st_size,
-            "rec_mtime_ns": stat.st_mtime_ns, "count": total, "num_classes": num_classes}
+    return {"rec": os.path.abspath(rec), "stamp": rec_stamp, "count": total,
+            "num_classes": num_classes}
 
 
 def _read_summary(path):

@@ -25,7 +25,7 @@ from mxnet.base import _LIB, check_call
 from PIL import Image, UnidentifiedImageError
 
 from . import images, records
-from .files import write_atomic
+from .files import stamp, write_atomic
 from .progress import bar
 from .records import DataError
 
@@ -174,11 +174,6 @@ def _read_idx(idx, rec):
     return offsets
 
 
-def _stamp(path):
-    status = os.stat(path)
-    return [status.st_size, status.st_mtime_ns]
-
-
 def _files(rec, cache_dir):
     """(rec, idx, whether idx exists) for one split, the idx beside the rec or cached."""
     beside = _base(rec) + ".idx"
@@ -266,7 +261,7 @@ def adopt(train_rec, val_rec, num_classes, image_shape=None, log=print, cache_di
 
 
 def _stamps(recs, found):
-    return {split: {"rec": _stamp(recs[split]), "idx": _stamp(found[split][0])}
+    return {split: {"rec": stamp(recs[split]), "idx": stamp(found[split][0])}
             for split in records.SPLITS}
 
 
