@@ -151,6 +151,7 @@ class RunConfig:
     seed: int = 0
     save_period: int = 1
     keep_last: int = 0
+    val_every: int = 1          # validate every K epochs (and the last, and a stopped one)
     # recorded when the run starts (not options)
     train_count: int = 0
     train_labels_changed: float = 0.0
@@ -213,6 +214,7 @@ class RunConfig:
             seed=_int("--seed", v["seed"], low=0, high=MAX_SEED),
             save_period=_int("--save-period", v["save_period"], low=1),
             keep_last=_int("--keep-last", v["keep_last"], low=0),
+            val_every=_int("--val-every", v["val_every"], low=1),
             train_count=int(v["train_count"]),
             train_labels_changed=float(v["train_labels_changed"]),
             mixup_version=str(v["mixup_version"]), mxnet_version=str(v["mxnet_version"]),

@@ -216,40 +216,79 @@ def _clock(seconds):
     return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
-def record_epoch(config, run_dir, module, row, rows, lay, log):
-    """Rank 0's end of an epoch: validate, append metrics, redraw curves, checkpoint."""
+def should_validate(config, epoch, stopping):
+    """Whether `epoch` (1-based) is validated: every --val-every epochs, the last one, and the
+    one a run is stopped at (so a stopped run's last checkpoint has its scores)."""
+    return stopping or epoch % config.val_every == 0 or epoch == config.num_epochs
+
+
+def validate_row(config, lay, module, row):
+    """Score the module on the validation set into the epoch's metrics row."""
     scores = validate(config, lay, module)
     row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
                val_count=scores["count"])
     if "top5" in scores:
         row["val_top5"] = scores["top5"]
-    row["wall_seconds"] = round(time.time() - row.pop("_started"), 3)
-    rows.append(row)
-    epoch = row["epoch"]
-    runs.write_metrics(run_dir, rows)
+
+
+def _draw_curves(config, run_dir, rows):
     plots.curves(rows, os.path.join(run_dir, "curves.png"), title="%s, %s-%d, %s" % (
         config.dataset, config.network, config.num_layers, config.describe_mixup()))
+
+
+def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False):
+    """Rank 0's end of an epoch: validate (if due), append metrics, redraw curves, checkpoint."""
+    epoch = row["epoch"]
+    checked = should_validate(config, epoch, stopping)
+    if checked:
+        validate_row(config, lay, module, row)
+    row["wall_seconds"] = round(time.time() - row.pop("_started"), 3)
+    rows.append(row)
+    runs.write_metrics(run_dir, rows)
+    _draw_curves(config, run_dir, rows)
     best = runs.best_epoch(run_dir)
-    is_best = best is None or row["val_accuracy"] > best[1]
+    is_best = checked and (best is None or row["val_accuracy"] > best[1])
     # Last: a checkpoint marks the epoch complete. A run killed before it redoes the epoch on
     # --resume and drops this epoch's metrics row, which is written again then.
-    if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs:
+    if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs or stopping:
         runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states)
         runs.point_latest(run_dir, paths.default_runs_root())
     if is_best:
         runs.record_best(run_dir, epoch, row["val_accuracy"])
         best = (epoch, row["val_accuracy"])
-    runs.prune(run_dir, config.keep_last, keep_epochs=[best[0]])
+    runs.prune(run_dir, config.keep_last, keep_epochs=[best[0]] if best else [],
+               validated_epochs=[r["epoch"] for r in runs.validated(rows)])
     elapsed = sum(r.get("wall_seconds", r["seconds"]) for r in rows)
     per_epoch = elapsed / len(rows)
-    log("epoch %d/%d  train acc %.4f loss %.4f  val acc %.4f loss %.4f  lr %.4g  %.1f img/s  "
+    log("epoch %d/%d  train acc %.4f loss %.4f  %s  lr %.4g  %.1f img/s  "
         "%.1fs  elapsed %s  ETA %s%s%s" % (
             epoch, config.num_epochs, row["train_accuracy"], row["train_loss"],
-            row["val_accuracy"], row["val_loss"], row["lr"],
+            "val acc %.4f loss %.4f" % (row["val_accuracy"], row["val_loss"]) if checked
+            else "(validated every %d epochs)" % config.val_every, row["lr"],
             row["images_per_sec"] * row["num_workers"], row["seconds"], _clock(elapsed),
             _clock(per_epoch * (config.num_epochs - epoch)),
             "  (best)" if is_best else "",
             "" if row["mixup"] or not config.mixing else "  (MixUp off)"))
+
+
+def validate_where_stopped(config, run_dir, module, rows, lay, log):
+    """A run stopped between validations: score its last checkpoint (the epoch --resume
+    continues from), so the stopped run's last recorded epoch has validation figures too."""
+    if not rows or "val_accuracy" in rows[-1]:
+        return
+    epoch = rows[-1]["epoch"]
+    if epoch not in runs.checkpoint_epochs(run_dir):
+        return
+    log("validating epoch %d, the run's last checkpoint ..." % epoch)
+    module.set_params(*runs.load_params(run_dir, epoch))
+    validate_row(config, lay, module, rows[-1])
+    runs.write_metrics(run_dir, rows)
+    _draw_curves(config, run_dir, rows)
+    best = runs.best_epoch(run_dir)
+    if best is None or rows[-1]["val_accuracy"] > best[1]:
+        runs.record_best(run_dir, epoch, rows[-1]["val_accuracy"])
+    log("epoch %d  val acc %.4f loss %.4f" % (epoch, rows[-1]["val_accuracy"],
+                                              rows[-1]["val_loss"]))
 
 
 def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
@@ -265,9 +304,20 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
         log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
             "run trains exactly like ERM" % (config.batch_size // len(lay.contexts),
                                              config.mix_rate))
+    rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
+    try:
+        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)
+    except KeyboardInterrupt:
+        if lay.rank == 0:
+            # (a second Ctrl-C during this validation still stops at once)
+            validate_where_stopped(config, run_dir, module, rows, lay, log)
+        raise
+    return rows
+
+
+def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
-    rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
     for epoch in range(begin_epoch, config.num_epochs):
         started = time.time()
         mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
@@ -294,6 +344,6 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
                "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
                "num_workers": lay.workers, "rank": lay.rank, "_started": started}
         if lay.rank == 0:
-            record_epoch(config, run_dir, module, row, rows, lay, log)
+            record_epoch(config, run_dir, module, row, rows, lay, log,
+                         stopping=stop.requested)
         stop.check()
-    return rows

@@ -27,14 +27,19 @@ def _epoch_axis(ax, epochs):
 
 
 def curves(rows, path, title=""):
-    """Accuracy and loss against epochs from metrics.jsonl rows."""
+    """Accuracy and loss against epochs from metrics.jsonl rows (validation where it was
+    measured: see --val-every)."""
     epochs = [r["epoch"] for r in rows]
+    checked = [r for r in rows if "val_accuracy" in r]
+    marker = "o-" if len(rows) <= 60 else "-"  # long runs: a line, not a row of dots
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(11, 4))
-    acc.plot(epochs, [r["train_accuracy"] for r in rows], "o-", label="train (argmax of label)")
-    acc.plot(epochs, [r["val_accuracy"] for r in rows], "s-", label="validation")
+    acc.plot(epochs, [r["train_accuracy"] for r in rows], marker, label="train (argmax of label)")
+    acc.plot([r["epoch"] for r in checked], [r["val_accuracy"] for r in checked], "s-",
+             label="validation")
     acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train (soft-label CE)")
-    loss.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation CE")
+    loss.plot(epochs, [r["train_loss"] for r in rows], marker, label="train (soft-label CE)")
+    loss.plot([r["epoch"] for r in checked], [r["val_loss"] for r in checked], "s-",
+              label="validation CE")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     for ax in (acc, loss):
         _epoch_axis(ax, epochs)
@@ -106,6 +111,7 @@ def compare(named_rows, path, title="validation", groups=None):
         index = seen[group] = seen.get(group, 0)  # the run's place within its group
         seen[group] += 1
         style = styles[index % len(styles)]
+        rows = [r for r in rows if "val_accuracy" in r]  # the validated epochs
         e = [r["epoch"] for r in rows]
         epochs += e
         for ax, key in ((acc, "val_accuracy"), (loss, "val_loss")):

@@ -21,6 +21,11 @@ from .config import RunConfig
 from .metrics import mean_confidence
 
 
+# "mean val acc, last K": the mean over the run's last K validations (with --val-every 10 on a
+# 100-epoch run: epochs 80, 90 and 100)
+LAST_VALIDATIONS = 3
+
+
 def describe(config):
     if not config.mixing:
         text = "ERM"
@@ -59,9 +64,16 @@ def measure(run_dir):
         raise ValueError("%s has no finished epoch" % run_dir)
     scored = _read_json(os.path.join(run_dir, "test.json"))
     on_train = _read_json(os.path.join(run_dir, "test-train.json"))
+    checked = runs.validated(metrics)
+    if not checked:
+        raise ValueError("%s has no validated epoch yet" % run_dir)
+    last = checked[-LAST_VALIDATIONS:]
     figures = {
-        "best val acc": max(m["val_accuracy"] for m in metrics),
-        "last val acc": metrics[-1]["val_accuracy"],
+        "best val acc": max(m["val_accuracy"] for m in checked),
+        "last val acc": checked[-1]["val_accuracy"],
+        # one validation is noisy; the mean of the last few is what a run converged to
+        "mean val acc, last %d" % LAST_VALIDATIONS: (
+            sum(m["val_accuracy"] for m in last) / len(last)),
     }
     if on_train:
         figures["train acc (noisy labels)"] = on_train["accuracy"]

@@ -1,7 +1,8 @@
 """The run directory: what a run leaves on disk, and how a run is found again.
 
     config.json      the run's options (mixup.config.RunConfig)
-    metrics.jsonl    one JSON object per finished epoch
+    metrics.jsonl    one JSON object per finished epoch (validation fields only on the epochs
+                     that were validated, see --val-every)
     train.log        everything the run printed (but progress bars), appended across resumes
     curves.png       redrawn every epoch
     best.json        the epoch with the best validation accuracy so far
@@ -79,6 +80,11 @@ def read_metrics(run_dir):
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def validated(rows):
+    """The metrics rows of the epochs that were validated (see --val-every)."""
+    return [r for r in rows if "val_accuracy" in r]
 
 
 def write_metrics(run_dir, rows):
@@ -197,12 +203,16 @@ def record_best(run_dir, epoch, val_accuracy):
                  json.dumps({"epoch": epoch, "val_accuracy": val_accuracy}))
 
 
-def prune(run_dir, keep_last, keep_epochs=()):
-    """Delete checkpoints but the newest `keep_last` (0: keep all) and `keep_epochs`."""
+def prune(run_dir, keep_last, keep_epochs=(), validated_epochs=None):
+    """Delete checkpoints but the newest `keep_last` (0: keep all) of the validated epochs
+    (None: every epoch counts), `keep_epochs`, and the newest checkpoint of all (the one
+    --resume continues from)."""
     if keep_last <= 0:
         return
     have = checkpoint_epochs(run_dir)
-    keep = set(have[-keep_last:]) | set(keep_epochs)
+    counted = (have if validated_epochs is None
+               else [e for e in have if e in set(validated_epochs)])
+    keep = set(counted[-keep_last:]) | set(keep_epochs) | set(have[-1:])
     for epoch in have:
         if epoch not in keep:
             # the .params first: without it the checkpoint no longer counts as complete
@@ -219,7 +229,7 @@ def load_config(run_dir):
 
 # Options that may differ on --resume: they change how the rest of the run is carried out,
 # not what has been trained so far. Everything else must match the run's config.json.
-RESUMABLE_CHANGES = ("num_epochs", "data_dir")
+RESUMABLE_CHANGES = ("num_epochs", "data_dir", "val_every")
 
 
 def start_new(config, out_dir, root):

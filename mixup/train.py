@@ -111,6 +111,9 @@ def build_parser():
                    help="continue the run in --out-dir from its last complete checkpoint")
     add(g, "--save-period", d.save_period, "checkpoint every N epochs (and the last and the "
         "best)", type=int)
+    add(g, "--val-every", d.val_every, "validate every K epochs, and always at the last one "
+        "and at the one a run is stopped at; best.json and --keep-last count validated epochs "
+        "only", type=int, metavar="K")
     add(g, "--keep-last", d.keep_last, "keep only the newest K checkpoints, plus the best "
         "(0: keep all)", type=int)
     add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal)",

@@ -104,9 +104,11 @@ def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     out = str(tmp_path / "r")
     env = dict(os.environ, PYTHONPATH=ROOT)
-    # many epochs, so that the interrupt lands mid-run (resuming is tested above)
+    # many epochs, so that the interrupt lands mid-run (resuming is tested above); validation
+    # is due only at the end, so the run validates its last checkpoint when it stops
     proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + TINY +
-                            ["--data-dir", data_dir, "--num-epochs", "200", "--out-dir", out],
+                            ["--data-dir", data_dir, "--num-epochs", "200", "--out-dir", out,
+                             "--val-every", "1000"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True,
                             # as from a terminal: a background job (CI) inherits SIGINT ignored
@@ -120,8 +122,13 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     assert proc.returncode == 130, err[-2000:]
     assert "stopping after this step" in err and "Exception ignored" not in err
     assert "./train.sh --resume --out-dir %s" % out in err
-    assert 1 <= runs.checkpoint_epochs(out)[-1] < 200
+    last = runs.checkpoint_epochs(out)[-1]
+    assert 1 <= last < 200
     assert not [f for f in os.listdir(out) if f.endswith(".part")]
+    rows = runs.read_metrics(out)
+    assert rows[-1]["epoch"] == last and "val_accuracy" in rows[-1]
+    assert all("val_accuracy" not in r for r in rows[:-1])
+    assert runs.best_epoch(out) == (last, rows[-1]["val_accuracy"])
 
 
 def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):

@@ -130,3 +130,35 @@ def test_checkpoint_policy_keeps_the_last_k_and_the_best(tmp_path, data_dir, cap
     # and a resumed extension goes on from the last checkpoint
     assert train.main(["--resume", "--out-dir", out, "--num-epochs", "6"]) == 0
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_path, data_dir):
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--val-every", "2",
+                              "--keep-last", "1", "--out-dir", out]) == 0
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 4, 5]
+    assert not any(k.startswith("val_") for r in rows if r["epoch"] in (1, 3) for k in r)
+    checked = [r for r in rows if "val_accuracy" in r]
+    best = max(checked, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+    assert runs.best_epoch(out) == (best["epoch"], best["val_accuracy"])
+    # --keep-last 1 counts validated epochs: the newest validated one (5) and the best remain
+    assert set(runs.checkpoint_epochs(out)) == {5, best["epoch"]}
+    # --val-every may change on resume (it decides what is measured, not what is trained)
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "8", "--val-every",
+                       "3"]) == 0
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 4, 5, 6, 8]
+    assert runs.load_config(out).val_every == 3
+    # the newest checkpoint stays even when it was not validated
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "9"]) == 0
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 4, 5, 6, 8, 9]
+    assert 9 in runs.checkpoint_epochs(out)
+    from mixup import report
+    _, _, figures = report.measure(out)
+    validated = [r["val_accuracy"] for r in rows if "val_accuracy" in r]
+    assert figures["last val acc"] == validated[-1]
+    assert figures["best val acc"] == max(validated)
+    assert figures["mean val acc, last 3"] == pytest.approx(sum(validated[-3:]) / 3)
