@@ -1,17 +1,48 @@
-from setuptools import find_packages, setup
+import os
+import shutil
+
+from setuptools import Distribution, find_packages, setup
+
+# Python versions: 3.11 (the pins MXNet 1.9.1 was used with), 3.12 and 3.13 (newer numpy with
+# the aliases of mixup_compat). scripts/ensure-env.sh picks and checks the interpreter.
+NEWER = 'python_version >= "3.13"'  # no numpy 1.x wheel: MXNet goes in with --no-deps
+
+_install_data = Distribution().get_command_class("install_data")
+
+
+class StartupHookIntoSitePackages(_install_data):
+    """Installs mixup_compat.pth (mixup_compat's interpreter start-up hook) into site-packages
+    beside the modules, where Python runs it at start-up, instead of under the prefix."""
+
+    def run(self):
+        target = self.get_finalized_command("install").install_lib
+        os.makedirs(target, exist_ok=True)
+        for _, files in self.data_files:
+            for name in files:
+                self.outfiles.append(shutil.copy(name, target))
+
 
 setup(
     name="mxnet-mixup",
-    version="0.1.0",
+    version="0.2.0",
     description="mixup (Zhang et al., 2017) as an Apache MXNet 1.x operator, with ResNet symbols "
                 "and CIFAR-10 / Fashion-MNIST training scripts",
-    python_requires=">=3.8",
+    python_requires=">=3.11,<3.14",
     packages=find_packages(include=["mixup", "mixup.*", "symbols", "symbols.*"]),
-    install_requires=["numpy", "tqdm", "matplotlib", "Pillow"],
+    py_modules=["mixup_compat"],
+    data_files=[("", ["mixup_compat.pth"])],
+    cmdclass={"install_data": StartupHookIntoSitePackages},
+    # MXNet imports distutils, which Python 3.12 removed; setuptools provides it
+    install_requires=["numpy", "tqdm", "matplotlib", "Pillow",
+                      'setuptools; python_version >= "3.12"'],
     extras_require={
-        # Choose exactly one of cpu / gpu. Install with `-c constraints.txt`.
-        "cpu": ["mxnet==1.9.1"],
-        "gpu": ["mxnet-cu112==1.9.1"],
+        # Choose exactly one of cpu / gpu. Install with `-c constraints.txt`. On 3.13 MXNet
+        # (which declares numpy < 2) is installed first with `pip install --no-deps`, and these
+        # extras bring its other requirements.
+        "cpu": ['mxnet==1.9.1; python_version < "3.13"',
+                "requests>=2.20,<3; " + NEWER, "graphviz>=0.8.1,<0.9; " + NEWER],
+        "gpu": ['mxnet-cu112==1.9.1; python_version < "3.13"',
+                "requests>=2.20,<3; " + NEWER, "graphviz>=0.8.1,<0.9; " + NEWER],
         "test": ["pytest", "scipy"],
         "gluoncv": ["gluoncv==0.10.5.post0"],
     },

@@ -9,13 +9,12 @@ mixup) for Apache MXNet 1.x.
 :func:`symbol` builds the same node after validating the parameters in Python, so a bad value
 raises ``ValueError`` at the call instead of an ``MXNetError`` at bind time.
 """
-import os
+import mixup_compat
 
-# MXNet 1.9.1's MKLDNN fusion of convolution + BatchNorm (with the ReLU and sum of pre-activation
-# residual units) changes an inference-only bind's outputs by up to 5e-3 in probability against
-# the same parameters bound for training (tests/test_symbols.py shows it). MXNet reads this
-# switch once, when it loads: it works when mixup is imported before mxnet.
-os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
+# Before MXNet loads (when mixup is imported first): numpy's removed names MXNet reads, and
+# MXNet's load-time switches. mixup_compat says why.
+mixup_compat.add_numpy_aliases()
+mixup_compat.disable_mkldnn_conv_bn_fusion()
 
 from typing import Optional, Tuple  # noqa: E402
 

@@ -1,15 +1,12 @@
-"""Devices: parsing --gpus, and checking that the installed MXNet can run on those GPUs.
-
-``mxnet-cu112`` 1.9.1 ships GPU kernels for compute capabilities 5.0 to 8.6 and no PTX, so it
-runs on Maxwell through Ampere (V100, A100, RTX 30xx; and RTX 40xx, whose 8.9 runs 8.x code)
-but not on Hopper (H100/H200, 9.0) or newer: there every kernel launch fails.
-"""
-import subprocess
+"""Devices: parsing --gpus, and checking that the installed MXNet can run on those GPUs
+(which architectures the CUDA build of MXNet 1.9.1 runs on is a fact of mixup_compat's)."""
 import sys
 
 import mxnet as mx
 
-SUPPORTED_MAJORS = (5, 6, 7, 8)
+from mixup_compat import SUPPORTED_CUDA_MAJORS as SUPPORTED_MAJORS  # noqa: F401
+from mixup_compat import query_gpus as query_capabilities
+from mixup_compat import unsupported_gpus as unsupported
 
 
 class DeviceError(Exception):
@@ -29,32 +26,6 @@ def parse_gpus(text):
     if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
         raise DeviceError("--gpus must list distinct non-negative indices, got %r" % text)
     return ids
-
-
-def unsupported(capabilities):
-    """The (index, capability) pairs the installed wheel has no kernels for."""
-    bad = []
-    for index, capability in capabilities:
-        major = int(str(capability).split(".")[0])
-        if major not in SUPPORTED_MAJORS:
-            bad.append((index, capability))
-    return bad
-
-
-def query_capabilities():
-    """[(index, name, 'X.Y')] from nvidia-smi, or [] if it cannot tell."""
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index,name,compute_cap",
-                              "--format=csv,noheader"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    rows = []
-    for line in out.stdout.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3:
-            rows.append((int(parts[0]), parts[1], parts[2]))
-    return rows
 
 
 def contexts(gpus):

@@ -45,6 +45,14 @@ def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str =
     except ImportError:
         raise ValueError("--network gluoncv:%s needs GluonCV: MIXUP_EXTRAS=gluoncv "
                          "./scripts/ensure-env.sh (installed by default)" % name) from None
+    except Exception as error:  # GluonCV 0.10.5 (2022) failing on a newer stack
+        import sys
+        import numpy
+        raise ValueError("--network gluoncv:%s: GluonCV does not load on Python %d.%d with "
+                         "numpy %s (%s: %s); it is tested with the pins of constraints.txt on "
+                         "Python 3.11-3.13" % (name, sys.version_info[0], sys.version_info[1],
+                                               numpy.__version__, type(error).__name__,
+                                               error)) from None
     if not name.startswith("cifar_") or name not in available():
         raise ValueError("gluoncv:%s is not a GluonCV CIFAR model; choose one of %s"
                          % (name, ", ".join(available())))

@@ -1,0 +1,237 @@
+"""Every workaround mxnet-mixup needs to run Apache MXNet 1.9.1 (the last release, retired in
+2023) on today's Pythons and numpy, in one home.
+
+A top-level module, not ``mixup.compat``: the interpreter start-up hook below must load it
+without importing the ``mixup`` package (which imports MXNet). It imports nothing but the
+standard library; numpy and MXNet are imported only by the functions that need them.
+
+**numpy >= 1.24 aliases, before MXNet loads.** MXNet 1.9.1 reads names that numpy has since
+removed: ``np.bool``, ``np.int``, ``np.float`` ... (removed in 1.24), ``np.PZERO``, ``np.NINF``,
+``np.alltrue``, ``np.product``, ``np.round_``, ``np.float_``, ``np.compat`` ... (removed in
+2.0) and the financial functions ``np.mirr``, ``np.npv`` ... (removed in 1.20, then served as
+stubs that raise until 2.0). Several are read while ``import mxnet`` runs, so that import
+fails unless the names exist first. :func:`add_numpy_aliases` puts each missing name back as
+what it was (the builtin type, the renamed function or constant; the financial functions as
+stubs that raise, as numpy 1.20-1.26 had them), and nothing else: on numpy < 1.24 it does
+nothing. It must run before MXNet loads *wherever MXNet is imported first*, and user code
+writes ``import mxnet as mx`` before ``import mixup``; so the package installs a start-up hook
+into its environment: the one line of ``mixup_compat.pth``, which Python runs at start-up and
+which puts a finder on ``sys.meta_path`` (:func:`install_import_hook`). The finder does nothing
+until something imports ``mxnet``; then, just before MXNet loads, it adds the aliases and
+removes itself. Start-up cost: importing this file (no numpy, no MXNet).
+
+``pip install`` of the package puts ``mixup_compat.pth`` into site-packages; an editable
+install (``pip install -e``, what ``scripts/ensure-env.sh`` makes) cannot carry it, so
+``python -m mixup_compat --install-hook`` copies it there (ensure-env.sh does).
+
+**MKLDNN's convolution + BatchNorm fusion** (:func:`disable_mkldnn_conv_bn_fusion`) changes an
+inference-only bind's outputs by up to 5e-3 in probability against the same parameters bound
+for training; MXNet reads the switch once, when it loads, so ``import mixup`` sets it before
+importing MXNet.
+"""
+import os
+import sys
+
+# ---------------------------------------------------------------------- numpy's removed names
+
+PTH_FILE = "mixup_compat.pth"
+
+# name -> what numpy < 1.24 had under that name; a string names a numpy attribute that still
+# exists under its new name, a tuple (name, negate) a float constant
+_BUILTIN_ALIASES = {  # removed in numpy 1.24 (deprecated in 1.20): they were the builtins
+    "bool": bool, "int": int, "float": float, "complex": complex, "object": object,
+    "str": str, "long": int, "unicode": str,
+}
+_RENAMED = {  # removed in numpy 2.0 (NEP 52): the same object under its remaining name
+    "float_": "float64", "complex_": "complex128", "cfloat": "complex128",
+    "singlecomplex": "complex64", "longfloat": "longdouble", "clongfloat": "clongdouble",
+    "longcomplex": "clongdouble", "string_": "bytes_", "unicode_": "str_",
+    "round_": "round", "product": "prod", "cumproduct": "cumprod", "sometrue": "any",
+    "alltrue": "all", "Inf": "inf", "Infinity": "inf", "infty": "inf", "PINF": "inf",
+    "NaN": "nan", "NAN": "nan", "trapz": "trapezoid",
+}
+_CONSTANTS = {"NINF": float("-inf"), "PZERO": 0.0, "NZERO": -0.0}  # removed in numpy 2.0
+# removed in numpy 1.20 (NEP 32); numpy 1.20-1.26 served stubs that raise when called
+_FINANCIAL = ("fv", "ipmt", "irr", "mirr", "nper", "npv", "pmt", "ppmt", "pv", "rate")
+
+
+def _financial_stub(name):
+    def removed(*args, **kwargs):
+        raise RuntimeError(
+            "In accordance with NEP 32, the function %s was removed from NumPy version 1.20. "
+            "A replacement for this function is available in the numpy_financial library"
+            % name)
+    removed.__name__ = name
+    return removed
+
+
+def _msort(a):
+    """numpy.msort (removed in 2.0): a copy sorted along the first axis."""
+    import numpy
+    return numpy.sort(a, axis=0)
+
+
+def _in1d(ar1, ar2, assume_unique=False, invert=False, **kwargs):
+    """numpy.in1d (removed in 2.4): isin on the flattened first array."""
+    import numpy
+    return numpy.isin(ar1, ar2, assume_unique=assume_unique, invert=invert, **kwargs).ravel()
+
+
+def _needs_aliases(numpy):
+    major, minor = (int(part) for part in numpy.__version__.split(".")[:2])
+    return (major, minor) >= (1, 24)
+
+
+def numpy_aliases(numpy):
+    """{name: value} of the names MXNet 1.9.1 reads that this numpy lacks (empty below 1.24)."""
+    if not _needs_aliases(numpy):
+        return {}
+    have = set(dir(numpy))  # dir, not hasattr: numpy 1.24-1.26 warn on some lookups
+    wanted = dict(_BUILTIN_ALIASES)
+    wanted.update({old: getattr(numpy, new) for old, new in _RENAMED.items()
+                   if new in have})
+    wanted.update(_CONSTANTS)
+    wanted.update({name: _financial_stub(name) for name in _FINANCIAL})
+    wanted.update(msort=_msort, in1d=_in1d, row_stack=getattr(numpy, "vstack"))
+    if "compat" not in have:  # numpy.compat (removed in 2.0): MXNet reads compat.basestring
+        import types
+        wanted["compat"] = types.SimpleNamespace(basestring=str, unicode=str, long=int,
+                                                 bytes=bytes)
+    return {name: value for name, value in wanted.items() if name not in have}
+
+
+def add_numpy_aliases():
+    """Put back the numpy names MXNet 1.9.1 reads (see the module's docstring). Does nothing on
+    numpy < 1.24 or when they are there already. Returns the names added."""
+    import numpy
+    added = numpy_aliases(numpy)
+    for name, value in added.items():
+        setattr(numpy, name, value)
+    return sorted(added)
+
+
+class MXNetImportHook:
+    """A ``sys.meta_path`` finder that adds numpy's aliases just before ``mxnet`` is imported
+    (whoever imports it first), then steps aside: it finds nothing itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "mxnet":
+            uninstall_import_hook()
+            add_numpy_aliases()
+        return None
+
+
+def install_import_hook():
+    """Called by the start-up line of mixup_compat.pth. Idempotent; a no-op once MXNet is
+    loaded (the aliases are then too late to matter, or already there)."""
+    if "mxnet" in sys.modules or any(isinstance(f, MXNetImportHook) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, MXNetImportHook())
+
+
+def uninstall_import_hook():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, MXNetImportHook)]
+
+
+def install_startup_hook(site_packages=None):
+    """Copy mixup_compat.pth into ``site_packages`` (default: this environment's), so every
+    interpreter of the environment installs the import hook. Returns the path written."""
+    import shutil
+    import sysconfig
+    target_dir = site_packages or sysconfig.get_paths()["purelib"]
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), PTH_FILE)
+    target = os.path.join(target_dir, PTH_FILE)
+    if os.path.abspath(source) != os.path.abspath(target):
+        tmp = target + ".part-%d" % os.getpid()
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    return target
+
+
+# ---------------------------------------------------------------------- which MXNet build
+
+# mxnet-cu112 1.9.1 (like every CUDA build of 1.9.1) carries GPU kernels (SASS) for compute
+# capabilities 5.0-8.6 and no PTX: it runs on Maxwell through Ampere, and on Ada (8.9, which
+# runs 8.x code), but every kernel launch fails on Hopper (H100/H200, 9.0) and newer.
+SUPPORTED_CUDA_MAJORS = (5, 6, 7, 8)
+
+
+def unsupported_gpus(capabilities):
+    """The (index, 'X.Y') pairs of `capabilities` that mxnet-cu112 1.9.1 has no kernels for."""
+    return [(index, capability) for index, capability in capabilities
+            if int(str(capability).split(".")[0]) not in SUPPORTED_CUDA_MAJORS]
+
+
+def query_gpus():
+    """[(index, name, 'X.Y')] from nvidia-smi, or [] if there is none or it cannot tell (the
+    compute_cap query needs driver R510 or newer)."""
+    import subprocess
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,name,compute_cap",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = []
+    for line in out.stdout.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[0].isdigit():
+            rows.append((int(parts[0]), parts[1], parts[2]))
+    return rows
+
+
+def listed_gpus():
+    """How many GPUs `nvidia-smi -L` lists (0 without nvidia-smi)."""
+    import subprocess
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU"))
+
+
+def choose_mxnet_build(gpus=None, listed=None):
+    """('cpu' | 'gpu', reason): the MXNet 1.9.1 build for this machine. The CUDA build when
+    at least one GPU can run it (or when nvidia-smi lists GPUs but cannot tell their compute
+    capability); the CPU build when there is no GPU or every GPU is newer than the build."""
+    gpus = query_gpus() if gpus is None else gpus
+    listed = listed_gpus() if listed is None else listed
+    if not gpus:
+        if listed:
+            return "gpu", ("nvidia-smi lists %d GPU(s) but not their compute capability: "
+                           "installing mxnet-cu112 (kernels for 5.0-8.6)" % listed)
+        return "cpu", "no GPU found (nvidia-smi)"
+    bad = unsupported_gpus([(index, cap) for index, _, cap in gpus])
+    if len(bad) < len(gpus):
+        return "gpu", "GPU(s) of compute capability %s" % ", ".join(
+            sorted({cap for _, _, cap in gpus}))
+    return "cpu", ("every GPU here (%s) is newer than mxnet-cu112 1.9.1, the last MXNet "
+                   "release, can run (kernels for compute capability 5.0-8.6, not 9.0 and "
+                   "newer): installing the CPU build; MIXUP_MXNET=gpu forces the CUDA build"
+                   % ", ".join("%s %s" % (name, cap) for _, name, cap in gpus))
+
+
+# ---------------------------------------------------------------------- MXNet's load-time switches
+
+def disable_mkldnn_conv_bn_fusion():
+    """MXNet 1.9.1's MKLDNN fusion of convolution + BatchNorm (with the ReLU and sum of
+    pre-activation residual units) changes an inference-only bind's outputs by up to 5e-3 in
+    probability against the same parameters bound for training (tests/test_symbols.py shows
+    it). MXNet reads the switch once, when it loads: effective only before ``import mxnet``.
+    A value the user set is kept."""
+    os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
+
+
+def _main(argv):
+    if argv == ["--install-hook"]:
+        print(install_startup_hook())
+        return 0
+    if argv == ["--mxnet-build"]:  # for scripts/ensure-env.sh: the build, then the reason
+        print("%s\n%s" % choose_mxnet_build())
+        return 0
+    print("usage: python -m mixup_compat --install-hook | --mxnet-build", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
