@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 
 from setuptools import Distribution, find_packages, setup
@@ -22,9 +23,17 @@ class StartupHookIntoSitePackages(_install_data):
                 self.outfiles.append(shutil.copy(name, target))
 
 
+
+def version():
+    """mixup.__version__, read without importing the package (which imports MXNet)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "mixup",
+                           "__init__.py")) as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
 setup(
     name="mxnet-mixup",
-    version="0.2.0",
+    version=version(),
     description="mixup (Zhang et al., 2017) as an Apache MXNet 1.x operator, with ResNet symbols "
                 "and CIFAR-10 / Fashion-MNIST training scripts",
     python_requires=">=3.11,<3.14",

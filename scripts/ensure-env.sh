@@ -13,6 +13,7 @@
 #
 # The environment is rebuilt only when setup.py, constraints.txt, the interpreter or the choices
 # above change. Set-up messages go to stderr; stdout is the environment's python only.
+# --which-python: print the interpreter that would be used (and its version), set up nothing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MIXUP_VENV:-$root/.venv}
@@ -62,6 +63,7 @@ if ! is_supported "$version"; then
   say "Python $version ($py) is not supported: mxnet-mixup runs on Python ${supported// /, } (MXNet 1.9.1, the last release, with numpy's removed names put back); $hint"
   exit 2
 fi
+if [ "${1:-}" = --which-python ]; then echo "$py $version"; exit 0; fi
 
 flavour=${MIXUP_MXNET:-auto}
 reason=""
