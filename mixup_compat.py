@@ -211,6 +211,90 @@ def choose_mxnet_build(gpus=None, listed=None):
                    % ", ".join("%s %s" % (name, cap) for _, name, cap in gpus))
 
 
+# ---------------------------------------------------------------------- Python CustomOps
+
+def _custom_op_registry():
+    import mxnet.operator
+    return mxnet.operator._registry
+
+
+class CustomOpBackwardDependencies:
+    """Keeps MixUp from breaking, and from being broken by, other Python CustomOps' backward.
+
+    MXNet 1.9.1 (python/mxnet/operator.py) keeps ONE process-global set,
+    ``_registry.result_deps``: every time any Custom node is created (its CustomOpProp parsed:
+    ``mx.sym.Custom``, ``mx.nd.Custom``, ``load_json``), its declare_backward_dependency result
+    replaces the set. At backward time *every* Python CustomOp's callback asks, for each of the
+    tensors handed to it, "is index i in result_deps?"; if so it reads the tensor's storage
+    type from the handle. Tensors an op did not declare are handed over as empty handles, whose
+    storage type is -1, hence ``CustomOp.backward raised Exception: unknown storage type: -1``
+    as soon as the last-created node of *another* op type declared an index that this op did
+    not. Our op used to declare only out_grad[0] (index 0); a softmax loss written as a
+    CustomOp with need_top_grad=False declares indices 1, 2, 3: created after MixUp, it made
+    MixUp's backward read the empty handles 1, 2, 3; created before it, MixUp's set {0} made
+    the loss's backward read its own empty out_grad (index 0).
+
+    Both directions are closed here without touching MXNet's code:
+    * MixUp declares every out_grad, input and output as a dependency, so none of the tensors
+      its backward is handed is empty, whatever set the global holds (the cost: the input of
+      the node stays alive until the backward);
+    * when MXNet has recorded MixUp's own set, the first callback into a MixUp prop puts back
+      the set that the other ops' last declaration left (MixUp nodes do not need it: they
+      declare everything), so creating a MixUp node never changes how another op's backward
+      reads its tensors.
+    """
+
+    def __init__(self, indices):
+        self.indices = frozenset(indices)  # the op's own declaration
+        self._others = set()  # the global as the other op types' last declaration left it
+
+    def declared_by_mixup(self):
+        """Called just before MXNet overwrites the global with MixUp's declaration."""
+        current = set(_custom_op_registry().result_deps)
+        if current != self.indices:  # else a MixUp node's set not yet given back
+            self._others = current
+
+    def give_back(self):
+        registry = _custom_op_registry()
+        if registry.result_deps == self.indices:
+            registry.result_deps = set(self._others)
+
+
+class ConciseRefusals:
+    """Stands in for the ``traceback`` module inside ``mxnet.operator``.
+
+    MXNet 1.9.1 prints the full Python traceback of any exception raised in a CustomOp
+    callback (``print('Error in %s.infer_shape: %s' % (name, traceback.format_exc()))``) and
+    then raises its own MXNetError. For this op's refusals of bad input (a ValueError whose
+    message starts with the op's prefix, "MixUp:") the traceback says nothing the message does not, so only
+    the message is printed; every other exception, of any op, keeps its full traceback."""
+
+    def __init__(self, real, prefix):
+        self._real, self._prefix = real, prefix
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def format_exc(self, *args, **kwargs):
+        error = sys.exc_info()[1]
+        if isinstance(error, ValueError) and str(error).startswith(self._prefix):
+            return "%s: %s" % (type(error).__name__, error)
+        return self._real.format_exc(*args, **kwargs)
+
+
+def install_concise_refusals(prefix):
+    """Make MXNet print only the message of a ValueError starting with `prefix` raised in a
+    CustomOp callback (see ConciseRefusals). Idempotent; other exceptions keep their
+    tracebacks. Imports MXNet."""
+    import traceback
+    import mxnet.operator
+    current = getattr(mxnet.operator, "traceback", None)
+    if isinstance(current, ConciseRefusals):
+        current._prefix = prefix
+        return
+    mxnet.operator.traceback = ConciseRefusals(traceback, prefix)
+
+
 # ---------------------------------------------------------------------- MXNet's load-time switches
 
 def disable_mkldnn_conv_bn_fusion():

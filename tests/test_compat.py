@@ -120,6 +120,21 @@ def test_without_the_hook_only_the_aliases_differ():
         assert "loaded" in out.stdout, out.stdout + out.stderr
 
 
+def test_mxnet_recordio_packs_on_this_numpy():
+    """MXNet's recordio calls ndarray.tostring (numpy < 2.3): no alias can add a method to
+    ndarray, so the pins must keep a numpy that has it."""
+    import mxnet as mx
+    header = mx.recordio.IRHeader(0, np.array([1.0, 2.0], dtype=np.float32), 7, 0)
+    packed = mx.recordio.pack(header, b"payload")
+    unpacked, payload = mx.recordio.unpack(packed)
+    assert payload == b"payload" and unpacked.id == 7
+    np.testing.assert_array_equal(unpacked.label, [1.0, 2.0])
+    image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    _, png = mx.recordio.unpack(mx.recordio.pack_img(mx.recordio.IRHeader(0, 3, 1, 0), image,
+                                                     img_fmt=".png"))
+    assert png.startswith(b"\x89PNG")
+
+
 @pytest.mark.parametrize("gpus, listed, build", [
     ([], 0, "cpu"),
     ([], 2, "gpu"),  # nvidia-smi too old to tell the compute capability

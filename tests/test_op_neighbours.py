@@ -1,5 +1,5 @@
 """MixUp next to other Python CustomOps in one graph (MXNet 1.9.1 keeps some CustomOp state
-process-global: see mixup.op._BackwardDependencies).
+process-global: see mixup_compat.CustomOpBackwardDependencies).
 
 The neighbour is a softmax cross-entropy loss written as a CustomOp, as in the original
 unsky/mixup project's ``resnet_mixup_fea`` symbol: forward softmax, backward p - y. The

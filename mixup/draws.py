@@ -1,0 +1,98 @@
+"""One batch's random draws, as pure host functions of a numpy Generator: lambda, the mixed
+subset, the partner cycle, CutMix's boxes, the switch between the two, manifold mixup's place.
+
+They are the plan the MixUp op (mixup/op.py) carries out on the device (mixup/mixing.py):
+O(N) numbers per batch, drawn on the host from ``numpy.random.default_rng([seed, step])``, so
+a batch's draws depend on nothing but the op's seed and the step (see ``mixup.seek``).
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from .params import mixed_count
+
+MixPlan = namedtuple("MixPlan", "partner give")
+MixPlan.__doc__ = """One batch's mixup draws, as numpy arrays of length N.
+
+partner[i]: the sample whose input is mixed into sample i (a permutation without fixed points).
+give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
+"""
+
+CutMixPlan = namedtuple("CutMixPlan", "partner give boxes")
+CutMixPlan.__doc__ = """One batch's CutMix draws.
+
+partner[i]: as in MixPlan.
+boxes[i]:   (top, bottom, left, right) of the pasted box, rows top..bottom-1 and columns
+            left..right-1, already clipped to the image; (0, 0, 0, 0) if i is not mixed.
+give[i]:    the box's area / (H * W): the partner's weight in label i (1 - lam'_i).
+"""
+
+
+def symmetric_beta(rng, alpha, size):
+    """``size`` draws of Beta(alpha, alpha) from the numpy Generator ``rng``, for any alpha > 0.
+
+    numpy's own Beta sampler rejects until it accepts, which for alpha -> 0 takes longer and
+    longer (alpha=1e-12: ~85 s for one draw; 1e-20: forever). Here Beta(a, a) = G1 / (G1 + G2)
+    with G ~ Gamma(a), and each Gamma(a) = Gamma(a + 1) * U**(1/a) (U uniform on (0, 1]) is
+    kept in log space, where neither factor underflows: a fixed number of operations per draw.
+    As alpha -> 0 the draws tend to 0 or 1 with probability 1/2 each, as Beta(alpha, alpha).
+    """
+    log_gamma = (np.log(rng.gamma(alpha + 1.0, size=(2, size)))
+                 + np.log1p(-rng.random((2, size))) / alpha)
+    difference = log_gamma[0] - log_gamma[1]
+    # G1 / (G1 + G2) = sigmoid(difference), evaluated without overflow on either side
+    small = np.exp(-np.abs(difference))
+    return np.where(difference >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+
+
+def partners_and_mixed(rng, batch, mix_rate):
+    order = rng.permutation(batch)
+    partner = np.empty(batch, dtype=np.int64)
+    partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
+    mixed = rng.permutation(batch)[:mixed_count(mix_rate, batch)]
+    return partner, mixed
+
+
+def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
+    """Draw one batch's mixup :class:`MixPlan` from the numpy Generator ``rng`` (pure)."""
+    partner, mixed = partners_and_mixed(rng, batch, mix_rate)
+    give = np.zeros(batch, dtype=np.float64)
+    # one lambda for the batch, or one per mixed sample
+    # (1 - lam ~ Beta(alpha, alpha) as lam does: the distribution is symmetric)
+    give[mixed] = symmetric_beta(rng, alpha, 1 if lam_mode == "batch" else len(mixed))
+    return MixPlan(partner=partner, give=give)
+
+
+def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch"):
+    """Draw one batch's :class:`CutMixPlan` for images of height x width (pure, host-side)."""
+    partner, mixed = partners_and_mixed(rng, batch, mix_rate)
+    count = 1 if lam_mode == "batch" else len(mixed)
+    cut = np.sqrt(1.0 - symmetric_beta(rng, alpha, count))  # side ratio: area ~ 1 - lam
+    cut_h, cut_w = (height * cut).astype(np.int64), (width * cut).astype(np.int64)
+    centre_y, centre_x = rng.integers(0, height, count), rng.integers(0, width, count)
+    top = np.clip(centre_y - cut_h // 2, 0, height)
+    bottom = np.clip(centre_y - cut_h // 2 + cut_h, 0, height)
+    left = np.clip(centre_x - cut_w // 2, 0, width)
+    right = np.clip(centre_x - cut_w // 2 + cut_w, 0, width)
+    boxes = np.zeros((batch, 4), dtype=np.int64)
+    boxes[mixed] = np.stack([top, bottom, left, right], axis=1)  # one row broadcasts
+    area = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+    return CutMixPlan(partner=partner, give=area / float(height * width), boxes=boxes)
+
+
+def draw_batch_plan(rng, params, shape):
+    """This batch's plan under ``params`` (a MixUpParams) for data of ``shape``: a MixPlan or
+    a CutMixPlan; mode='switch' decides first, with one draw."""
+    batch = shape[0]
+    cutmix = params.mode == "cutmix" or (params.mode == "switch"
+                                         and rng.random() < params.switch_prob)
+    if cutmix:
+        return draw_cutmix_plan(rng, batch, shape[2], shape[3], params.mix_rate,
+                                params.cutmix_alpha, params.lam_mode)
+    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode)
+
+
+def chosen_place(place_seed, step, num_places):
+    """Manifold mixup: the place (0 .. num_places - 1) that mixes at training step `step`,
+    uniform, a pure function of the seed shared by the nodes of one executor and the step."""
+    return int(np.random.default_rng([place_seed, step]).integers(num_places))
