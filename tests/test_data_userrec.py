@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import struct
 
 import mxnet as mx
 import numpy as np
@@ -132,6 +133,24 @@ def test_the_manifest_is_cached_until_a_file_changes(tmp_path, rng, monkeypatch)
     write_recs(made["val"][0], images, np.zeros(7), pack=pil_bytes)
     changed = userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
     assert changed["splits"]["val"]["count"] == 7
+
+
+def test_a_cache_that_came_with_replaced_files_does_not_vouch_for_them(tmp_path, rng):
+    # an archive (or cp -p) restores a file's size and mtime, never its ctime
+    made = make_pair(tmp_path, rng, pack=pil_bytes)
+    userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
+    val = made["val"][0]
+    status = os.stat(val)
+    raw = open(val, "rb").read()
+    last = max(int(line.split()[1]) for line in open(val[:-4] + ".idx"))
+    hostile = raw[:last] + struct.pack("<II", userrec.RECORDIO_MAGIC, (1 << 29) - 1)
+    with open(val, "wb") as f:  # the same size, the last record claiming 512 MB
+        f.write(hostile + bytes(len(raw) - len(hostile)))
+    os.utime(val, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert os.path.getsize(val) == status.st_size
+    assert os.stat(val).st_mtime_ns == status.st_mtime_ns
+    with pytest.raises(DataError, match="my_val.rec: record 4 .*claims 536870911 bytes"):
+        userrec.adopt(made["train"][0], val, 4, log=quiet)
 
 
 def test_unwritable_folder_uses_the_cache(tmp_path, rng, monkeypatch):
