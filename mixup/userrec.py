@@ -26,7 +26,7 @@ import numpy as np
 from mxnet.base import _LIB, check_call
 
 from . import images, records
-from .files import stamp, write_atomic
+from .files import load_json, stamp, write_atomic
 from .progress import bar
 from .records import DataError
 
@@ -300,11 +300,17 @@ def _cached(manifest_path, recs, found):
     if not all(exists for _, exists in found.values()) or not os.path.exists(manifest_path):
         return None
     try:
-        with open(manifest_path) as f:
-            manifest = json.load(f)
+        manifest = records.check_manifest(load_json(manifest_path), manifest_path)
         same = (manifest.get("format") == FORMAT
                 and manifest["paths"] == {s: [recs[s], found[s][0]] for s in records.SPLITS}
-                and manifest["stamps"] == _stamps(recs, found))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+                and manifest["stamps"] == _stamps(recs, found)
+                and all(_is_label_range(manifest["splits"][s].get("labels"))
+                        for s in records.SPLITS))
+    except (OSError, ValueError, KeyError, TypeError, DataError):
+        return None  # absent, damaged or another file's: the records are read again
     return manifest if same else None
+
+
+def _is_label_range(labels):
+    return (isinstance(labels, list) and len(labels) == 2
+            and all(type(v) is int for v in labels) and 0 <= labels[0] <= labels[1])

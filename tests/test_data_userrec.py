@@ -153,6 +153,25 @@ def test_a_cache_that_came_with_replaced_files_does_not_vouch_for_them(tmp_path,
         userrec.adopt(made["train"][0], val, 4, log=quiet)
 
 
+@pytest.mark.parametrize("damage", [
+    lambda m: m["splits"]["val"].update(labels="x"),
+    lambda m: m.update(image_shape=[3, 10 ** 9, 10 ** 9]),
+    lambda m: m.update(classes=7),
+])
+def test_a_damaged_cache_is_read_again_not_trusted(tmp_path, rng, damage):
+    made = make_pair(tmp_path, rng, pack=pil_bytes)
+    first = userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
+    with open(first["manifest"]) as f:
+        cached = json.load(f)
+    damage(cached)  # its stamps still match the files
+    with open(first["manifest"], "w") as f:
+        json.dump(cached, f)
+    said = []
+    again = userrec.adopt(made["train"][0], made["val"][0], 4, log=said.append)
+    assert not any("checked before" in line for line in said)
+    assert again == first
+
+
 def test_unwritable_folder_uses_the_cache(tmp_path, rng, monkeypatch):
     made = make_pair(tmp_path, rng, indexed=False, pack=pil_bytes)
     monkeypatch.setattr(userrec, "_writable", lambda folder: folder != str(tmp_path))

@@ -84,7 +84,7 @@ def evil_pickles(marker):
         "os.system (GLOBAL, protocol 0)": b"cos\nsystem\n(S'" + touch.encode() + b"'\ntR.",
         "posix.system (STACK_GLOBAL, protocol 4)": pickle.dumps(Calls(os.system, touch), 4),
         "os.system (INST, protocol 0)": b"(S'" + touch.encode() + b"'\nios\nsystem\n.",
-        "subprocess.call": pickle.dumps(Calls(subprocess.call, ["touch", marker]), 2),
+        "subprocess.call": pickle.dumps(Calls(subprocess.call, ["touch", marker]), 3),
         "subprocess.Popen": pickle.dumps(Calls(subprocess.Popen, ["touch", marker]), 3),
         "builtins.eval": pickle.dumps(Calls(eval, "__import__('os').system(%r)" % touch), 3),
         # imports hostile_module.py from the working directory, which creates the marker
