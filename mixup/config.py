@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from . import params as mixup_params
-from .files import write_atomic
+from .files import load_json, write_atomic
 
 KV_STORES = ("device", "local", "dist_sync", "dist_device_sync")
 LR_SCHEDULES = ("step", "cosine")
@@ -27,32 +27,52 @@ class ConfigError(ValueError):
     """An option's value is refused; the message names the option and the value."""
 
 
-def _ints(option, value, count=None, low=None):
+# Options are read from the command line and from a run's config.json, which may come from
+# anywhere (./test.sh scores runs made elsewhere): every value is checked for its type, and
+# sizes for what a machine can build, before anything is built from it.
+# The deepest ResNet trained on CIFAR in the literature (He et al., 2016): 1202 layers.
+MAX_LAYERS = 1202
+
+
+def _whole(value):
+    """int(value) for a whole number given as int, float or text; ValueError otherwise (JSON's
+    true/false are not numbers here, nor infinities)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError
+    number = float(value) if isinstance(value, float) else int(value)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError
+    return int(number)
+
+
+def _ints(option, value, count=None, low=None, high=None):
     """'3,28,28' or [3, 28, 28] -> (3, 28, 28), checked."""
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",") if p.strip()]
-    else:
+    elif value is None or isinstance(value, (list, tuple)):
         parts = list(value or ())
+    else:
+        parts = None
     try:
-        out = tuple(int(p) for p in parts)
-        if any(float(p) != int(p) for p in parts):
+        if parts is None:
             raise ValueError
-    except (TypeError, ValueError):
+        out = tuple(_whole(p) for p in parts)
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError("%s must be comma-separated whole numbers, got %r"
                           % (option, value)) from None
     if count is not None and len(out) != count:
         raise ConfigError("%s needs %d numbers, got %r" % (option, count, value))
     if low is not None and any(v < low for v in out):
         raise ConfigError("%s must be >= %d each, got %r" % (option, low, value))
+    if high is not None and any(v > high for v in out):
+        raise ConfigError("%s must be <= %d each, got %r" % (option, high, value))
     return out
 
 
 def _int(option, value, low=None, high=None):
     try:
-        number = int(value)
-        if isinstance(value, float) and value != number:
-            raise ValueError
-    except (TypeError, ValueError):
+        number = _whole(value)
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError("%s must be a whole number, got %r" % (option, value)) from None
     if low is not None and number < low:
         raise ConfigError("%s must be >= %d, got %d" % (option, low, number))
@@ -63,8 +83,10 @@ def _int(option, value, low=None, high=None):
 
 def _float(option, value, low=None, high=None, low_open=False, high_open=False):
     try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError("%s must be a number, got %r" % (option, value)) from None
     bad = not math.isfinite(number)
     if low is not None:
@@ -76,6 +98,25 @@ def _float(option, value, low=None, high=None, low_open=False, high_open=False):
                                    "inf" if high is None else high, ")" if high_open else "]")
         raise ConfigError("%s must be a finite number in %s, got %r" % (option, interval, value))
     return number
+
+
+def _text(option, value):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError("%s must be text, got %r" % (option, value))
+    return value
+
+
+def _image_shape(value):
+    from PIL import Image  # Pillow's decompression-bomb limit is the data tools' limit too
+    if value in (None, "", ()):
+        return None
+    shape = _ints("--image-shape", value, count=3, low=1)
+    if shape[0] not in (1, 3) or shape[1] * shape[2] > Image.MAX_IMAGE_PIXELS:
+        raise ConfigError("--image-shape must be C,H,W with C 1 or 3 and H x W at most %d "
+                          "pixels, got %r" % (Image.MAX_IMAGE_PIXELS, value))
+    return shape
 
 
 def _choice(option, value, choices):
@@ -90,12 +131,23 @@ def mixup_places():
     return tuple(p for p in MIXUP_PLACES if p != "none")
 
 
+def _dataset(value):
+    """auto, rec, or a dataset's name: letters, digits, '.', '_', '-' (what the data tools
+    name datasets), so a name is never a path."""
+    from .data import NAME_CHARS
+    name = _text("--dataset", value)
+    if not name or NAME_CHARS.search(name) or not name[0].isalnum():
+        raise ConfigError("--dataset must be auto, rec or a dataset's name (letters, digits, "
+                          "'.', '_', '-'), got %r" % (value,))
+    return name
+
+
 def _places(value):
     """--mixup-at: one place or a comma-separated list, kept in the networks' data order."""
     from symbols.resnet import parse_places
     try:
         places = parse_places(value)
-    except ValueError:
+    except (TypeError, ValueError):
         places = ()
     if not places:
         raise ConfigError("--mixup-at must be one of %s or a comma-separated list of them "
@@ -177,20 +229,21 @@ class RunConfig:
         merged = dataclasses.asdict(cls())
         merged.update({k: v for k, v in raw.items()})
         v = merged
+        from .records import MAX_CLASSES
         out = dict(
-            dataset=str(v["dataset"]),
-            dataset_reason=str(v["dataset_reason"]),
-            data_dir=str(v["data_dir"]),
-            train_rec=str(v["train_rec"] or ""), val_rec=str(v["val_rec"] or ""),
-            num_classes=_int("--num-classes", v["num_classes"], low=0),
+            dataset=_dataset(v["dataset"]),
+            dataset_reason=_text("dataset_reason", v["dataset_reason"]),
+            data_dir=_text("--data-dir", v["data_dir"]),
+            train_rec=_text("--train-rec", v["train_rec"]),
+            val_rec=_text("--val-rec", v["val_rec"]),
+            num_classes=_int("--num-classes", v["num_classes"], low=0, high=MAX_CLASSES),
             synthetic_size=_ints("--synthetic-size", v["synthetic_size"], count=2),
             train_subset=_int("--train-subset", v["train_subset"], low=0),
             label_noise=_float("--label-noise", v["label_noise"], 0, 1, high_open=True),
             augment=_choice("--augment", v["augment"], AUGMENTS),
-            network=str(v["network"]),
-            num_layers=_int("--num-layers", v["num_layers"], low=1),
-            image_shape=(None if v["image_shape"] in (None, "", ())
-                         else _ints("--image-shape", v["image_shape"], count=3, low=1)),
+            network=_text("--network", v["network"]),
+            num_layers=_int("--num-layers", v["num_layers"], low=1, high=MAX_LAYERS),
+            image_shape=_image_shape(v["image_shape"]),
             dtype=_choice("--dtype", v["dtype"], DTYPES),
             alpha=v["alpha"], mix_rate=v["mix_rate"], lam_mode=v["lam_mode"],
             mode=v["mode"], cutmix_alpha=v["cutmix_alpha"], switch_prob=v["switch_prob"],
@@ -215,9 +268,10 @@ class RunConfig:
             save_period=_int("--save-period", v["save_period"], low=1),
             keep_last=_int("--keep-last", v["keep_last"], low=0),
             val_every=_int("--val-every", v["val_every"], low=1),
-            train_count=int(v["train_count"]),
-            train_labels_changed=float(v["train_labels_changed"]),
-            mixup_version=str(v["mixup_version"]), mxnet_version=str(v["mxnet_version"]),
+            train_count=_int("train_count", v["train_count"], low=0),
+            train_labels_changed=_float("train_labels_changed", v["train_labels_changed"], 0, 1),
+            mixup_version=_text("mixup_version", v["mixup_version"]),
+            mxnet_version=_text("mxnet_version", v["mxnet_version"]),
         )
         # the op's own checks and messages, one option at a time so the error names it
         for name in ("alpha", "mix_rate", "lam_mode", "mode", "cutmix_alpha", "switch_prob",
@@ -304,13 +358,14 @@ class RunConfig:
     def load(cls, run_dir):
         path = os.path.join(run_dir, "config.json")
         try:
-            with open(path) as f:
-                raw = json.load(f)
+            raw = load_json(path)
         except FileNotFoundError:
             raise FileNotFoundError("%s not found: is %s a run directory made by ./train.sh?"
                                     % (path, run_dir)) from None
         except (OSError, ValueError) as error:
             raise ConfigError("%s is unreadable (%s)" % (path, error)) from None
+        if not isinstance(raw, dict):
+            raise ConfigError("%s is not a JSON object of options" % path)
         known = {k: v for k, v in raw.items() if k in cls.option_names()}
         try:
             return cls.from_options(**known)
@@ -320,6 +375,9 @@ class RunConfig:
 
 def _gpus(value):
     from .devices import DeviceError, parse_gpus
+    if not isinstance(value, (str, list, tuple)) and value is not None:
+        raise ConfigError("--gpus must be comma-separated GPU indices like 0,1, got %r"
+                          % (value,))
     text = value if isinstance(value, str) else ",".join(map(str, value or ()))
     try:
         return tuple(parse_gpus(text))

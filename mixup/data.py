@@ -177,14 +177,14 @@ def _adopt_records(data_dir, dataset, source):
 def _cifar10_splits(data_dir, source, log):
     """Read CIFAR-10 from --from, a cached download, or a fresh download; None if offline."""
     if source is not None:
-        return sources.read_cifar10_archive(source), os.path.abspath(source)
+        return sources.read_cifar10_archive(source, log), os.path.abspath(source)
     downloads = os.path.join(data_dir, "downloads")
     archive = os.path.join(downloads, "cifar-10-python.tar.gz")
     if not os.path.exists(archive):
         os.makedirs(downloads, exist_ok=True)
         log("downloading %s ..." % sources.CIFAR10_URL)
         sources.download(sources.CIFAR10_URL, archive, md5=sources.CIFAR10_MD5)
-    return sources.read_cifar10_archive(archive), sources.CIFAR10_URL
+    return sources.read_cifar10_archive(archive, log), sources.CIFAR10_URL
 
 
 def _prepare_cifar10(data_dir, source, progress, log):

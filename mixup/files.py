@@ -1,5 +1,6 @@
 """Atomic files: the one place where a file is written under a temporary name and renamed,
-and the stamp by which a cache tells that a file it was made from has been replaced.
+the stamp by which a cache tells that a file it was made from has been replaced, and the
+bounded reader of the small JSON files the project keeps (manifests, config.json, best.json).
 
 Every file this project writes (records, manifests, run directories, plots, benchmark results)
 goes through here, so a reader never sees a half-written file, whatever stops the writer: the
@@ -7,7 +8,12 @@ content goes to ``NAME.part-PID-tmp.EXT`` in the same directory (a rename is ato
 file system), is flushed to disk, and then replaces ``NAME`` in one step.
 """
 import contextlib
+import json
 import os
+
+# The project's own JSON files are kilobytes (a manifest with 100 000 class names is a few MB);
+# json.load holds a whole file, and several times its size, in memory.
+MAX_JSON_BYTES = 16 << 20
 
 
 def _sync(path):
@@ -43,7 +49,22 @@ def write_atomic(path, content):
 
 
 def stamp(path):
-    """[size, mtime in ns] of ``path``: changes whenever the file is rewritten (an atomic
-    replacement gives a new mtime), so caches built from a file compare it to notice."""
+    """[size, mtime in ns, ctime in ns] of ``path``: changes whenever the file is rewritten
+    (an atomic replacement gives a new mtime), so caches built from a file compare it to
+    notice. The ctime, which only the kernel sets, keeps a cache that came along with the
+    files (an archive or ``cp -p`` restore mtimes) from vouching for them."""
     status = os.stat(path)
-    return [status.st_size, status.st_mtime_ns]
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+
+
+def load_json(path, max_bytes=MAX_JSON_BYTES):
+    """The JSON value in path. ValueError (with the reason) for a file larger than max_bytes,
+    one that is not JSON, or one nested too deeply for the parser."""
+    with open(path, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ValueError("more than %d bytes, larger than such a file ever is" % max_bytes)
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

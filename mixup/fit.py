@@ -174,7 +174,7 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
     module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
     if begin_epoch and "dist" not in kv.type and os.path.exists(
             runs.states_path(run_dir, begin_epoch)):
-        module.load_optimizer_states(runs.states_path(run_dir, begin_epoch))
+        runs.load_states(module, run_dir, begin_epoch)
     # MixUp's draws are a function of (seed, step): continue them where the run stopped
     mixup.seek(begin_epoch * lay.batches_per_epoch)
     return module

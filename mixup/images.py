@@ -12,11 +12,19 @@ Rules (what :func:`scan` accepts):
   palette, CMYK, ...) as RGB; alpha is dropped; 16-bit and float images are refused;
 * all images must have one size and one channel count, unless ``image_size=(H, W)`` is given
   (each image is then resized to exactly H x W with Pillow's bicubic filter, aspect ratio not
-  kept) or ``channels`` (each image converted to 1 or 3 channels).
+  kept) or ``channels`` (each image converted to 1 or 3 channels);
+* an image of more than Pillow's ``Image.MAX_IMAGE_PIXELS`` pixels (89.5 million) is refused
+  from its header, before it is decoded (a small file can declare any size: a decompression
+  bomb); Pillow itself only warns up to twice that;
+* a symbolic link may point anywhere inside the folder; one that loops, leads nowhere or leads
+  out of the folder is refused (the folder is what is read, nothing beside it).
 
 Reading goes through Pillow only; :func:`load` returns the uint8 array that is stored.
 """
+import contextlib
+import errno
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,14 +62,27 @@ def _listdir(path):
         raise DataError("%s cannot be read (%s)" % (path, error.strerror or error)) from None
 
 
+@contextlib.contextmanager
+def opened(source, name, unreadable="is not a readable image"):
+    """Image.open(source) for reading; anything Pillow cannot read, or that declares more
+    than Image.MAX_IMAGE_PIXELS pixels, is a DataError "NAME UNREADABLE (why)"."""
+    with warnings.catch_warnings():
+        # Pillow warns between one and two times its limit and refuses only beyond
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(source) as image:
+                yield image
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise DataError("%s is refused: %s" % (name, error)) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+            raise DataError("%s %s (%s)" % (name, unreadable, error)) from None
+
+
 def _header(path):
     """(channels, height, width) from the file's header, after its EXIF orientation."""
-    try:
-        with Image.open(path) as image:
-            mode, (width, height) = image.mode, image.size
-            orientation = image.getexif().get(_EXIF_ORIENTATION)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError("%s is not a readable image (%s)" % (path, error)) from None
+    with opened(path, path) as image:
+        mode, (width, height) = image.mode, image.size
+        orientation = image.getexif().get(_EXIF_ORIENTATION)
     if mode in GRAY_MODES:
         channels = 1
     elif mode in COLOUR_MODES:
@@ -83,7 +104,9 @@ def scan(root, image_size=None, channels=None, progress=None):
     if not os.path.isdir(root):
         raise DataError("%s: no such folder (need %s/train/CLASS/*.png|jpg|jpeg and "
                         "%s/val/CLASS/...)" % (root, root, root))
+    real_root = os.path.realpath(root)
     for split in SPLIT_FOLDERS:
+        _check_link(os.path.join(root, split), root, real_root)
         if not os.path.isdir(os.path.join(root, split)):
             raise DataError("%s is missing: the folder needs train/ and val/, each with one "
                             "sub-folder of images per class" % os.path.join(root, split))
@@ -95,6 +118,7 @@ def scan(root, image_size=None, channels=None, progress=None):
             path = os.path.join(folder, name)
             if name.startswith("."):
                 continue
+            _check_link(path, root, real_root)
             if not os.path.isdir(path):
                 if name.lower().endswith(EXTENSIONS):
                     raise DataError("%s is directly in %s: put each image in its class "
@@ -106,6 +130,7 @@ def scan(root, image_size=None, channels=None, progress=None):
                 file_path = os.path.join(path, file_name)
                 if file_name.startswith("."):
                     continue
+                _check_link(file_path, root, real_root)
                 if os.path.isfile(file_path) and file_name.lower().endswith(EXTENSIONS):
                     images.append(file_path)
                 else:
@@ -152,6 +177,24 @@ def scan(root, image_size=None, channels=None, progress=None):
                        resize=sizes != {(height, width)}, skipped=tuple(skipped))
 
 
+def _check_link(path, root, real_root):
+    """Refuse a symbolic link at path that loops, leads nowhere, or leads out of the folder
+    root (whose real location is real_root). Folders are checked before what they hold, so
+    an entry that is not a link lies where its checked folder does."""
+    if not os.path.islink(path):
+        return
+    try:
+        target = os.path.realpath(path, strict=True)
+    except OSError as error:
+        raise DataError("%s is a symbolic link that %s" % (
+            path, "loops back on itself" if error.errno == errno.ELOOP
+            else "leads nowhere (%s)" % (error.strerror or error))) from None
+    if os.path.commonpath([target, real_root]) != real_root:
+        raise DataError("%s is a symbolic link to %s, outside %s: copy what it points to into "
+                        "the folder (only the folder's own files are read)"
+                        % (path, target, root))
+
+
 def _two_different(first, key):
     items = sorted(first.items(), key=lambda item: item[1])
     a = items[0]
@@ -167,7 +210,7 @@ def load(path, image_shape):
     # LOAD_TRUNCATED_IMAGES is turned on by some libraries on import (GluonCV's data module).
     lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        with Image.open(path) as image:
+        with opened(path, path) as image:
             image = ImageOps.exif_transpose(image)
             if image.mode == "P" and "transparency" in image.info:
                 image = image.convert("RGBA")  # Pillow's advice for palette transparency
@@ -175,8 +218,6 @@ def load(path, image_shape):
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BICUBIC)
             pixels = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError("%s is not a readable image (%s)" % (path, error)) from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
     return pixels

@@ -8,13 +8,14 @@ files match the sizes and SHA-256 sums it records.
 import hashlib
 import io
 import json
+import math
 import os
 
 import mxnet as mx
 import numpy as np
 from PIL import Image
 
-from .files import atomic_path, write_atomic
+from .files import atomic_path, load_json, write_atomic
 from .progress import bar
 
 SPLITS = ("train", "val")
@@ -27,13 +28,11 @@ class DataError(Exception):
 def paths(data_dir, dataset, split):
     """(rec, idx) of a split: DIR/DATASET_SPLIT.rec/.idx, or the files a registered pair's
     manifest names (records made elsewhere stay where they are, see data.register_records)."""
-    manifest = manifest_path(data_dir, dataset)
-    if os.path.exists(manifest):
+    if os.path.exists(manifest_path(data_dir, dataset)):
         try:
-            with open(manifest) as f:
-                named = json.load(f).get("paths")
-        except (OSError, ValueError):
-            named = None  # load_manifest reports a damaged manifest properly
+            named = load_manifest(data_dir, dataset).get("paths")
+        except DataError:
+            named = None  # load_manifest reports a damaged manifest where it matters
         if named:
             return tuple(named[split])
     base = os.path.join(data_dir, "%s_%s" % (dataset, split))
@@ -134,16 +133,85 @@ def write_manifest(data_dir, dataset, info):
 
 
 def load_manifest(data_dir, dataset):
+    """The manifest of DATASET in data_dir, checked (:func:`check_manifest`)."""
     path = manifest_path(data_dir, dataset)
     try:
-        with open(path) as f:
-            return json.load(f)
+        info = load_json(path)
     except FileNotFoundError:
         raise DataError("%s not found: prepare the data with `./tools.sh data %s "
                         "--data-dir %s`" % (path, dataset, data_dir)) from None
     except (OSError, ValueError) as error:
         raise DataError("%s is unreadable or corrupt (%s); delete it and prepare the data "
                         "again" % (path, error)) from None
+    return check_manifest(info, path)
+
+
+# More classes than any image set has (ImageNet-21k: 21 841); the classifier's last layer and
+# the confusion matrix grow with it.
+MAX_CLASSES = 100_000
+
+
+def _is_int(value, low=0):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _is_text_list(value, length):
+    return (isinstance(value, list) and len(value) == length
+            and all(isinstance(item, str) for item in value))
+
+
+def check_manifest(info, path):
+    """info, after checking every field a reader uses for its type and for sizes a machine
+    can build (DataError naming the file, the field and the value): a manifest may come from
+    elsewhere (a shared data folder, a registered pair's cached manifest)."""
+    def refuse(field, need):
+        shown = repr(info.get(field) if isinstance(info, dict) else info)
+        raise DataError("%s: %s must be %s, got %s; delete it and prepare the data again"
+                        % (path, field, need, shown[:80] + ("..." if len(shown) > 80 else "")))
+
+    if not isinstance(info, dict):
+        refuse("the manifest", "a JSON object")
+    shape = info.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v, 1) for v in shape)
+            and shape[0] in (1, 3) and shape[1] * shape[2] <= Image.MAX_IMAGE_PIXELS):
+        refuse("image_shape", "[channels 1 or 3, height, width] of at most %d pixels"
+               % Image.MAX_IMAGE_PIXELS)
+    classes = info.get("classes")
+    if not (isinstance(classes, list) and 2 <= len(classes) <= MAX_CLASSES
+            and _is_text_list(classes, len(classes))):
+        refuse("classes", "a list of 2 to %d names" % MAX_CLASSES)
+    if "num_classes" in info and info["num_classes"] != len(classes):
+        refuse("num_classes", "the number of classes (%d)" % len(classes))
+    for field in ("mean", "std"):
+        values = info.get(field)
+        if not (isinstance(values, list) and len(values) == shape[0]
+                and all(_is_number(v) and (field == "mean" or v >= 0) for v in values)):
+            refuse(field, "a list of %d finite numbers (one per channel)" % shape[0])
+    if not isinstance(info.get("mirror", True), bool):
+        refuse("mirror", "true or false")
+    for field in ("dataset", "source", "encoding"):
+        if not isinstance(info.get(field, ""), str):
+            refuse(field, "text")
+    splits = info.get("splits")
+    if not (isinstance(splits, dict) and all(isinstance(splits.get(s), dict) for s in SPLITS)):
+        refuse("splits", "an object with train and val entries")
+    for split in SPLITS:
+        entry = splits[split]
+        if not (_is_int(entry.get("count")) and _is_int(entry.get("rec_bytes"))
+                and all(isinstance(entry.get(key, ""), str)
+                        for key in ("rec_sha256", "idx_sha256"))):
+            refuse("splits", "{count, rec_bytes: whole numbers, checksums: text} for %s"
+                   % split)
+    named = info.get("paths")
+    if named is not None and not (isinstance(named, dict) and all(
+            _is_text_list(named.get(split), 2) for split in SPLITS)):
+        refuse("paths", "{train: [rec, idx], val: [rec, idx]}")
+    return info
 
 
 def verify(data_dir, dataset, checksums=True):
@@ -155,6 +223,9 @@ def verify(data_dir, dataset, checksums=True):
         for path in (rec, idx):
             if not os.path.exists(path):
                 raise DataError("%s is missing (listed in %s)" % (path, manifest_path(
+                    data_dir, dataset)))
+            if not os.path.isfile(path):  # a device or a pipe would be read without end
+                raise DataError("%s is not a regular file (listed in %s)" % (path, manifest_path(
                     data_dir, dataset)))
         size = os.path.getsize(rec)
         if size != entry["rec_bytes"]:

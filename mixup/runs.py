@@ -21,14 +21,20 @@ import re
 
 import mxnet as mx
 
+from . import pickles
 from .config import ConfigError, RunConfig
-from .files import atomic_path, write_atomic
+from .files import atomic_path, load_json, write_atomic
 
 PREFIX = "model"
 
 
 class CheckpointError(Exception):
     """A checkpoint file is missing, truncated or corrupt (the message names it)."""
+
+
+class RefusedCheckpoint(CheckpointError):
+    """A checkpoint file that is not what this project or MXNet writes (a pickle naming other
+    code): not damage to fall back from, but a run directory not to trust."""
 
 
 # ------------------------------------------------------------------------- directories
@@ -159,18 +165,61 @@ def load_params(run_dir, epoch):
     return args, auxs
 
 
+# What MXNet 1.9.1 pickles into a .states file (Module.save_optimizer_states ->
+# Updater.get_states): a dict {parameter name or index: state}, a state being None, an NDArray
+# or a tuple of them (SGD: the momentum; multi_precision: float32 weights and momentum). An
+# NDArray pickles as NDArray(None) whose state is {'handle': bytearray(its raw bytes)}.
+STATES_MAX_OPCODES = 1_000_000
+
+
+def _ndarray(handle=None):
+    if handle is not None:  # NDArray(handle) would free that address when collected
+        raise pickles.Refused("builds an NDArray from %r, not as MXNet pickles one" % (handle,))
+    return mx.nd.NDArray(None)
+
+
+def _bytearray(source=b"", encoding=None):
+    if not (isinstance(source, bytes) and encoding is None
+            or isinstance(source, str) and encoding == "latin-1"):
+        # bytearray(n) would allocate n zero bytes, whatever n the file says
+        raise pickles.Refused("builds a bytearray from %r, not as pickle writes one"
+                              % (type(source).__name__,))
+    return bytearray(source, encoding) if encoding else bytearray(source)
+
+
+MXNET_STATES = {("mxnet.ndarray.ndarray", "NDArray"): _ndarray,
+                ("builtins", "bytearray"): _bytearray,
+                ("__builtin__", "bytearray"): _bytearray}
+
+
 def check_states(run_dir, epoch):
-    """Raise CheckpointError if the epoch's optimizer state exists but does not unpickle."""
-    import pickle
+    """Raise CheckpointError if the epoch's optimizer state exists but does not unpickle, and
+    RefusedCheckpoint if it names anything but MXNet's NDArrays: it is read with
+    mixup.pickles, which runs nothing, before MXNet unpickles it in full."""
     path = states_path(run_dir, epoch)
     if not os.path.exists(path):
         return
     try:
         with open(path, "rb") as f:
-            pickle.load(f)
-    except Exception as error:  # any unpickling failure means the file is damaged
-        raise CheckpointError("%s is truncated or corrupt (%s)"
-                              % (path, type(error).__name__)) from None
+            states = pickles.load(f.read(), MXNET_STATES, STATES_MAX_OPCODES)
+    except pickles.Corrupt as error:
+        raise CheckpointError("%s %s" % (path, error)) from None
+    except pickles.Refused as error:
+        raise RefusedCheckpoint("%s %s: refused, nothing in it run (MXNet's optimizer state "
+                                "holds only NDArrays; is this run directory from elsewhere?)"
+                                % (path, error)) from None
+    except OSError as error:
+        raise CheckpointError("%s cannot be read (%s)" % (path, error.strerror)) from None
+    if not isinstance(states, dict):
+        raise RefusedCheckpoint("%s holds a %s, not MXNet's optimizer state (a dict)"
+                                % (path, type(states).__name__))
+
+
+def load_states(module, run_dir, epoch):
+    """Give module the optimizer state saved after epoch, checked first (check_states):
+    MXNet's own loader unpickles the file in full."""
+    check_states(run_dir, epoch)
+    module.load_optimizer_states(states_path(run_dir, epoch))
 
 
 def last_loadable_checkpoint(run_dir, log):
@@ -181,6 +230,8 @@ def last_loadable_checkpoint(run_dir, log):
             load_params(run_dir, epoch)
             check_states(run_dir, epoch)
             return epoch
+        except RefusedCheckpoint:
+            raise
         except CheckpointError as error:
             log("warning: %s; falling back to the checkpoint before it" % error)
     return 0
@@ -193,9 +244,17 @@ def best_epoch(run_dir):
     path = os.path.join(run_dir, "best.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        best = json.load(f)
-    return best["epoch"], best["val_accuracy"]
+    try:
+        best = load_json(path)
+    except (OSError, ValueError) as error:
+        raise CheckpointError("%s is unreadable (%s)" % (path, error)) from None
+    epoch = best.get("epoch") if isinstance(best, dict) else None
+    accuracy = best.get("val_accuracy") if isinstance(best, dict) else None
+    if not (type(epoch) is int and epoch >= 0 and type(accuracy) in (int, float)
+            and 0 <= accuracy <= 1):
+        raise CheckpointError("%s must be {\"epoch\": N >= 0, \"val_accuracy\": A in [0, 1]}, "
+                              "got %.80r" % (path, best))
+    return epoch, accuracy
 
 
 def record_best(run_dir, epoch, val_accuracy):

@@ -4,20 +4,20 @@ uint8 images (N, H, W) or (N, H, W, 3) in RGB and int64 labels, validation in of
 """
 import gzip
 import hashlib
-import io
 import os
-import pickle
 import shutil
 import struct
 import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 
 import numpy as np
 
-from .progress import bar
+from . import pickles
 from .files import atomic_path
+from .progress import bar
 from .records import DataError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -56,14 +56,77 @@ def download(url, dest, md5=None, timeout=30):
 
 # ----------------------------------------------------------------------------------- CIFAR-10
 
-def _load_pickle(archive_path, tar, member):
-    try:
-        handle = tar.extractfile(member)
-        batch = pickle.load(io.BytesIO(handle.read()), encoding="bytes")
-    except KeyError:
+# The official archive holds 9 members (a folder, five training batches, the test batch,
+# batches.meta, readme.html); a batch is a 31 MB Python 2 pickle of about 30 000 opcodes. The
+# bounds below are far above that and far below what would exhaust memory.
+CIFAR10_MAX_MEMBERS = 64
+CIFAR10_MAX_BATCH_BYTES = 64 << 20
+CIFAR10_MAX_OPCODES = 200_000
+# pax and GNU long-name headers hold a path or a few attributes; tarfile reads them whole
+TAR_MAX_HEADER_BYTES = 1 << 20
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose extension data (pax, GNU long names) tarfile would read into memory
+    whole is refused when it claims more than TAR_MAX_HEADER_BYTES."""
+
+    EXTENSIONS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                  tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+    def _proc_member(self, tarfile_):  # tarfile's hook for each header it reads
+        if self.type in self.EXTENSIONS and self.size > TAR_MAX_HEADER_BYTES:
+            raise tarfile.ReadError("an extended header claims %d bytes, more than any real "
+                                    "one" % self.size)
+        return super()._proc_member(tarfile_)
+
+
+def archive_md5_note(path):
+    """None if path is the published cifar-10-python.tar.gz (by MD5), else the one line that
+    says it is not."""
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "md5").hexdigest()
+    if digest == CIFAR10_MD5:
+        return None
+    return ("note: %s has MD5 %s, not the published archive's %s: reading it as untrusted "
+            "data (every member checked, nothing in it run)" % (path, digest, CIFAR10_MD5))
+
+
+def _cifar10_members(archive_path, tar):
+    """{name: TarInfo} of the batches, each checked to be a file of a batch's size as soon as
+    its header is read, reading at most CIFAR10_MAX_MEMBERS headers (every header tarfile
+    reads stays in memory)."""
+    wanted = set(CIFAR10_TRAIN_MEMBERS + [CIFAR10_TEST_MEMBER])
+    found = {}
+    for count, info in enumerate(iter(tar.next, None)):
+        if count >= CIFAR10_MAX_MEMBERS:
+            raise DataError("%s holds more than %d members; cifar-10-python.tar.gz holds 9"
+                            % (archive_path, CIFAR10_MAX_MEMBERS))
+        if info.name not in wanted:
+            continue
+        if not info.isreg() or info.size > CIFAR10_MAX_BATCH_BYTES:
+            raise DataError("%s: member %s is %s, not a CIFAR-10 batch (a file of about 31 MB)"
+                            % (archive_path, info.name, "%d bytes" % info.size if info.isreg()
+                               else "a link or a special file"))
+        found[info.name] = info
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _load_batch(archive_path, tar, members, member):
+    info = members.get(member)
+    if info is None:
         raise DataError("%s: member %s is missing; is this cifar-10-python.tar.gz?"
-                        % (archive_path, member)) from None
-    except (tarfile.TarError, EOFError, OSError, pickle.UnpicklingError, ValueError) as error:
+                        % (archive_path, member))
+    try:
+        raw = tar.extractfile(info).read()
+        batch = pickles.check_plain(pickles.load(raw, pickles.NUMPY_ARRAYS,
+                                                 CIFAR10_MAX_OPCODES, encoding="bytes"))
+    except pickles.Refused as error:
+        raise DataError("%s: member %s %s: refused, nothing in it run (a CIFAR-10 batch holds "
+                        "only dicts, lists, strings, numbers and numpy arrays)"
+                        % (archive_path, member, error)) from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise DataError("%s: member %s is truncated or corrupt (%s)"
                         % (archive_path, member, error)) from None
     data = np.asarray(batch.get(b"data", batch.get("data")) if isinstance(batch, dict) else None)
@@ -72,9 +135,12 @@ def _load_pickle(archive_path, tar, member):
         raise DataError("%s: member %s is not a CIFAR-10 batch (need uint8 data of shape "
                         "(N, 3072) and labels; got data %s %s)"
                         % (archive_path, member, data.dtype, data.shape))
-    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        labels = np.zeros(0)
     if labels.shape != (data.shape[0],):
-        raise DataError("%s: member %s has %d images but %d labels"
+        raise DataError("%s: member %s has %d images but %d labels (need one integer each)"
                         % (archive_path, member, data.shape[0], labels.size))
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError("%s: member %s has labels outside 0..9 (%d..%d)"
@@ -83,56 +149,85 @@ def _load_pickle(archive_path, tar, member):
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-def read_cifar10_archive(path):
-    """The official cifar-10-python.tar.gz (or a repack with the same members)."""
+def read_cifar10_archive(path, log=print):
+    """The official cifar-10-python.tar.gz (or a repack with the same members). An archive
+    that is not the published one (by MD5) is said to be so, and read all the same: its
+    batches are unpickled as data (mixup.pickles), never run."""
     if not os.path.isfile(path):
         raise DataError("%s: no such file" % path)
+    note = archive_md5_note(path)
+    if note:
+        log(note)
     try:
-        tar = tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError, EOFError) as error:
+        tar = tarfile.open(path, "r:*", tarinfo=_BoundedTarInfo)
+        with tar:
+            members = _cifar10_members(path, tar)
+            train = [_load_batch(path, tar, members, member) for member in CIFAR10_TRAIN_MEMBERS]
+            val = _load_batch(path, tar, members, CIFAR10_TEST_MEMBER)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         reasons = "; ".join(line.strip(" -") for line in str(error).splitlines()).replace(":;", ":")
         raise DataError("%s is not a readable tar archive (%s)" % (path, reasons)) from None
-    with tar:
-        train = [_load_pickle(path, tar, member) for member in CIFAR10_TRAIN_MEMBERS]
-        val = _load_pickle(path, tar, CIFAR10_TEST_MEMBER)
     return {"train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
             "val": val}
 
 
 # ------------------------------------------------------------------------------ Fashion-MNIST
 
-def read_idx(path, dims):
-    """An IDX file of unsigned bytes (optionally gzip'ed) with `dims` dimensions."""
+# Fashion-MNIST (like MNIST) holds 60 000 + 10 000 items of 28x28: a header promising more
+# than IDX_MAX_ITEMS is refused before any of the body is read (gzip makes a small file of any
+# length).
+FASHION_MNIST_SHAPE = (28, 28)
+IDX_MAX_ITEMS = 1_000_000
+
+
+def read_idx(path, item_shape, max_items=IDX_MAX_ITEMS):
+    """An IDX file of unsigned bytes (optionally gzip'ed) holding N items of item_shape:
+    returns uint8 (N,) + item_shape. The header is checked (item shape, N <= max_items)
+    before the body is read, and no more of the body is read than the header promises."""
     if not os.path.isfile(path):
         raise DataError("%s not found" % path)
+    dims = 1 + len(item_shape)
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as error:
+            header = f.read(4 + 4 * dims)
+            if len(header) < 4 + 4 * dims:
+                raise DataError("%s is too short for an IDX header" % path)
+            zero, dtype_code, ndim = struct.unpack(">HBB", header[:4])
+            if zero != 0 or dtype_code != 0x08 or ndim != dims:
+                raise DataError("%s is not an IDX file of %d-dimensional unsigned bytes "
+                                "(magic %s)" % (path, dims, header[:4].hex()))
+            count, *shape = struct.unpack(">" + "I" * dims, header[4:])
+            if tuple(shape) != tuple(item_shape) or count > max_items:
+                raise DataError("%s: its header promises %d items of %s; need at most %d of %s"
+                                % (path, count, "x".join(map(str, shape)) or "one byte",
+                                   max_items, "x".join(map(str, item_shape)) or "one byte"))
+            need = count * int(np.prod(item_shape, dtype=np.int64))
+            body = bytearray()
+            while len(body) < need:
+                block = f.read(min(need - len(body), 1 << 20))
+                if not block:
+                    raise DataError("%s holds %d bytes of data, its header (%d items of %s) "
+                                    "needs %d: truncated" % (path, len(body), count,
+                                                             "x".join(map(str, item_shape))
+                                                             or "one byte", need))
+                body += block
+            if f.read(1):
+                raise DataError("%s holds more data than its header (%d items) says: not an "
+                                "IDX file of this kind" % (path, count))
+    except (OSError, EOFError, zlib.error) as error:
         raise DataError("%s is truncated or corrupt (%s)" % (path, error)) from None
-    if len(raw) < 4 + 4 * dims:
-        raise DataError("%s is too short for an IDX header" % path)
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08 or ndim != dims:
-        raise DataError("%s is not an IDX file of %d-dimensional unsigned bytes (magic %s)"
-                        % (path, dims, raw[:4].hex()))
-    shape = struct.unpack(">" + "I" * dims, raw[4:4 + 4 * dims])
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
-    if body.size != int(np.prod(shape)):
-        raise DataError("%s holds %d bytes of data, its header %s needs %d: truncated"
-                        % (path, body.size, shape, int(np.prod(shape))))
-    return body.reshape(shape)
+    return np.frombuffer(body, dtype=np.uint8).reshape((count,) + tuple(item_shape))
 
 
 def read_fashion_mnist(directory):
     splits = {}
     for split, (images_name, labels_name) in FASHION_MNIST_FILES.items():
-        images = read_idx(os.path.join(directory, images_name), 3)
-        labels = read_idx(os.path.join(directory, labels_name), 1).astype(np.int64)
-        if images.shape[1:] != (28, 28) or len(images) != len(labels):
-            raise DataError("%s: %d images of %s with %d labels; need 28x28 with one label each"
-                            % (directory, len(images), images.shape[1:], len(labels)))
+        images = read_idx(os.path.join(directory, images_name), FASHION_MNIST_SHAPE)
+        labels = read_idx(os.path.join(directory, labels_name), ()).astype(np.int64)
+        if len(images) != len(labels):
+            raise DataError("%s: %d images with %d labels; need one label each"
+                            % (directory, len(images), len(labels)))
         if labels.max(initial=0) > 9:
             raise DataError("%s: labels outside 0..9" % os.path.join(directory, labels_name))
         splits[split] = (images, labels)

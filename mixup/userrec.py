@@ -16,16 +16,17 @@ Any pair of ``.rec`` files of labelled images does: made by MXNet's ``im2rec``, 
 import ctypes
 import hashlib
 import io
+import itertools
 import json
 import os
+import struct
 
 import mxnet as mx
 import numpy as np
 from mxnet.base import _LIB, check_call
-from PIL import Image, UnidentifiedImageError
 
 from . import images, records
-from .files import stamp, write_atomic
+from .files import load_json, stamp, write_atomic
 from .progress import bar
 from .records import DataError
 
@@ -69,15 +70,47 @@ def _reader_tell(reader):
     return pos.value
 
 
+# MXNet's RecordIO: each part of a record is the magic (uint32), then lrecord (uint32: a
+# continuation flag in the upper 3 bits, the length in the lower 29), then the payload padded
+# to 4 bytes. Flag 0 is a whole record, 1 starts a multi-part one, 2 continues it, 3 ends it.
+RECORDIO_MAGIC = 0xced7230a
+
+
+def _check_lengths(handle, rec, number, position, size):
+    """Refuse a record whose parts claim more bytes than the file holds, before MXNet reads
+    it: MXNet sizes (and zero-fills) its buffer from the header, up to 512 MB per part."""
+    part = position
+    while True:
+        handle.seek(part)
+        head = handle.read(8)
+        if len(head) < 8:
+            return  # MXNet reports the short header
+        magic, lrecord = struct.unpack("<II", head)
+        if magic != RECORDIO_MAGIC:
+            return  # MXNet reports the bad magic
+        length, flag = lrecord & ((1 << 29) - 1), lrecord >> 29
+        end = part + 8 + length + (-length % 4)
+        if end > size:
+            raise DataError("%s: record %d (byte %d) claims %d bytes, the file holds %d after "
+                            "its header: truncated or corrupt"
+                            % (rec, number, position, length, size - part - 8))
+        if flag in (0, 3):
+            return
+        part = end
+
+
 def _records(rec, progress=None):
     """(byte offset, record bytes) of every record of rec, in file order."""
     try:
         reader = mx.recordio.MXRecordIO(rec, "r")
     except Exception as error:  # MXNetError
         raise DataError("%s cannot be opened (%s)" % (rec, str(error).strip().splitlines()[-1]))
-    with bar(os.path.getsize(rec), os.path.basename(rec), unit="B", enabled=progress) as pbar:
-        while True:
+    size = os.path.getsize(rec)
+    with bar(size, os.path.basename(rec), unit="B", enabled=progress) as pbar, \
+            open(rec, "rb") as handle:
+        for number in itertools.count():
             position = _reader_tell(reader)
+            _check_lengths(handle, rec, number, position, size)
             try:
                 item = reader.read()
             except Exception as error:  # MXNet's own checks: bad magic, short record
@@ -102,13 +135,10 @@ def _decode(rec, number, position, item, channels=None):
     label = np.asarray(header.label, dtype=np.float64).ravel()
     if header.flag > 1 or label.size != 1:
         raise DataError("%s has %d labels; one class per image is needed" % (where, label.size))
-    try:
-        with Image.open(io.BytesIO(payload)) as image:
-            if channels is None:
-                channels = 1 if image.mode in images.GRAY_MODES else 3
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError("%s holds no decodable image (%s)" % (where, error)) from None
+    with images.opened(io.BytesIO(payload), where, "holds no decodable image") as image:
+        if channels is None:
+            channels = 1 if image.mode in images.GRAY_MODES else 3
+        pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
     return float(label[0]), pixels
 
 
@@ -270,11 +300,17 @@ def _cached(manifest_path, recs, found):
     if not all(exists for _, exists in found.values()) or not os.path.exists(manifest_path):
         return None
     try:
-        with open(manifest_path) as f:
-            manifest = json.load(f)
+        manifest = records.check_manifest(load_json(manifest_path), manifest_path)
         same = (manifest.get("format") == FORMAT
                 and manifest["paths"] == {s: [recs[s], found[s][0]] for s in records.SPLITS}
-                and manifest["stamps"] == _stamps(recs, found))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+                and manifest["stamps"] == _stamps(recs, found)
+                and all(_is_label_range(manifest["splits"][s].get("labels"))
+                        for s in records.SPLITS))
+    except (OSError, ValueError, KeyError, TypeError, DataError):
+        return None  # absent, damaged or another file's: the records are read again
     return manifest if same else None
+
+
+def _is_label_range(labels):
+    return (isinstance(labels, list) and len(labels) == 2
+            and all(type(v) is int for v in labels) and 0 <= labels[0] <= labels[1])

@@ -45,6 +45,43 @@ def test_bad_options_are_refused_naming_them(options, words):
         assert word in str(caught.value)
 
 
+HOSTILE_VALUES = [None, True, "x", "", [], [1], {"a": 1}, -1, 1e300, float("inf"),
+                  float("nan"), 10 ** 30, "1e9"]
+
+
+@pytest.mark.parametrize("name", RunConfig.option_names())
+def test_any_value_in_config_json_is_taken_or_refused_naming_it(name):
+    # config.json may come from elsewhere (./test.sh scores foreign runs)
+    for value in HOSTILE_VALUES:
+        try:
+            config = RunConfig.from_options(**{name: value})
+        except ConfigError as error:
+            assert "--" + name.replace("_", "-") in str(error) or name in str(error), (
+                name, value, str(error))
+            continue
+        assert dataclasses.asdict(RunConfig.from_options(**dataclasses.asdict(config))) == \
+            dataclasses.asdict(config), (name, value)
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(num_layers=999999998), ["--num-layers", "<= 1202", "999999998"]),
+    (dict(image_shape=[3, 10 ** 9, 10 ** 9]), ["--image-shape", "89478485 pixels"]),
+    (dict(image_shape="2,28,28"), ["--image-shape", "C 1 or 3"]),
+    (dict(num_classes=10 ** 9), ["--num-classes", "<= 100000"]),
+    (dict(num_layers=True), ["--num-layers", "True"]),
+    (dict(lr="0.1", wd=False), ["--wd", "False"]),
+    (dict(train_count=None), ["train_count", "None"]),
+    (dict(dataset="../../etc/passwd"), ["--dataset", "'../../etc/passwd'"]),
+    (dict(dataset=["cifar10"]), ["--dataset", "['cifar10']"]),
+    (dict(data_dir={"a": 1}), ["--data-dir", "{'a': 1}"]),
+])
+def test_absurd_sizes_and_wrong_types_are_refused(options, words):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_options(**options)
+    for word in words:
+        assert word in str(caught.value)
+
+
 def test_the_command_line_refuses_in_one_line_with_a_hint(capsys):
     assert train.main(["--lr", "-1", "--dataset", "synthetic"]) == 2
     err = capsys.readouterr().err

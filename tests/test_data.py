@@ -1,7 +1,9 @@
 """Converters on inputs built here in the official formats, read back through ImageRecordIter."""
 import gzip
+import hashlib
 import io
 import os
+import shutil
 import struct
 import tarfile
 
@@ -237,6 +239,32 @@ def test_offline_cifar10_error_says_what_to_download(tmp_path, monkeypatch):
         data.prepare("cifar10", str(tmp_path), log=lambda *_: None)
     text = str(caught.value)
     assert "cifar-10-python.tar.gz" in text and "--from" in text and sources.CIFAR10_MD5 in text
+
+
+def test_an_archive_that_is_not_the_published_one_is_said_so_and_read_as_data(tmp_path, rng,
+                                                                             monkeypatch):
+    archive = str(tmp_path / "mine.tar.gz")
+    made = make_cifar_archive(archive, rng)
+    digest = hashlib.md5(open(archive, "rb").read()).hexdigest()
+
+    def notes(data_dir, source=None):
+        said = []
+        data.prepare("cifar10", str(tmp_path / data_dir), source=source, log=said.append)
+        return [line for line in said if "MD5" in line]
+
+    said = notes("given", archive)  # given with --from
+    assert len(said) == 1 and archive in said[0] and digest in said[0]
+    assert sources.CIFAR10_MD5 in said[0] and "untrusted" in said[0]
+    images, labels = read_back(str(tmp_path / "given"), "cifar10", "val")  # and read
+    np.testing.assert_array_equal(images, made["val"][0])
+    downloads = tmp_path / "found" / "downloads"  # found where a download would be
+    downloads.mkdir(parents=True)
+    shutil.copy(archive, downloads / "cifar-10-python.tar.gz")
+    said = notes("found")
+    assert len(said) == 1 and str(downloads / "cifar-10-python.tar.gz") in said[0]
+    # the published archive is not in the tests: give this one its MD5
+    monkeypatch.setattr(sources, "CIFAR10_MD5", digest)
+    assert notes("published", archive) == []
 
 
 def test_bad_iterator_shape_is_refused(tmp_path):

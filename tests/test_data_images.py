@@ -219,3 +219,19 @@ def test_scan_reports_the_tree(tmp_path, rng):
     assert tree.classes == ("ant", "bee", "cat") and tree.counts == (6, 3)
     assert tree.image_shape == (3, 6, 9) and not tree.resize and tree.skipped == ()
     assert [label for _, label in tree.files["train"]] == [0, 0, 1, 1, 2, 2]
+
+
+def test_symbolic_links_inside_the_folder_are_followed(tmp_path, rng):
+    made = make_tree(str(tmp_path / "t"), rng)
+    linked = str(tmp_path / "t" / "val" / "cat" / "linked.png")
+    os.symlink(os.path.join("..", "..", "train", "ant", "00.png"), linked)
+    shutil.rmtree(str(tmp_path / "t" / "val" / "bee"))
+    os.symlink(os.path.join("..", "train", "bee"), str(tmp_path / "t" / "val" / "bee"))
+    os.symlink("train", str(tmp_path / "t" / "train-link"))  # not a split: skipped
+    tree = images.scan(str(tmp_path / "t"))
+    assert (linked, 2) in tree.files["val"]  # classes: ant, bee, cat
+    assert [p for p, label in tree.files["val"] if label == 1] == [
+        str(tmp_path / "t" / "val" / "bee" / name) for name in ("00.png", "01.png", "02.png")]
+    np.testing.assert_array_equal(images.load(linked, tree.image_shape),
+                                  pillow_pixels(made["train"][3][0], "RGB"))
+

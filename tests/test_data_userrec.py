@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import struct
 
 import mxnet as mx
 import numpy as np
@@ -132,6 +133,43 @@ def test_the_manifest_is_cached_until_a_file_changes(tmp_path, rng, monkeypatch)
     write_recs(made["val"][0], images, np.zeros(7), pack=pil_bytes)
     changed = userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
     assert changed["splits"]["val"]["count"] == 7
+
+
+def test_a_cache_that_came_with_replaced_files_does_not_vouch_for_them(tmp_path, rng):
+    # an archive (or cp -p) restores a file's size and mtime, never its ctime
+    made = make_pair(tmp_path, rng, pack=pil_bytes)
+    userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
+    val = made["val"][0]
+    status = os.stat(val)
+    raw = open(val, "rb").read()
+    last = max(int(line.split()[1]) for line in open(val[:-4] + ".idx"))
+    hostile = raw[:last] + struct.pack("<II", userrec.RECORDIO_MAGIC, (1 << 29) - 1)
+    with open(val, "wb") as f:  # the same size, the last record claiming 512 MB
+        f.write(hostile + bytes(len(raw) - len(hostile)))
+    os.utime(val, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert os.path.getsize(val) == status.st_size
+    assert os.stat(val).st_mtime_ns == status.st_mtime_ns
+    with pytest.raises(DataError, match="my_val.rec: record 4 .*claims 536870911 bytes"):
+        userrec.adopt(made["train"][0], val, 4, log=quiet)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda m: m["splits"]["val"].update(labels="x"),
+    lambda m: m.update(image_shape=[3, 10 ** 9, 10 ** 9]),
+    lambda m: m.update(classes=7),
+])
+def test_a_damaged_cache_is_read_again_not_trusted(tmp_path, rng, damage):
+    made = make_pair(tmp_path, rng, pack=pil_bytes)
+    first = userrec.adopt(made["train"][0], made["val"][0], 4, log=quiet)
+    with open(first["manifest"]) as f:
+        cached = json.load(f)
+    damage(cached)  # its stamps still match the files
+    with open(first["manifest"], "w") as f:
+        json.dump(cached, f)
+    said = []
+    again = userrec.adopt(made["train"][0], made["val"][0], 4, log=said.append)
+    assert not any("checked before" in line for line in said)
+    assert again == first
 
 
 def test_unwritable_folder_uses_the_cache(tmp_path, rng, monkeypatch):
