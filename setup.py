@@ -14,5 +14,7 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         "test": ["pytest", "scipy"],
         "gluoncv": ["gluoncv==0.10.5.post0"],
+        # ./tools.sh tabular: cross-validation, scaling and the bundled UCI sets
+        "experiments": ["scikit-learn"],
     },
 )

@@ -3,8 +3,9 @@
 #
 #   MIXUP_MXNET=cpu|gpu|auto   which MXNet wheel to install (default auto: gpu when nvidia-smi
 #                              lists a GPU, else cpu). gpu is mxnet-cu112 (CUDA 11.2, sm_50-sm_86).
-#   MIXUP_EXTRAS=a,b           further extra groups from setup.py (the test tools and GluonCV,
-#                              for --network gluoncv:NAME, always come).
+#   MIXUP_EXTRAS=a,b           further extra groups from setup.py (the test tools, GluonCV for
+#                              --network gluoncv:NAME, and scikit-learn for ./tools.sh tabular
+#                              always come).
 #
 # The environment is rebuilt only when setup.py, constraints.txt or the choice above changes.
 set -euo pipefail
@@ -19,7 +20,7 @@ if [ "$flavour" = auto ]; then
   fi
 fi
 case "$flavour" in cpu|gpu) ;; *) echo "MIXUP_MXNET must be cpu, gpu or auto, got '$flavour'" >&2; exit 2;; esac
-extras="$flavour,test,gluoncv${MIXUP_EXTRAS:+,$MIXUP_EXTRAS}"
+extras="$flavour,test,gluoncv,experiments${MIXUP_EXTRAS:+,$MIXUP_EXTRAS}"
 
 stamp="$venv/.mixup-stamp"
 want=$(cat "$root/setup.py" "$root/constraints.txt" | sha256sum | cut -c1-16)-$extras
