@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's other command-line tools, in the project's environment (set up on first use):
-#   ./tools.sh data DATASET [options]     prepare a dataset as RecordIO (python -m mixup.data)
-#   ./tools.sh report RUN [RUN ...]       results table and plot from run directories
-#   ./tools.sh show [options]             picture of a batch before and after mixing
+#   ./tools.sh data DATASET [options]      prepare a dataset as RecordIO (python -m mixup.data)
+#   ./tools.sh report RUN [RUN ...]        results table and plot from run directories
+#   ./tools.sh show [options]              picture of a batch before and after mixing
 #   ./tools.sh tabular --dataset NAME ...  ERM vs mixup on a UCI set, by cross-validation
 #   ./tools.sh gan --shape ring|grid ...   a GAN on 2-D Gaussians, its discriminator with mixup
 #   ./tools.sh gan-report RUN [RUN ...]    GAN runs compared: table and figure

@@ -234,7 +234,7 @@ def main(argv=None):
     add(parser, "--latent", 2, "dimensions of G's noise (the authors' demo: 2, 5 or 10)",
         type=int)
     add(parser, "--threads", "all cores", "CPU threads for MXNet's operators (or "
-        "OMP_NUM_THREADS; one thread per run is the efficient way to run many)")
+        "OMP_NUM_THREADS)")
     parser.add_argument("--out", required=True, help="the run's directory")
     args = parser.parse_args(argv)
     if not args.alpha >= 0 or not np.isfinite(args.alpha):

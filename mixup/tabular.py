@@ -197,8 +197,8 @@ def _positive_ints(text):
 def main(argv=None):
     parser = ArgumentParser(prog="./tools.sh tabular", description=__doc__)
     parser.add_argument("--dataset", required=True, help="one of: " + ", ".join(DATASETS))
-    add(parser, "--alpha", [1.0], "mixup's alpha, one or more values > 0 (ERM always runs "
-        "beside them)", type=float, nargs="+")
+    add(parser, "--alpha", [0.2, 1.0], "mixup's alpha, one or more values > 0 (ERM always "
+        "runs beside them)", type=float, nargs="+")
     add(parser, "--seeds", 3, "repetitions of the cross-validation (seeds 0..K-1)", type=int)
     add(parser, "--folds", 5, "folds of the stratified cross-validation (>= 2)", type=int)
     add(parser, "--epochs", EPOCHS, "passes over the training rows (the paper: 10)", type=int)
@@ -207,7 +207,7 @@ def main(argv=None):
         "comma-separated")
     add(parser, "--lr", LR, "Adam's step size", type=float)
     add(parser, "--threads", "all cores", "CPU threads for MXNet's operators (or "
-        "OMP_NUM_THREADS; one thread per run is the efficient way to run many)")
+        "OMP_NUM_THREADS)")
     parser.add_argument("--out", required=True, help="directory for results.json")
     args = parser.parse_args(argv)
     if args.dataset not in DATASETS:
