@@ -76,8 +76,9 @@ def figure(grouped, path):
             real = saved["real"]
         columns += [i for i in shots if i not in columns]
         grid.append((real, shots))
-        row_titles.append("%s, %s\nseed %d" % (metrics["shape"], describe(metrics),
-                                                metrics["seed"]))
+        row_titles.append("%s, %s\n%d it., H %d, seed %d" % (
+            metrics["shape"], describe(metrics), metrics["iterations"], metrics["hidden"],
+            metrics["seed"]))
     columns.sort()
     panels = [[(real, shots[i]) if i in shots else None for i in columns]
               for real, shots in grid]

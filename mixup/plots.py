@@ -163,7 +163,10 @@ def point_clouds(grid, path, column_titles, row_titles, limits, title=""):
             ax.set_xlim(*limits)
             ax.set_ylim(*limits)
             ax.set_aspect("equal")
-            if c < len(panels) and panels[c] is not None:
+            if c >= len(panels) or panels[c] is None:
+                for spine in ax.spines.values():  # no snapshot there (the row's title stays)
+                    spine.set_visible(False)
+            else:
                 real, fake = panels[c]
                 ax.plot(real[:, 0], real[:, 1], ".", ms=2, color="tab:blue")
                 ax.plot(fake[:, 0], fake[:, 1], ".", ms=2, alpha=0.3, color="tab:orange")
@@ -172,7 +175,7 @@ def point_clouds(grid, path, column_titles, row_titles, limits, title=""):
         axes[r][0].set_ylabel(row_titles[r], fontsize=9)
     # below the panels: a legend never hides a point
     fig.legend([Line2D([], [], ls="", marker="o", color=c) for c in ("tab:blue", "tab:orange")],
-               ["real", "generated"], loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=2,
-               fontsize=8, frameon=False)
+               ["real", "generated"], loc="upper center", ncol=2, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, axes[-1][0].get_position().y0 - 0.01))
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
