@@ -54,5 +54,7 @@ setup(
                 "requests>=2.20,<3; " + NEWER, "graphviz>=0.8.1,<0.9; " + NEWER],
         "test": ["pytest", "scipy"],
         "gluoncv": ["gluoncv==0.10.5.post0"],
+        # ./tools.sh tabular: cross-validation, scaling and the bundled UCI sets
+        "experiments": ["scikit-learn"],
     },
 )

@@ -2,6 +2,7 @@
 naming it and a hint to --help (not the whole usage text), exit code 2; --help shows every
 default."""
 import argparse
+import os
 import sys
 
 
@@ -22,6 +23,22 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def fail(self, error):
         sys.exit(self.report(error))
+
+    def at_least(self, *checks):
+        """Refuse the first (flag, value, least) whose value is below its least."""
+        for flag, value, least in checks:
+            if value < least:
+                self.fail("%s must be >= %d, got %d" % (flag, least, value))
+
+    def directory(self, flag, path):
+        """Make the output directory ``path`` (given as ``flag``) if needed; refuse a file
+        there or a directory that cannot be made."""
+        if os.path.exists(path) and not os.path.isdir(path):
+            self.fail("%s %s is a file, not a directory" % (flag, path))
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            self.fail("%s %s: %s" % (flag, path, error.strerror or error))
 
 
 def add(group, flag, default, help_text, **kwargs):

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
@@ -142,5 +143,39 @@ def batch_grid(before, after, captions, path, title=""):
             if row == 1:
                 ax.set_xlabel(captions[i], fontsize=7)
         axes[row][0].set_ylabel("mixed" if row else "loaded", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def point_clouds(grid, path, column_titles, row_titles, limits, title=""):
+    """2-D point clouds in a grid of panels (the mixup paper's figure 5): ``grid[r][c]`` is
+    (real points, generated points), each (M, 2), or None for an empty panel. Every panel
+    shows the same square ``limits`` = (low, high) on both axes, so panels compare; points
+    outside it are not drawn."""
+    rows, columns = len(grid), max(len(r) for r in grid)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.1 * rows + 0.4),
+                             squeeze=False)
+    for r, panels in enumerate(grid):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlim(*limits)
+            ax.set_ylim(*limits)
+            ax.set_aspect("equal")
+            if c >= len(panels) or panels[c] is None:
+                for spine in ax.spines.values():  # no snapshot there (the row's title stays)
+                    spine.set_visible(False)
+            else:
+                real, fake = panels[c]
+                ax.plot(real[:, 0], real[:, 1], ".", ms=2, color="tab:blue")
+                ax.plot(fake[:, 0], fake[:, 1], ".", ms=2, alpha=0.3, color="tab:orange")
+            if r == 0 and c < len(column_titles):
+                ax.set_title(column_titles[c], fontsize=9)
+        axes[r][0].set_ylabel(row_titles[r], fontsize=9)
+    # below the panels: a legend never hides a point
+    fig.legend([Line2D([], [], ls="", marker="o", color=c) for c in ("tab:blue", "tab:orange")],
+               ["real", "generated"], loc="upper center", ncol=2, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, axes[-1][0].get_position().y0 - 0.01))
     fig.suptitle(title, fontsize=9)
     _save(fig, path)

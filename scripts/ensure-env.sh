@@ -7,8 +7,9 @@
 #                              newest of python3.13, python3.12, python3. Supported: 3.11-3.13.
 #   MIXUP_MXNET=cpu|gpu|auto   which MXNet 1.9.1 build (default auto: the CUDA build mxnet-cu112
 #                              when a GPU can run it, see mixup_compat.choose_mxnet_build).
-#   MIXUP_EXTRAS=a,b           further extra groups from setup.py (the test tools and GluonCV,
-#                              for --network gluoncv:NAME, always come).
+#   MIXUP_EXTRAS=a,b           further extra groups from setup.py (the test tools, GluonCV for
+#                              --network gluoncv:NAME, and scikit-learn for ./tools.sh tabular
+#                              always come).
 #   MIXUP_VENV=DIR             where the environment lives (default .venv in the repository).
 #
 # The environment is rebuilt only when setup.py, constraints.txt, the interpreter or the choices
@@ -75,7 +76,7 @@ case "$flavour" in
   gpu) mxnet=mxnet-cu112==1.9.1 ;;
   *) say "MIXUP_MXNET must be cpu, gpu or auto, got '$flavour'"; exit 2 ;;
 esac
-extras="$flavour,test,gluoncv${MIXUP_EXTRAS:+,$MIXUP_EXTRAS}"
+extras="$flavour,test,gluoncv,experiments${MIXUP_EXTRAS:+,$MIXUP_EXTRAS}"
 
 want="$(cat "$root/setup.py" "$root/constraints.txt" "$root/mixup_compat.pth" | sha256sum | cut -c1-16)-$extras-py$version"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && grep -qx -- "$want" "$stamp"; then

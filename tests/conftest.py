@@ -84,3 +84,37 @@ def read_records(rec, idx, shape, batch_size=4):
         labels.append(batch.label[0].asnumpy()[:keep])
     return (np.concatenate(pixels).transpose(0, 2, 3, 1).astype(np.uint8),
             np.concatenate(labels).astype(np.int64))
+
+
+class Watch(mx.mon.Monitor):
+    """A Monitor that keeps what the graph's nodes received and gave (monitor_all) whose
+    names match ``pattern``, as numpy arrays: ``steps[k]`` = [(name, array)] of step k in the
+    order the executor reported them. Install it on an executor (``Module.install_monitor``);
+    the trainer calls tic() / toc() around each step, as ``Module.fit`` does."""
+
+    def __init__(self, pattern):
+        super().__init__(1, stat_func=lambda array: array.copy(), pattern=pattern,
+                         monitor_all=True)
+        self.steps = []
+
+    def toc(self):
+        # the queue holds the forward/backward callbacks; Monitor.toc would add the arguments
+        # again and turn everything into strings
+        self.steps.append([(name, array.asnumpy()) for _, name, array in self.queue])
+        self.queue = []
+        self.activated = False
+        return []
+
+
+def named(step, name):
+    """The arrays called ``name`` in one step of a Watch, in the order they were reported."""
+    return [array for n, array in step if n == name]
+
+
+def refusal(main, argv, capsys):
+    """The one-line message with which ``main(argv)`` refuses (exit code 2)."""
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert refused.value.code == 2 and len(err.splitlines()) == 1, err
+    return err

@@ -1,0 +1,149 @@
+"""./tools.sh tabular: stratified folds scaled on their training rows, mixup reaching the rows
+the network trains on (and not the scoring), the records and table, the refusals."""
+import itertools
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import Watch, cli, named, refusal
+from mixup import tabular
+
+
+def relu_mlp_classes(params, rows, depth):
+    """An independent forward pass of the trained MLP in numpy: argmax of the logits."""
+    args = {k: v.asnumpy() for k, v in params[0].items()}
+    h = rows.astype(np.float64)
+    for name in ["fc%d" % d for d in range(1, depth + 1)]:
+        h = np.maximum(h @ args[name + "_weight"].T + args[name + "_bias"], 0)
+    return (h @ args["fc_out_weight"].T + args["fc_out_bias"]).argmax(axis=1)
+
+
+def test_folds_partition_the_rows_stratified_and_scale_on_training_rows_only(rng):
+    classes = np.repeat([0, 1, 2], [30, 20, 10])
+    rows = rng.normal(size=(60, 3)) * [1, 10, 100] + [5, -3, 0]
+    rows[classes == 2, 0] += 1000  # a class far off: a scaler fitted on all rows would show it
+    seen = []
+    for fold, train, test, train_rows, test_rows in tabular.folds(rows, classes, 5, seed=3):
+        seen.append(test)
+        assert not set(train) & set(test) and len(train) + len(test) == 60
+        # stratified: each class's rows split as evenly as they can be
+        for label, total in zip((0, 1, 2), (30, 20, 10)):
+            assert (classes[test] == label).sum() in (total // 5, -(-total // 5))
+        # standardised with the training rows' own mean and (population) std, computed here
+        mean, std = rows[train].mean(axis=0), rows[train].std(axis=0)
+        np.testing.assert_allclose(train_rows, (rows[train] - mean) / std, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(test_rows, (rows[test] - mean) / std, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(train_rows.mean(axis=0), 0, atol=1e-4)
+    assert sorted(np.concatenate(seen).tolist()) == list(range(60))
+    again = [t.tolist() for _, _, t, _, _ in tabular.folds(rows, classes, 5, seed=3)]
+    other = [t.tolist() for _, _, t, _, _ in tabular.folds(rows, classes, 5, seed=4)]
+    assert again == [t.tolist() for t in seen] and other != again
+
+
+def _train_watching(alpha, rows, classes, batch_size):
+    """Train one epoch watching the first layer's input and the loss's label; per step, the
+    [(name, array)] the forward pass held, in graph order."""
+    watch = Watch("^(fc1_data|softmax_label)$")
+    tabular.fit(rows, classes, 3, alpha=alpha, seed=5, epochs=1, batch_size=batch_size,
+                hidden=(6,), monitor=watch)
+    return watch.steps
+
+
+def test_mixup_reaches_the_rows_and_labels_the_network_trains_on(rng):
+    rows = rng.normal(size=(16, 4)).astype(np.float32)
+    classes = np.arange(16) % 3
+    onehot = np.eye(3)[classes]
+    mixed_rows = two_class_labels = 0
+    steps = _train_watching(1.0, rows, classes, batch_size=8)
+    assert len(steps) == 2  # 16 rows, batches of 8
+    for step in steps:
+        (seen,) = named(step, "fc1_data")
+        # the loss's label (after the graph's own class-index label of the same name)
+        label = named(step, "softmax_label")[-1]
+        assert seen.shape == (8, 4) and label.shape == (8, 3)
+        np.testing.assert_allclose(label.sum(axis=1), 1, atol=1e-6)
+        for x, y in zip(seen, label):
+            # x = lam * rows[i] + (1 - lam) * rows[j] for some pair of input rows; find it
+            best = None
+            for i, j in itertools.permutations(range(16), 2):
+                d = rows[i] - rows[j]
+                lam = float(np.dot(x - rows[j], d) / np.dot(d, d))
+                residual = np.abs(lam * rows[i] + (1 - lam) * rows[j] - x).max()
+                if best is None or residual < best[0]:
+                    best = (residual, i, j, lam)
+            residual, i, j, lam = best
+            assert residual < 1e-4 and -1e-4 <= lam <= 1 + 1e-4
+            np.testing.assert_allclose(y, lam * onehot[i] + (1 - lam) * onehot[j], atol=1e-4)
+            mixed_rows += 0.01 < lam < 0.99
+            two_class_labels += (y > 1e-4).sum() == 2
+    assert mixed_rows >= 8 and two_class_labels >= 4
+
+
+def test_erm_trains_on_the_rows_themselves_and_scoring_never_mixes(rng):
+    rows = rng.normal(size=(16, 4)).astype(np.float32)
+    classes = np.arange(16) % 3
+    for step in _train_watching(None, rows, classes, batch_size=8):
+        (seen,) = named(step, "fc1_data")
+        label = named(step, "softmax_label")[-1]
+        # whole input rows, each once per epoch, with their class-index labels
+        index = [int(np.flatnonzero((rows == x).all(axis=1))[0]) for x in seen]
+        np.testing.assert_array_equal(seen, rows[index])
+        np.testing.assert_array_equal(label, classes[index])
+    # a network trained with mixup scores the rows as its plain MLP does (numpy), every time
+    params = tabular.fit(rows, classes, 3, alpha=1.0, seed=2, epochs=3, batch_size=8,
+                         hidden=(6, 5))
+    expected = relu_mlp_classes(params, rows, 2)
+    for _ in range(2):
+        np.testing.assert_array_equal(tabular.predict(params, rows, 3, hidden=(6, 5)), expected)
+    assert tabular.error(params, rows, classes, 3, hidden=(6, 5)) == np.mean(expected != classes)
+
+
+def test_the_command_writes_one_record_per_fit_and_the_table(tmp_path):
+    out = str(tmp_path / "iris")
+    proc = cli("mixup.tabular", "--dataset", "iris", "--alpha", "0.5", "--seeds", "2",
+               "--folds", "3", "--epochs", "1", "--hidden", "8", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = json.load(open(os.path.join(out, "results.json")))
+    assert len(records) == 2 * 3 * 2
+    for r in records:
+        assert r["dataset"] == "iris" and r["epochs"] == 1 and r["batch_size"] == 16
+        assert (r["method"], r["alpha"]) in (("erm", 0.0), ("mixup", 0.5))
+        assert 0 <= r["test_error"] <= 1 and r["n_train"] + r["n_test"] == 150
+        assert r["test_error"] * r["n_test"] == pytest.approx(round(r["test_error"] * r["n_test"]))
+    for method, seed in itertools.product(("erm", "mixup"), (0, 1)):
+        picked = [r for r in records if r["method"] == method and r["seed"] == seed]
+        assert sorted(r["fold"] for r in picked) == [0, 1, 2]
+        assert sum(r["n_test"] for r in picked) == 150  # every row held out once per seed
+    erm = 100 * np.array([r["test_error"] for r in records if r["method"] == "erm"])
+    row = [line for line in proc.stdout.splitlines() if line.startswith("| iris | ERM")]
+    assert row and "%.2f ± %.2f" % (erm.mean(), erm.std(ddof=1)) in row[0]
+    assert "6 (3 × 2)" in row[0]
+    assert any(line.startswith("| iris | mixup | 0.5 |") for line in proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--dataset", "abalone"], "abalone"),
+    (["--dataset", "iris", "--alpha", "-1"], "--alpha"),
+    (["--dataset", "iris", "--alpha", "0"], "--alpha"),
+    (["--dataset", "iris", "--alpha", "nan"], "--alpha"),
+    (["--dataset", "iris", "--folds", "1"], "--folds"),
+    (["--dataset", "iris", "--folds", "51"], "--folds 51"),
+    (["--dataset", "iris", "--seeds", "0"], "--seeds"),
+    (["--dataset", "iris", "--epochs", "0"], "--epochs"),
+    (["--dataset", "iris", "--batch-size", "1"], "--batch-size"),
+    (["--dataset", "iris", "--batch-size", "200"], "--batch-size 200"),
+    (["--dataset", "iris", "--hidden", "8,0"], "--hidden"),
+    (["--dataset", "iris", "--hidden", "wide"], "--hidden"),
+    (["--dataset", "iris", "--lr", "0"], "--lr"),
+])
+def test_bad_options_are_refused_in_one_line(args, flag, tmp_path, capsys):
+    assert flag in refusal(tabular.main, args + ["--out", str(tmp_path / "out")], capsys)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "results"
+    path.write_text("not a directory")
+    assert str(path) in refusal(tabular.main, ["--dataset", "iris", "--out", str(path)], capsys)
