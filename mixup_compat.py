@@ -265,9 +265,10 @@ class ConciseRefusals:
 
     MXNet 1.9.1 prints the full Python traceback of any exception raised in a CustomOp
     callback (``print('Error in %s.infer_shape: %s' % (name, traceback.format_exc()))``) and
-    then raises its own MXNetError. For this op's refusals of bad input (a ValueError whose
-    message starts with the op's prefix, "MixUp:") the traceback says nothing the message does not, so only
-    the message is printed; every other exception, of any op, keeps its full traceback."""
+    then raises its own MXNetError. For the op's refusals of bad input (a ValueError whose
+    message starts with the op's prefix, "MixUp:") the traceback says nothing the message does
+    not, so only the message is printed; every other exception, of any op, keeps its full
+    traceback."""
 
     def __init__(self, real, prefix):
         self._real, self._prefix = real, prefix

@@ -18,34 +18,29 @@ mixup_compat.disable_mkldnn_conv_bn_fusion()
 
 from typing import Optional, Tuple  # noqa: E402
 
-from .params import ARGS_DOC, OP_TYPE, MixUpParams, mixed_count, parse  # noqa: E402
+from .params import (ARGS_DOC, OP_TYPE, Mixing, MixUpParams, mixed_count, parse,  # noqa: E402
+                     parse_mixing)
 from .op import draw_plan, paused, seek  # noqa: E402
 
-__all__ = ["OP_TYPE", "MixUpParams", "parse", "mixed_count", "draw_plan", "paused", "seek",
-           "symbol"]
+__all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_count",
+           "draw_plan", "paused", "seek", "symbol"]
 __version__ = "0.2.0"
 
 
-def symbol(data, label, *, num_classes: int, alpha: float = 0.2, mix_rate: float = 1.0,
-           lam_mode: str = "batch", mode: str = "mixup", cutmix_alpha: float = 1.0,
-           switch_prob: float = 0.5, label_smoothing: float = 0.0, check_labels: bool = True,
-           place: int = 0, num_places: int = 1, batch_size: Optional[int] = None,
-           name: Optional[str] = None) -> Tuple["mx.sym.Symbol", "mx.sym.Symbol"]:
+def symbol(data, label, *, num_classes: int, name: Optional[str] = None,
+           **params) -> Tuple["mx.sym.Symbol", "mx.sym.Symbol"]:
     """``(data_out, label_out)`` symbols of a MixUp node on ``data`` and ``label``.
 
     ``data``: (N, ...) float16/32/64 (CutMix: (N, C, H, W)); ``label``: (N,) class indices or
     (N, num_classes) probabilities. ``data_out`` has data's shape and dtype, ``label_out`` is
     (N, num_classes) float32, rows summing to 1. The node mixes in training mode only
     (``forward(is_train=True)``, ``autograd.record()``) and outside :func:`paused`; otherwise it
-    passes the data unchanged with one-hot labels. The parameters are validated here
-    (``ValueError`` naming the parameter and the value).
+    passes the data unchanged with one-hot labels. The parameters (keywords, below) are
+    validated here (``ValueError`` naming the parameter and the value).
     """
     import mxnet as mx
-    params = parse(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode,
-                   mode=mode, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
-                   label_smoothing=label_smoothing, check_labels=check_labels, place=place,
-                   num_places=num_places, batch_size=batch_size)
-    node = mx.sym.Custom(data=data, label=label, name=name, **params.op_kwargs())
+    node = mx.sym.Custom(data=data, label=label, name=name,
+                         **parse(num_classes=num_classes, **params).op_kwargs())
     return node[0], node[1]
 
 

@@ -41,11 +41,14 @@ class ArgumentParser(argparse.ArgumentParser):
             self.fail("%s %s: %s" % (flag, path, error.strerror or error))
 
 
-def add(group, flag, default, help_text, **kwargs):
-    """add_argument with the default shown in --help."""
-    shown = default if not isinstance(default, (tuple, list)) else ",".join(map(str, default))
-    if isinstance(default, str) and default == "":
-        shown = "none"
+def add(group, flag, default, help_text, shown=None, **kwargs):
+    """add_argument with the default shown in --help. ``shown``: what to show instead, for a
+    default that the command works out itself (give ``default=None``, and let the code test
+    for None: the words in --help are never compared with)."""
+    if shown is None:
+        shown = default if not isinstance(default, (tuple, list)) else ",".join(map(str, default))
+        if isinstance(default, str) and default == "":
+            shown = "none"
     group.add_argument(flag, default=default, help="%s (default: %s)" % (help_text, shown),
                        **kwargs)
 

@@ -134,7 +134,7 @@ def mixup_places():
 def _dataset(value):
     """auto, rec, or a dataset's name: letters, digits, '.', '_', '-' (what the data tools
     name datasets), so a name is never a path."""
-    from .data import NAME_CHARS
+    from .datasets import NAME_CHARS
     name = _text("--dataset", value)
     if not name or NAME_CHARS.search(name) or not name[0].isalnum():
         raise ConfigError("--dataset must be auto, rec or a dataset's name (letters, digits, "
@@ -173,15 +173,10 @@ class RunConfig:
     num_layers: int = 50
     image_shape: Optional[Tuple[int, int, int]] = None  # None: the dataset's default
     dtype: str = "float32"
-    # mixup
-    alpha: float = 0.2
-    mix_rate: float = 0.7
+    # mixup: how (alpha, mix_rate, mode, ...: mixup.params declares them and their trainer
+    # defaults; config.json and the command line have them as top-level options), and where
+    mixing: mixup_params.Mixing = mixup_params.Mixing(**mixup_params.mixing_defaults("train"))
     mixup_at: str = "input"     # one place, or comma-separated places (manifold mixup)
-    lam_mode: str = "batch"
-    mode: str = "mixup"
-    cutmix_alpha: float = 1.0
-    switch_prob: float = 0.5
-    label_smoothing: float = 0.0
     mixup_off_epochs: int = 0
     # optimisation
     batch_size: int = 128
@@ -211,14 +206,23 @@ class RunConfig:
     mxnet_version: str = ""
 
     @property
-    def mixing(self):
+    def uses_mixup(self):
         """Whether the training graph holds the MixUp op at all: mix_rate 0 without label
         smoothing is plain ERM."""
-        return self.mix_rate > 0 or self.label_smoothing > 0
+        return self.mixing.mix_rate > 0 or self.mixing.label_smoothing > 0
 
     @classmethod
     def option_names(cls):
-        return [f.name for f in dataclasses.fields(cls)]
+        """The options a run is made of, as config.json and the command line name them (the
+        mixing parameters among them, flat)."""
+        return ([f.name for f in dataclasses.fields(cls) if f.name != "mixing"]
+                + list(mixup_params.MIXING_FIELDS))
+
+    def flat(self):
+        """{option: value}: the fields, with the mixing parameters as options of their own."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(out.pop("mixing").values())
+        return out
 
     @classmethod
     def from_options(cls, **raw):
@@ -226,9 +230,7 @@ class RunConfig:
         unknown = set(raw) - set(cls.option_names())
         if unknown:
             raise ConfigError("unknown option(s) %s" % ", ".join(sorted(unknown)))
-        merged = dataclasses.asdict(cls())
-        merged.update({k: v for k, v in raw.items()})
-        v = merged
+        v = dict(cls().flat(), **raw)
         from .records import MAX_CLASSES
         out = dict(
             dataset=_dataset(v["dataset"]),
@@ -245,9 +247,7 @@ class RunConfig:
             num_layers=_int("--num-layers", v["num_layers"], low=1, high=MAX_LAYERS),
             image_shape=_image_shape(v["image_shape"]),
             dtype=_choice("--dtype", v["dtype"], DTYPES),
-            alpha=v["alpha"], mix_rate=v["mix_rate"], lam_mode=v["lam_mode"],
-            mode=v["mode"], cutmix_alpha=v["cutmix_alpha"], switch_prob=v["switch_prob"],
-            label_smoothing=v["label_smoothing"],
+            mixing=_mixing(v),
             mixup_at=_places(v["mixup_at"]),
             mixup_off_epochs=_int("--mixup-off-epochs", v["mixup_off_epochs"], low=0),
             batch_size=_int("--batch-size", v["batch_size"], low=1),
@@ -273,14 +273,6 @@ class RunConfig:
             mixup_version=_text("mixup_version", v["mixup_version"]),
             mxnet_version=_text("mxnet_version", v["mxnet_version"]),
         )
-        # the op's own checks and messages, one option at a time so the error names it
-        for name in ("alpha", "mix_rate", "lam_mode", "mode", "cutmix_alpha", "switch_prob",
-                     "label_smoothing"):
-            try:
-                checked = mixup_params.parse(num_classes=2, **{name: out[name]})
-            except ValueError as error:
-                raise ConfigError("--%s: %s" % (name.replace("_", "-"), error)) from None
-            out[name] = getattr(checked, name)
         config = cls(**out)
         config._check_together()
         return config
@@ -302,7 +294,7 @@ class RunConfig:
         if any(b <= a for a, b in zip(steps, steps[1:])):
             raise ConfigError("--lr-step-epochs must be increasing, got %s"
                               % ",".join(map(str, steps)))
-        from .data import DataError, check_synthetic_counts
+        from .datasets import DataError, check_synthetic_counts
         try:
             check_synthetic_counts(self.synthetic_size)
         except DataError as error:
@@ -334,22 +326,23 @@ class RunConfig:
         return dataclasses.replace(self, **recorded)
 
     def describe_mixup(self):
-        if not self.mixing:
+        m = self.mixing
+        if not self.uses_mixup:
             return "no MixUp (ERM)"
-        if self.mix_rate == 0:
-            return "no mixing, label smoothing %g" % self.label_smoothing
-        what = {"mixup": "MixUp alpha=%g" % self.alpha,
-                "cutmix": "CutMix alpha=%g" % self.cutmix_alpha,
+        if m.mix_rate == 0:
+            return "no mixing, label smoothing %g" % m.label_smoothing
+        what = {"mixup": "MixUp alpha=%g" % m.alpha,
+                "cutmix": "CutMix alpha=%g" % m.cutmix_alpha,
                 "switch": "MixUp alpha=%g / CutMix alpha=%g (p=%g)" % (
-                    self.alpha, self.cutmix_alpha, self.switch_prob)}[self.mode]
+                    m.alpha, m.cutmix_alpha, m.switch_prob)}[m.mode]
         return "%s mix_rate=%g at %s%s" % (
-            what, self.mix_rate, self.mixup_at.replace(",", " or "),
-            ", label smoothing %g" % self.label_smoothing if self.label_smoothing else "")
+            what, m.mix_rate, self.mixup_at.replace(",", " or "),
+            ", label smoothing %g" % m.label_smoothing if m.label_smoothing else "")
 
     # ------------------------------------------------------------------ config.json
 
     def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.flat(), indent=2, sort_keys=True)
 
     def save(self, run_dir):
         write_atomic(os.path.join(run_dir, "config.json"), self.to_json())
@@ -371,6 +364,17 @@ class RunConfig:
             return cls.from_options(**known)
         except ConfigError as error:
             raise ConfigError("%s: %s" % (path, error)) from None
+
+
+def _mixing(values):
+    """The mixing parameters among `values`, with the op's own checks and messages, one option
+    at a time so that the error names it."""
+    for name in mixup_params.MIXING_FIELDS:
+        try:
+            mixup_params.parse_mixing(**{name: values[name]})
+        except (TypeError, ValueError) as error:
+            raise ConfigError("--%s: %s" % (name.replace("_", "-"), error)) from None
+    return mixup_params.parse_mixing(**{n: values[n] for n in mixup_params.MIXING_FIELDS})
 
 
 def _gpus(value):

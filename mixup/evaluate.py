@@ -26,7 +26,7 @@ if __name__ == "__main__":
 
 import mixup  # noqa: E402,F401  (first: sets MXNet switches before MXNet loads)
 
-from . import data, paths, plots, runs, scoring  # noqa: E402
+from . import datasets, paths, plots, records, runs, scoring  # noqa: E402
 from .cli import ArgumentParser, add  # noqa: E402
 from .config import ConfigError, RunConfig  # noqa: E402
 from .devices import DeviceError, contexts, parse_gpus  # noqa: E402
@@ -40,7 +40,7 @@ def build_parser():
     add(p, "--out-dir", os.path.join(paths.default_runs_root(), "latest"), "the run to score")
     add(p, "--epoch", "last", "the checkpoint to score: an epoch number, 'last' or 'best' "
         "(the best validation accuracy, from RUN/best.json)")
-    add(p, "--data-dir", "the run's", "where the dataset's .rec files are")
+    add(p, "--data-dir", None, "where the dataset's .rec files are", shown="the run's")
     add(p, "--split", "val", "val, or train: the run's own training set (subset, noisy "
         "labels), to see what it memorised", choices=["val", "train"])
     add(p, "--batch-size", 100, "images per forward pass", type=int)
@@ -50,7 +50,7 @@ def build_parser():
     add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 adds the iterative attack (I-FGSM, K "
         "steps) at the same sizes",
         type=int)
-    add(p, "--threads", "all cores", "CPU threads for MXNet's operators (or OMP_NUM_THREADS)")
+    threads.add_option(p)
     return p
 
 
@@ -89,8 +89,6 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.threads != "all cores" and threads.requested(["--threads", args.threads]) is None:
-            raise ConfigError("--threads must be a positive whole number, got %r" % args.threads)
         if args.batch_size < 1:
             raise ConfigError("--batch-size must be >= 1, got %d" % args.batch_size)
         if args.ifgsm_steps < 1:
@@ -107,10 +105,10 @@ def main(argv=None):
         run_dir = os.path.realpath(args.out_dir)
         config = RunConfig.load(run_dir)
         epoch = _epoch(args.epoch, run_dir)
-        data_dir = config.data_dir if args.data_dir == "the run's" else args.data_dir
+        data_dir = config.data_dir if args.data_dir is None else args.data_dir
         config = dataclasses.replace(config, data_dir=data_dir)
-        info = data.spec(config.dataset, data_dir)
-        manifest = data.records.verify(data_dir, config.dataset, checksums=False)
+        info = datasets.spec(config.dataset, data_dir)
+        manifest = records.verify(data_dir, config.dataset, checksums=False)
         expected = (manifest["splits"]["val"]["count"] if args.split == "val"
                     else config.train_count)
         batch_size = min(args.batch_size, expected)  # MXNet refuses batches larger than the set

@@ -20,7 +20,7 @@ import numpy as np
 
 import mixup
 
-from . import data, devices, paths, plots, runs, trainset
+from . import datasets, devices, iterators, paths, plots, records, runs, trainset
 from .metrics import SoftMetrics, predict, summarize
 from .progress import bar
 
@@ -80,12 +80,8 @@ def lr_scheduler(config, batches_per_epoch):
                                                 warmup_begin_lr=0)
 
 
-def training_set(config, log=lambda *_: None):
-    """The run's training set (mixup.trainset): all images, or its subset / noisy labels."""
-    return trainset.training_set(config.data_dir, config.dataset,
-                                 data.spec(config.dataset, config.data_dir).num_classes, config.seed,
-                                 subset=config.train_subset or None,
-                                 label_noise=config.label_noise, log=log)
+# the run's training set: a job of mixup.trainset (kept here under its old name)
+training_set = trainset.of_run
 
 
 def training_graph(config, num_classes):
@@ -95,12 +91,9 @@ def training_graph(config, num_classes):
     import symbols
     net = symbols.get_symbol(config.network, num_classes=num_classes,
                              num_layers=config.num_layers, image_shape=config.image_shape,
-                             mixup_at=config.mixup_at if config.mixing else "none",
-                             alpha=config.alpha, mix_rate=config.mix_rate,
-                             lam_mode=config.lam_mode, mode=config.mode,
-                             cutmix_alpha=config.cutmix_alpha, switch_prob=config.switch_prob,
-                             label_smoothing=config.label_smoothing, dtype=config.dtype,
-                             train=True, with_label=True)
+                             mixup_at=config.mixup_at if config.uses_mixup else "none",
+                             mixing=config.mixing, dtype=config.dtype, train=True,
+                             with_label=True)
     net, soft_label = net
     if soft_label is None:
         return net, False
@@ -121,9 +114,9 @@ class Layout:
 
 
 def layout(config, kv):
-    num_classes = data.spec(config.dataset, config.data_dir).num_classes
-    manifest = data.records.verify(config.data_dir, config.dataset, checksums=False)
-    train_set = training_set(config)
+    num_classes = datasets.spec(config.dataset, config.data_dir).num_classes
+    manifest = records.verify(config.data_dir, config.dataset, checksums=False)
+    train_set = trainset.of_run(config)
     workers = kv.num_workers
     shard = train_set.count // workers  # the smallest shard
     if config.batch_size > shard:
@@ -145,7 +138,7 @@ def train_iter(config, lay, epoch):
     steps and a synchronous kvstore would wait forever for the missing pushes: ResizeIter
     makes every worker run exactly ``batches_per_epoch`` steps (a short shard wraps around), as
     MXNet's own image-classification example does."""
-    inner = data.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
+    inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
                              config.image_shape, train=True,
                              seed=derived_seed(config.seed, epoch, lay.rank),
                              num_parts=lay.workers, part_index=lay.rank,
@@ -200,7 +193,7 @@ def train_epoch(module, batches, mixing, progress_bar, stop):
 
 
 def validate(config, lay, module):
-    val_iter = data.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
+    val_iter = iterators.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
                                 config.image_shape, train=False)
     return summarize(*predict(module, val_iter), lay.num_classes)
 
@@ -268,7 +261,7 @@ def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False):
             row["images_per_sec"] * row["num_workers"], row["seconds"], _clock(elapsed),
             _clock(per_epoch * (config.num_epochs - epoch)),
             "  (best)" if is_best else "",
-            "" if row["mixup"] or not config.mixing else "  (MixUp off)"))
+            "" if row["mixup"] or not config.uses_mixup else "  (MixUp off)"))
 
 
 def validate_where_stopped(config, run_dir, module, rows, lay, log):
@@ -299,11 +292,10 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     mx.random.seed(derived_seed(config.seed, lay.rank))
     symbol, mixing = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
-    if config.mix_rate > 0 and mixup.mixed_count(config.mix_rate,
-                                                 config.batch_size // len(lay.contexts)) == 0:
+    per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate
+    if rate > 0 and mixup.mixed_count(rate, per_device) == 0:
         log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
-            "run trains exactly like ERM" % (config.batch_size // len(lay.contexts),
-                                             config.mix_rate))
+            "run trains exactly like ERM" % (per_device, rate))
     rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
     try:
         _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)

@@ -233,8 +233,7 @@ def main(argv=None):
         "paper: 512)", type=int)
     add(parser, "--latent", 2, "dimensions of G's noise (the authors' demo: 2, 5 or 10)",
         type=int)
-    add(parser, "--threads", "all cores", "CPU threads for MXNet's operators (or "
-        "OMP_NUM_THREADS)")
+    threads.add_option(parser)
     parser.add_argument("--out", required=True, help="the run's directory")
     args = parser.parse_args(argv)
     if not args.alpha >= 0 or not np.isfinite(args.alpha):
@@ -246,8 +245,6 @@ def main(argv=None):
             parser.fail("--alpha: %s" % error)
     parser.at_least(("--seed", args.seed, 0), ("--iterations", args.iterations, 1),
                     ("--hidden", args.hidden, 1), ("--latent", args.latent, 1))
-    if args.threads != "all cores" and threads.requested(["--threads", args.threads]) is None:
-        parser.fail("--threads must be a positive whole number, got %r" % args.threads)
     parser.directory("--out", args.out)
     setting = {"shape": args.shape, "alpha": args.alpha, "seed": args.seed,
                "iterations": args.iterations, "hidden": args.hidden, "latent": args.latent,

@@ -15,17 +15,10 @@ class MixUp(HybridBlock):
     one-hot labels otherwise. Parameters are validated at construction (``ValueError``).
     """
 
-    def __init__(self, *, num_classes: int, alpha: float = 0.2, mix_rate: float = 1.0,
-                 lam_mode: str = "batch", mode: str = "mixup", cutmix_alpha: float = 1.0,
-                 switch_prob: float = 0.5, label_smoothing: float = 0.0,
-                 check_labels: bool = True, place: int = 0, num_places: int = 1,
-                 prefix: Optional[str] = None, params=None):
+    def __init__(self, *, num_classes: int, prefix: Optional[str] = None, params=None,
+                 **mixup_params):
         super().__init__(prefix=prefix, params=params)
-        self.mixup_params = parse(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate,
-                                  lam_mode=lam_mode, mode=mode, cutmix_alpha=cutmix_alpha,
-                                  switch_prob=switch_prob, label_smoothing=label_smoothing,
-                                  check_labels=check_labels, place=place,
-                                  num_places=num_places)
+        self.mixup_params = parse(num_classes=num_classes, **mixup_params)
 
     def hybrid_forward(self, F, data, label):
         out = F.Custom(data, label, **self.mixup_params.op_kwargs())

@@ -29,14 +29,14 @@ def agree(kv, value):
     return int(out.asscalar())
 
 
-def join_cluster(options, out_dir, prepare_data, new_config, log):
+def join_cluster(options, out_dir, log):
     """One worker of a dist_sync run (DMLC_ROLE=worker), launched locally or on a cluster.
 
     Rank 0 owns the run directory; every worker prepares or checks its own data; where to
     start is rank 0's last loadable checkpoint, and the parameters come from rank 0 via the
     kvstore. Returns (config, run_dir, begin_epoch, kv)."""
     import mxnet as mx
-    from . import runs
+    from . import run_setup, runs
     from .config import ConfigError, RunConfig
     if not out_dir:
         raise ConfigError("a dist_sync worker needs --out-dir (the run directory rank 0 "
@@ -47,12 +47,12 @@ def join_cluster(options, out_dir, prepare_data, new_config, log):
     quiet = log if kv.rank == 0 else (lambda *_: None)
     if stored is not None:
         config = stored
-        prepare_data(config, quiet)
+        run_setup.prepare_data(config, quiet)
     else:
         if options.dataset == "auto":
             raise ConfigError("on a cluster give --dataset explicitly (auto could choose "
                               "differently on different machines)")
-        config = new_config(options.__dict__, quiet)
+        config = run_setup.new_config(options.flat(), quiet)
         if kv.rank == 0:
             runs.check_writable_dir(out_dir, "--out-dir")
             config.save(out_dir)

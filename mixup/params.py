@@ -1,14 +1,25 @@
-"""The MixUp operator's parameters: their defaults, their parsing, their validation and their
-documentation (:data:`ARGS_DOC`, shared by every docstring that takes them).
+"""The MixUp operator's parameters, each declared once: its default, its validation (with the
+message that names it), its documentation (:data:`ARGS_DOC`, shared by every docstring that
+takes them) and its command-line option.
 
-MXNet hands a CustomOp's keyword arguments over as strings (``str(value)``), so every
-parameter is parsed from text here. Everything that accepts MixUp parameters (the operator
-itself, the Gluon block, :func:`mixup.symbol`, the training CLI) goes through :func:`parse`,
-so a bad value gets the same message wherever it enters.
+Two typed records:
+
+* :class:`Mixing`: *how* to mix (alpha, mix_rate, mode, ...), what a network and a training
+  run are configured with (``symbols.get_symbol(..., mixing=...)``, ``RunConfig.mixing``, the
+  trainer's options, which :func:`add_mixing_options` builds from the declarations below);
+* :class:`MixUpParams`: one node's full parameter set, the mixing plus the node's wiring
+  (num_classes, check_labels, manifold mixup's place, batch_size), which
+  ``mx.sym.Custom(op_type='MixUp', ...)`` receives.
+
+MXNet hands a CustomOp's keyword arguments over as strings (``str(value)``), so every value is
+parsed from text here. Everything that accepts MixUp parameters (the operator itself, the Gluon
+block, :func:`mixup.symbol`, the networks, the command lines) goes through :func:`parse` or
+:func:`parse_mixing`, so a bad value gets the same message wherever it enters.
 """
+import dataclasses
 import math
+import textwrap
 from dataclasses import dataclass
-from typing import Optional, Union
 
 OP_TYPE = "MixUp"
 
@@ -17,72 +28,10 @@ MAX_BATCH = 1 << 24
 
 LAM_MODES = ("batch", "sample")
 MODES = ("mixup", "cutmix", "switch")
-
-ARGS_DOC = """
-    Args:
-        num_classes (int): number of classes, >= 2. Required. Class-index labels become
-            one-hot rows of this width; probability labels must have this many columns.
-        alpha (float): mixup's lambda ~ Beta(alpha, alpha), alpha > 0 (any: tiny values are
-            drawn exactly, lambda then tends to 0 or 1). Default 0.2. `mixup
-            <https://arxiv.org/abs/1710.09412>`_ (Zhang et al.) uses 0.1-0.4 on ImageNet,
-            1 on CIFAR-10.
-        mix_rate (float): fraction of each batch that is mixed, in [0, 1]: exactly
-            round(mix_rate * N) samples (halves up), chosen uniformly; 1 is the paper, 0 plain
-            training. Default 1.0.
-        lam_mode (str): ``'batch'``: one lambda (and, for CutMix, one box) per batch, as the
-            papers; ``'sample'``: one per mixed sample. Default ``'batch'``.
-        mode (str): ``'mixup'``: x~ = lam * x_i + (1 - lam) * x_j; ``'cutmix'``: a box of
-            partner j's pixels pasted into x_i, `CutMix <https://arxiv.org/abs/1905.04899>`_
-            (Yun et al.), data must be (N, C, H, W); ``'switch'``: each batch is CutMix with
-            probability `switch_prob`, else mixup (one draw per batch). Default ``'mixup'``.
-        cutmix_alpha (float): CutMix's lambda ~ Beta(cutmix_alpha, cutmix_alpha), > 0; the
-            box covers about 1 - lambda of the image. Default 1.0 (the CutMix paper).
-        switch_prob (float): probability that a batch is CutMix in ``mode='switch'``, in
-            [0, 1]. Default 0.5.
-        label_smoothing (float): epsilon in [0, 1): in training mode class-index labels
-            become (1 - eps) * one_hot + eps / num_classes before mixing, unmixed rows
-            included. Probability labels (N, num_classes) are taken as given (they already
-            are the target distribution; so chained MixUp nodes never smooth twice). Default 0.
-        check_labels (bool): refuse class indices outside [0, num_classes) and probability
-            rows that are not distributions (reads one number back per batch). Default True.
-        place (int), num_places (int): `manifold mixup <https://arxiv.org/abs/1806.05236>`_
-            (Verma et al.): a network holds num_places MixUp nodes, this one at position
-            place (0 = closest to the input, in data order); in each training step exactly
-            one of them, chosen uniformly, mixes and the others pass data and labels through.
-            0 <= place < num_places. Defaults 0 and 1 (a single node that always mixes).
-        batch_size (int): accepted for compatibility with the original op, never required:
-            the op mixes the batch it is given.
-"""
+PAIRINGS = ("random", "other_class")
 
 
-@dataclass(frozen=True)
-class MixUpParams:
-    """Validated parameters of the ``MixUp`` operator (see :data:`ARGS_DOC`)."""
-    num_classes: int
-    alpha: float = 0.2
-    mix_rate: float = 1.0
-    lam_mode: str = "batch"
-    mode: str = "mixup"
-    cutmix_alpha: float = 1.0
-    switch_prob: float = 0.5
-    label_smoothing: float = 0.0
-    check_labels: bool = True
-    place: int = 0
-    num_places: int = 1
-    batch_size: int = 0  # accepted for compatibility; the op mixes the batch it is given
-
-    def op_kwargs(self):
-        """Keyword arguments for ``mx.sym.Custom`` / ``mx.nd.Custom`` (without data, label)."""
-        return dict(op_type=OP_TYPE, num_classes=self.num_classes, alpha=self.alpha,
-                    mix_rate=self.mix_rate, lam_mode=self.lam_mode, mode=self.mode,
-                    cutmix_alpha=self.cutmix_alpha, switch_prob=self.switch_prob,
-                    label_smoothing=self.label_smoothing, check_labels=self.check_labels,
-                    place=self.place, num_places=self.num_places)
-
-
-KNOWN = ("num_classes", "alpha", "mix_rate", "lam_mode", "mode", "cutmix_alpha", "switch_prob",
-         "label_smoothing", "check_labels", "place", "num_places", "batch_size")
-
+# ---------------------------------------------------------------------- value parsers
 
 def _number(name, raw):
     try:
@@ -101,7 +50,39 @@ def _integer(name, raw):
     return int(value)
 
 
-def _boolean(name, raw):
+def _given(raw):
+    return raw is not None and str(raw).strip() not in ("", "None")
+
+
+def positive(why):
+    def check(name, raw):
+        value = _number(name, raw)
+        if value <= 0:
+            raise ValueError("MixUp: %s must be > 0 (%s), got %r" % (name, why, raw))
+        return value
+    return check
+
+
+def fraction(why=None, open_at_one=False):
+    def check(name, raw):
+        value = _number(name, raw)
+        if not (0.0 <= value < 1.0 if open_at_one else 0.0 <= value <= 1.0):
+            raise ValueError("MixUp: %s must be in [0, 1%s%s, got %r" % (
+                name, ")" if open_at_one else "]", " (%s)" % why if why else "", raw))
+        return value
+    return check
+
+
+def one_of(choices):
+    def check(name, raw):
+        text = str(raw).strip().lower()
+        if text not in choices:
+            raise ValueError("MixUp: %s must be one of %s, got %r" % (name, choices, raw))
+        return text
+    return check
+
+
+def boolean(name, raw):
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes"):
         return True
@@ -110,79 +91,207 @@ def _boolean(name, raw):
     raise ValueError("MixUp: %s must be true or false, got %r" % (name, raw))
 
 
-def _choice(name, raw, choices):
-    text = str(raw).strip().lower()
-    if text not in choices:
-        raise ValueError("MixUp: %s must be one of %s, got %r" % (name, choices, raw))
-    return text
+def whole(low, condition=""):
+    def check(name, raw):
+        value = _integer(name, raw)
+        if value < low:
+            raise ValueError("MixUp: %s must be >= %d%s, got %r"
+                             % (name, low, " " + condition if condition else "", raw))
+        return value
+    return check
 
 
-def _given(raw):
-    return raw is not None and str(raw).strip() not in ("", "None")
+def _param(default, doc, check, *, kind, option=None, trainer_default=None):
+    """A parameter's declaration: its default, its documentation (``doc``, for ARGS_DOC), the
+    parser of its value, its type's name in the docs, and the short help of its command-line
+    option (``option``; None: no option). ``trainer_default``: the training command's default,
+    where it differs on purpose (the reason is in ``doc``)."""
+    return dataclasses.field(default=default, metadata=dict(
+        doc=doc, check=check, kind=kind, option=option, trainer_default=trainer_default))
 
 
-Number = Union[int, float, str]
+@dataclass(frozen=True)
+class Mixing:
+    """How a MixUp node mixes: the operator's tunable parameters, validated (see ARGS_DOC)."""
+    alpha: float = _param(
+        0.2, "mixup's lambda ~ Beta(alpha, alpha), alpha > 0 (any: tiny values are drawn "
+        "exactly, lambda then tends to 0 or 1). `mixup <https://arxiv.org/abs/1710.09412>`_ "
+        "(Zhang et al.) uses 0.1-0.4 on ImageNet, 1 on CIFAR-10.",
+        positive("lambda ~ Beta(alpha, alpha)"), kind="float",
+        option="lambda ~ Beta(alpha, alpha)")
+    mix_rate: float = _param(
+        1.0, "fraction of each batch that is mixed, in [0, 1]: exactly round(mix_rate * N) "
+        "samples (halves up), chosen uniformly; 1 is the paper, 0 plain training. The "
+        "training command's default is 0.7, the setting of the original MXNet project "
+        "(unsky/mixup) whose results it continues.",
+        fraction("the fraction of each batch that is mixed"), kind="float",
+        option="fraction of each batch that is mixed; 0 is plain ERM (no MixUp node at all)",
+        trainer_default=0.7)
+    lam_mode: str = _param(
+        "batch", "``'batch'``: one lambda (and, for CutMix, one box) per batch, as the "
+        "papers; ``'sample'``: one per mixed sample.", one_of(LAM_MODES), kind="str",
+        option="one lambda per batch (the paper) or per sample")
+    mode: str = _param(
+        "mixup", "``'mixup'``: x~ = lam * x_i + (1 - lam) * x_j; ``'cutmix'``: a box of "
+        "partner j's pixels pasted into x_i, `CutMix <https://arxiv.org/abs/1905.04899>`_ "
+        "(Yun et al.), data must be (N, C, H, W); ``'switch'``: each batch is CutMix with "
+        "probability `switch_prob`, else mixup (one draw per batch).", one_of(MODES),
+        kind="str", option="mixup, cutmix (a box of the partner's pixels), or switch (each "
+        "batch CutMix with probability --switch-prob, else mixup)")
+    cutmix_alpha: float = _param(
+        1.0, "CutMix's lambda ~ Beta(cutmix_alpha, cutmix_alpha), > 0; the box covers about "
+        "1 - lambda of the image. 1.0 is the CutMix paper's.",
+        positive("lambda ~ Beta(cutmix_alpha, cutmix_alpha)"), kind="float",
+        option="CutMix: lambda ~ Beta(a, a)")
+    switch_prob: float = _param(
+        0.5, "probability that a batch is CutMix in ``mode='switch'``, in [0, 1].",
+        fraction("the probability that a batch is CutMix"), kind="float",
+        option="switch: probability that a batch is CutMix")
+    label_smoothing: float = _param(
+        0.0, "epsilon in [0, 1): in training mode class-index labels become (1 - eps) * "
+        "one_hot + eps / num_classes before mixing, unmixed rows included. Probability labels "
+        "(N, num_classes) are taken as given (they already are the target distribution; so "
+        "chained MixUp nodes never smooth twice).", fraction(open_at_one=True), kind="float",
+        option="one-hot labels become (1-e) onehot + e/K before mixing, unmixed ones too")
+
+    def node(self, **wiring):
+        """The full, validated parameters of a node that mixes this way (``wiring``: at least
+        num_classes)."""
+        return parse(**dict(self.values(), **wiring))
+
+    def values(self):
+        """{name: value} of the mixing parameters."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(Mixing)}
 
 
-def parse(*, num_classes: Union[int, str, None] = None, alpha: Number = 0.2,
-          mix_rate: Number = 1.0, lam_mode: str = "batch", mode: str = "mixup",
-          cutmix_alpha: Number = 1.0, switch_prob: Number = 0.5, label_smoothing: Number = 0.0,
-          check_labels: Union[bool, str] = True, place: Union[int, str] = 0,
-          num_places: Union[int, str] = 1, batch_size: Optional[Union[int, str]] = None,
-          **unknown) -> MixUpParams:
-    """Parse and validate MixUp parameters given as values or as MXNet's strings.
+@dataclass(frozen=True)
+class MixUpParams(Mixing):
+    """Validated parameters of one ``MixUp`` node: its :class:`Mixing` and its wiring (see
+    :data:`ARGS_DOC`)."""
+    num_classes: int = _param(
+        0, "number of classes, >= 2. Class-index labels become one-hot rows of this width; "
+        "probability labels must have this many columns.", whole(2), kind="int")
+    check_labels: bool = _param(
+        True, "refuse class indices outside [0, num_classes) and probability rows that are "
+        "not distributions (reads one number back per batch).", boolean, kind="bool")
+    place: int = _param(
+        0, "`manifold mixup <https://arxiv.org/abs/1806.05236>`_ (Verma et al.): a network "
+        "holds num_places MixUp nodes, this one at position place (0 = closest to the input, "
+        "in data order); in each training step exactly one of them, chosen uniformly, mixes "
+        "and the others pass data and labels through. 0 <= place < num_places.", _integer,
+        kind="int")
+    num_places: int = _param(
+        1, "the number of MixUp nodes of a manifold-mixup network (1: a single node that "
+        "always mixes).", whole(1), kind="int")
+    batch_size: int = _param(
+        0, "accepted for compatibility with the original op, never required: the op mixes the "
+        "batch it is given.", whole(1, "if given"), kind="int")
+
+    def op_kwargs(self):
+        """Keyword arguments for ``mx.sym.Custom`` / ``mx.nd.Custom`` (without data, label)."""
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del kwargs["batch_size"]
+        return dict(op_type=OP_TYPE, **kwargs)
+
+    @property
+    def mixing(self):
+        return Mixing(**self.values())
+
+
+MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(Mixing))
+KNOWN = tuple(f.name for f in dataclasses.fields(MixUpParams))
+
+
+def _checked(fields, raw):
+    out = {}
+    for f in fields:
+        if f.name in raw and _given(raw[f.name]):
+            out[f.name] = f.metadata["check"](f.name, raw[f.name])
+    return out
+
+
+def _refuse_unknown(raw, known):
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ValueError("MixUp: unknown parameter(s) %s; known: %s"
+                         % (", ".join(sorted(unknown)), ", ".join(known)))
+
+
+def parse_mixing(**raw) -> Mixing:
+    """A :class:`Mixing` from values or MXNet's strings (missing ones take their defaults).
+    Raises ``ValueError`` whose message names the parameter and the bad value."""
+    _refuse_unknown(raw, MIXING_FIELDS)
+    return Mixing(**_checked(dataclasses.fields(Mixing), raw))
+
+
+def parse(**raw) -> MixUpParams:
+    """Parse and validate a node's MixUp parameters given as values or as MXNet's strings.
 
     Raises ``ValueError`` whose message names the parameter and the bad value.
     """
-    if unknown:
-        raise ValueError("MixUp: unknown parameter(s) %s; known: %s"
-                         % (", ".join(sorted(unknown)), ", ".join(KNOWN)))
-    if not _given(num_classes):
+    _refuse_unknown(raw, KNOWN)
+    if not _given(raw.get("num_classes")):
         raise ValueError("MixUp: num_classes is required (the number of classes, >= 2)")
-    n_classes = _integer("num_classes", num_classes)
-    if n_classes < 2:
-        raise ValueError("MixUp: num_classes must be >= 2, got %r" % (num_classes,))
-    a = _number("alpha", alpha)
-    if a <= 0:
-        raise ValueError("MixUp: alpha must be > 0 (lambda ~ Beta(alpha, alpha)), got %r"
-                         % (alpha,))
-    rate = _number("mix_rate", mix_rate)
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError("MixUp: mix_rate must be in [0, 1] (the fraction of each batch that "
-                         "is mixed), got %r" % (mix_rate,))
-    cut_a = _number("cutmix_alpha", cutmix_alpha)
-    if cut_a <= 0:
-        raise ValueError("MixUp: cutmix_alpha must be > 0 (lambda ~ Beta(cutmix_alpha, "
-                         "cutmix_alpha)), got %r" % (cutmix_alpha,))
-    prob = _number("switch_prob", switch_prob)
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError("MixUp: switch_prob must be in [0, 1] (the probability that a batch "
-                         "is CutMix), got %r" % (switch_prob,))
-    eps = _number("label_smoothing", label_smoothing)
-    if not 0.0 <= eps < 1.0:
-        raise ValueError("MixUp: label_smoothing must be in [0, 1), got %r"
-                         % (label_smoothing,))
-    places = _integer("num_places", num_places)
-    if places < 1:
-        raise ValueError("MixUp: num_places must be >= 1, got %r" % (num_places,))
-    position = _integer("place", place)
-    if not 0 <= position < places:
+    values = _checked(dataclasses.fields(MixUpParams), raw)
+    places, place = values.get("num_places", 1), values.get("place", 0)
+    if not 0 <= place < places:
         raise ValueError("MixUp: place must be in [0, num_places=%d), got %r"
-                         % (places, place))
-    size = 0
-    if _given(batch_size):
-        size = _integer("batch_size", batch_size)
-        if size < 1:
-            raise ValueError("MixUp: batch_size must be >= 1 if given, got %r" % (batch_size,))
-    return MixUpParams(num_classes=n_classes, alpha=a, mix_rate=rate,
-                       lam_mode=_choice("lam_mode", lam_mode, LAM_MODES),
-                       mode=_choice("mode", mode, MODES), cutmix_alpha=cut_a,
-                       switch_prob=prob, label_smoothing=eps,
-                       check_labels=_boolean("check_labels", check_labels),
-                       place=position, num_places=places, batch_size=size)
+                         % (places, raw.get("place")))
+    return MixUpParams(**values)
 
 
+def _wrapped(text, indent):
+    return textwrap.fill(text, width=96, initial_indent=indent, subsequent_indent=indent + "    ")
+
+
+def _args_doc():
+    lines = ["", "    Args:"]
+    for f in dataclasses.fields(MixUpParams):
+        default = "Required" if f.name == "num_classes" else "Default %r" % (f.default,)
+        if f.name == "batch_size":
+            default = "Default: not given"
+        lines.append(_wrapped("%s (%s): %s %s." % (f.name, f.metadata["kind"],
+                                                   f.metadata["doc"], default), " " * 8))
+    return "\n".join(lines) + "\n"
+
+
+ARGS_DOC = _args_doc()
 parse.__doc__ += ARGS_DOC
+
+
+def mixing_from(mixing=None, **legacy):
+    """The :class:`Mixing` a network is given: ``mixing`` (a Mixing, or None for the
+    defaults), with any mixing parameters given as keywords the old way (``alpha=0.4``) laid
+    over it. Returns (mixing, the keywords that are not mixing parameters)."""
+    given = {k: legacy.pop(k) for k in list(legacy) if k in MIXING_FIELDS}
+    base = (mixing or Mixing()).values()
+    return parse_mixing(**dict(base, **given)), legacy
+
+
+def mixing_defaults(entry="op"):
+    """{name: default} of the mixing parameters for an entry point: ``op`` (the operator's,
+    mixup.symbol, the Gluon block, the networks) or ``train`` (the training command, where
+    a parameter declares a trainer_default)."""
+    out = {}
+    for f in dataclasses.fields(Mixing):
+        trainer = f.metadata["trainer_default"]
+        out[f.name] = trainer if entry == "train" and trainer is not None else f.default
+    return out
+
+
+def add_mixing_options(group, defaults=None):
+    """Add --alpha, --mix-rate, ... (every mixing parameter) to an argparse group, with their
+    defaults shown and their choices; ``defaults`` maps a parameter to the entry point's
+    default (see :func:`mixing_defaults`). The values are checked by :func:`parse_mixing`."""
+    from .cli import add
+    defaults = defaults or mixing_defaults()
+    choices = {"lam_mode": LAM_MODES, "mode": MODES}
+    for f in dataclasses.fields(Mixing):
+        kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
+        if f.metadata["kind"] == "float":
+            kwargs["type"] = float
+        add(group, "--" + f.name.replace("_", "-"), defaults[f.name], f.metadata["option"],
+            **kwargs)
 
 
 def mixed_count(mix_rate, batch):

@@ -234,7 +234,8 @@ def verify(data_dir, dataset, checksums=True):
                                                                       entry["rec_bytes"]))
         if checksums:
             # registered pairs are checked by size and modification time instead (userrec)
-            for path, key in ((rec, "rec_sha256"), (idx, "idx_sha256")) if "rec_sha256" in entry else ():
+            pairs = ((rec, "rec_sha256"), (idx, "idx_sha256")) if "rec_sha256" in entry else ()
+            for path, key in pairs:
                 if sha256(path) != entry[key]:
                     raise DataError("%s does not match the SHA-256 in its manifest: corrupt; "
                                     "delete it and prepare the data again" % path)

@@ -27,12 +27,12 @@ LAST_VALIDATIONS = 3
 
 
 def describe(config):
-    if not config.mixing:
+    if not config.uses_mixup:
         text = "ERM"
     else:
-        text = "MixUp α=%g" % config.alpha
-        if config.mix_rate != 1:
-            text += ", rate %g" % config.mix_rate
+        text = "MixUp α=%g" % config.mixing.alpha
+        if config.mixing.mix_rate != 1:
+            text += ", rate %g" % config.mixing.mix_rate
         if config.mixup_at != "input":
             text += ", at %s" % config.mixup_at
         if config.mixup_off_epochs:

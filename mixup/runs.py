@@ -313,8 +313,8 @@ def resume(run_dir, explicit, log):
     """
     import dataclasses
     config = RunConfig.load(run_dir)
-    current = dataclasses.asdict(config)
-    wanted = dataclasses.asdict(RunConfig.from_options(**dict(current, **explicit)))
+    current = config.flat()
+    wanted = RunConfig.from_options(**dict(current, **explicit)).flat()
     differ = [name for name in explicit if wanted[name] != current[name]]
     refused = [name for name in differ if name not in RESUMABLE_CHANGES]
     if refused:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-from . import data, runs
+from . import datasets, iterators, records, runs, trainset
 from .metrics import predict
 from .progress import bar
 
@@ -34,7 +34,7 @@ def load(run_dir, config, epoch):
     """The scoring graph of a run with the parameters of `epoch` (CheckpointError if the
     file does not load)."""
     import symbols
-    symbol = symbols.get_symbol(config.network, num_classes=data.spec(config.dataset,
+    symbol = symbols.get_symbol(config.network, num_classes=datasets.spec(config.dataset,
                                                                   config.data_dir).num_classes,
                                 num_layers=config.num_layers, image_shape=config.image_shape,
                                 dtype=config.dtype, train=False)
@@ -108,7 +108,7 @@ def attack(gradient, raw, labels, eps, steps, mean, std):
 
 def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, steps):
     """{eps: (correct, count)} of the checkpoint on every validation image, attacked."""
-    manifest = data.records.load_manifest(data_dir, config.dataset)
+    manifest = records.load_manifest(data_dir, config.dataset)
     mean, std = manifest["mean"], manifest["std"]
     gradient = InputGradient(checkpoint, batch_size, config.image_shape, ctx)
     scorer = module_for(checkpoint, batch_size, config.image_shape, [ctx])
@@ -117,7 +117,7 @@ def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, s
     results = {}
     total = manifest["splits"]["val"]["count"]
     for eps in eps_list:
-        batches = data.record_iter(data_dir, config.dataset, "val", batch_size,
+        batches = iterators.record_iter(data_dir, config.dataset, "val", batch_size,
                                    config.image_shape, train=False, normalize=False)
         with bar(total, "%s eps %g" % ("FGSM" if steps == 1 else "I-FGSM", eps)) as pbar:
             correct, count = _attacked_pass(batches, gradient, scorer, eps, steps, mean, std,
@@ -148,10 +148,9 @@ def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val")
     the run's own training set (its subset and noisy labels), unaugmented."""
     records_path = None
     if split == "train":
-        from .fit import training_set
-        train_set = training_set(config)
+        train_set = trainset.of_run(config)
         records_path = (train_set.rec, train_set.idx)
-    batches = data.record_iter(data_dir, config.dataset, split, batch_size,
+    batches = iterators.record_iter(data_dir, config.dataset, split, batch_size,
                                config.image_shape, train=False, records_path=records_path)
     module = module_for(checkpoint, batch_size, config.image_shape, contexts)
     return predict(module, batches)

@@ -1,7 +1,8 @@
 """A picture of a mixed batch: training images before and after the MixUp op.
 
     ./tools.sh show [--dataset fashion-mnist] [--mode mixup|cutmix|switch] [--alpha A]
-                    [--mix-rate R] [--seed S] [--count N] [--out FILE]
+                    [--lam-mode batch|sample] [--mix-rate R] [... every MixUp parameter]
+                    [--seed S] [--count N] [--out FILE]
 
 Takes N training images as stored (no augmentation), runs them through the operator in
 training mode exactly as training does (same parameters, one batch), and writes a PNG grid:
@@ -16,9 +17,9 @@ import mixup  # noqa: F401  (first: sets MXNet switches before MXNet loads)
 import mxnet as mx
 import numpy as np
 
-from . import data, paths, plots
+from . import datasets, iterators, paths, plots, preparation
 from .cli import ArgumentParser, add
-from .params import parse
+from .params import MIXING_FIELDS, add_mixing_options, parse_mixing
 from .records import DataError
 
 
@@ -28,17 +29,19 @@ def label_parts(row, classes, floor=1e-6):
     return [(classes[k], float(row[k])) for k in order if row[k] > floor]
 
 
-def mixed_batch(data_dir, dataset, count, seed, **op_params):
-    """(images before (N,C,H,W) 0..255, images after, label rows after, class names)."""
-    info = data.spec(dataset, data_dir)
-    batches = data.record_iter(data_dir, dataset, "train", count, train=True, seed=seed,
+def mixed_batch(data_dir, dataset, count, seed, **mixing_params):
+    """(images before (N,C,H,W) 0..255, images after, label rows after, class names) of a batch
+    mixed with the given mixing parameters (the operator's defaults for the others)."""
+    mixing = parse_mixing(**mixing_params)
+    info = datasets.spec(dataset, data_dir)
+    batches = iterators.record_iter(data_dir, dataset, "train", count, train=True, seed=seed,
                                augment=False, normalize=False)
     batch = next(iter(batches))
     images, labels = batch.data[0], batch.label[0]
     mx.random.seed(seed)
     with mx.autograd.train_mode():
         out = mx.nd.Custom(images, labels,
-                           **parse(num_classes=info.num_classes, **op_params).op_kwargs())
+                           **mixing.node(num_classes=info.num_classes).op_kwargs())
     return images.asnumpy(), out[0].asnumpy(), out[1].asnumpy(), list(info.classes)
 
 
@@ -46,26 +49,17 @@ def main(argv=None):
     parser = ArgumentParser(prog="./tools.sh show", description=__doc__)
     add(parser, "--dataset", "fashion-mnist", "a prepared dataset (./tools.sh data ...)")
     add(parser, "--data-dir", paths.default_data_dir(), "where its .rec files are")
-    add(parser, "--mode", "mixup", "mixup, cutmix or switch", choices=["mixup", "cutmix",
-                                                                        "switch"])
-    add(parser, "--alpha", 1.0, "mixup: lambda ~ Beta(alpha, alpha)", type=float)
-    add(parser, "--cutmix-alpha", 1.0, "CutMix: lambda ~ Beta(a, a)", type=float)
-    add(parser, "--mix-rate", 1.0, "fraction of the batch that is mixed", type=float)
-    add(parser, "--lam-mode", "sample", "one lambda per batch or per sample (sample shows "
-        "more variety)", choices=["batch", "sample"])
-    add(parser, "--label-smoothing", 0.0, "epsilon", type=float)
+    add_mixing_options(parser.add_argument_group("mixing (the operator's parameters)"))
     add(parser, "--seed", 0, "which images and which draws", type=int)
     add(parser, "--count", 8, "images in the batch (2..32)", type=int)
     add(parser, "--out", "mixed-batch.png", "the PNG to write")
     args = parser.parse_args(argv)
     if not 2 <= args.count <= 32:
         parser.fail("--count must be between 2 and 32, got %d" % args.count)
-    params = dict(alpha=args.alpha, cutmix_alpha=args.cutmix_alpha, mix_rate=args.mix_rate,
-                  mode=args.mode, lam_mode=args.lam_mode,
-                  label_smoothing=args.label_smoothing)
     try:
-        parse(num_classes=2, **params)
-        data.prepare(args.dataset, args.data_dir, log=lambda *_: None)
+        params = parse_mixing(**{k: v for k, v in vars(args).items()
+                                 if k in MIXING_FIELDS}).values()
+        preparation.prepare(args.dataset, args.data_dir, log=lambda *_: None)
         before, after, soft, classes = mixed_batch(args.data_dir, args.dataset, args.count,
                                                    args.seed, **params)
         captions = ["\n".join("%s %.0f%%" % (name, 100 * w) for name, w in

@@ -175,8 +175,8 @@ def table(records):
     groups = {}
     for r in records:
         groups.setdefault((r["dataset"], r["method"], r["alpha"], r["epochs"]), []).append(r)
-    lines = ["| dataset | method | α | epochs | test error % | train error % | fits (folds × seeds) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | method | α | epochs | test error % | train error % "
+             "| fits (folds × seeds) |", "|---|---|---|---|---|---|---|"]
     for (dataset, method, alpha, epochs), rows in groups.items():
         seeds = len({r["seed"] for r in rows})
         lines.append("| %s | %s | %s | %d | %s | %s | %d (%d × %d) |" % (
@@ -206,8 +206,7 @@ def main(argv=None):
     add(parser, "--hidden", ",".join(map(str, HIDDEN)), "widths of the hidden ReLU layers, "
         "comma-separated")
     add(parser, "--lr", LR, "Adam's step size", type=float)
-    add(parser, "--threads", "all cores", "CPU threads for MXNet's operators (or "
-        "OMP_NUM_THREADS)")
+    threads.add_option(parser)
     parser.add_argument("--out", required=True, help="directory for results.json")
     args = parser.parse_args(argv)
     if args.dataset not in DATASETS:
@@ -228,8 +227,6 @@ def main(argv=None):
         parser.fail("--hidden must be comma-separated positive widths, got %r" % args.hidden)
     if not args.lr > 0:
         parser.fail("--lr must be > 0, got %g" % args.lr)
-    if args.threads != "all cores" and threads.requested(["--threads", args.threads]) is None:
-        parser.fail("--threads must be a positive whole number, got %r" % args.threads)
     rows, classes = load(args.dataset)
     smallest_class = int(np.bincount(classes).min())
     if args.folds > smallest_class:

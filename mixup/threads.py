@@ -36,6 +36,21 @@ def requested(argv):
     return None
 
 
+def _count(text):
+    import argparse
+    if not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError("must be a positive whole number, got %r" % text)
+    return int(text)
+
+
+def add_option(group):
+    """The commands' --threads N option (None when not given: see the module's doc)."""
+    from .cli import add
+    add(group, "--threads", None, "CPU threads for MXNet's operators (else OMP_NUM_THREADS if "
+        "set, else every core this process may use)", shown="all cores", type=_count,
+        metavar="N")
+
+
 def wanted(argv, environ=os.environ):
     """The thread count for this command line and environment (see the module's doc)."""
     explicit = requested(argv)

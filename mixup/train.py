@@ -18,7 +18,8 @@ if __name__ == "__main__":
 import mixup  # noqa: E402  (first: sets MXNet switches before MXNet loads)
 import mxnet as mx  # noqa: E402
 
-from . import data, devices, fit, launch, paths, runs  # noqa: E402
+from . import datasets, devices, fit, launch, paths, run_setup, runs  # noqa: E402
+from . import params as mixup_params  # noqa: E402
 from .cli import ArgumentParser, add, explicit_options  # noqa: E402
 from .config import (AUGMENTS, DTYPES, KV_STORES, LR_SCHEDULES, ConfigError,  # noqa: E402
                      RunConfig, mixup_places)
@@ -33,7 +34,7 @@ def build_parser():
     p = ArgumentParser(prog="./train.sh", description=__doc__)
     g = p.add_argument_group("data")
     add(g, "--dataset", d.dataset, "auto (CIFAR-10 if its files exist or can be downloaded, "
-        "else Fashion-MNIST, which works offline), one of " + ", ".join(data.DATASETS) +
+        "else Fashion-MNIST, which works offline), one of " + ", ".join(datasets.DATASETS) +
         ", rec (your own RecordIO pair: --train-rec, --val-rec, --num-classes), or the NAME "
         "of a dataset made with ./tools.sh data images")
     add(g, "--train-rec", "", "--dataset rec: the training .rec file (an .idx beside it is "
@@ -56,26 +57,15 @@ def build_parser():
         "gluoncv:cifar_resnet56_v1")
     add(g, "--num-layers", d.num_layers, "ResNet depth: 6n+2 / 9n+2 for images <= 28 px, "
         "else 18, 34, 50, 101, 152", type=int)
-    add(g, "--image-shape", "the dataset's", "C,H,W fed to the network, cropped from the "
-        "stored images (cifar10 3,28,28; fashion-mnist 1,28,28; synthetic 3,28,28)")
+    add(g, "--image-shape", None, "C,H,W fed to the network, cropped from the stored images "
+        "(cifar10 3,28,28; fashion-mnist 1,28,28; synthetic 3,28,28)", shown="the dataset's")
     add(g, "--dtype", d.dtype, "float16 needs --gpus", choices=DTYPES)
     g = p.add_argument_group("mixup")
-    add(g, "--alpha", d.alpha, "lambda ~ Beta(alpha, alpha)", type=float)
-    add(g, "--mix-rate", d.mix_rate, "fraction of each batch that is mixed; 0 is plain ERM "
-        "(no MixUp node at all)", type=float)
+    # --alpha, --mix-rate, --mode, ...: declared with the op's parameters (mixup.params)
+    mixup_params.add_mixing_options(g, defaults=d.mixing.values())
     add(g, "--mixup-at", d.mixup_at, "where MixUp sits: one of %s, or a comma-separated list "
         "(manifold mixup: each step mixes at one of them, chosen uniformly)"
         % ", ".join(mixup_places()))
-    add(g, "--mode", d.mode, "mixup, cutmix (a box of the partner's pixels), or switch "
-        "(each batch CutMix with probability --switch-prob, else mixup)",
-        choices=["mixup", "cutmix", "switch"])
-    add(g, "--cutmix-alpha", d.cutmix_alpha, "CutMix: lambda ~ Beta(a, a)", type=float)
-    add(g, "--switch-prob", d.switch_prob, "switch: probability that a batch is CutMix",
-        type=float)
-    add(g, "--label-smoothing", d.label_smoothing, "one-hot labels become (1-e) onehot + e/K "
-        "before mixing, unmixed ones too", type=float)
-    add(g, "--lam-mode", d.lam_mode, "one lambda per batch (the paper) or per sample",
-        choices=["batch", "sample"])
     add(g, "--mixup-off-epochs", d.mixup_off_epochs, "train the last N epochs without mixing",
         type=int)
     g = p.add_argument_group("optimisation")
@@ -97,8 +87,7 @@ def build_parser():
     add(g, "--gpus", "", "GPU indices, e.g. 0,1; none: the CPU")
     add(g, "--cpu-devices", d.cpu_devices, "split each batch over this many CPU contexts (data "
         "parallelism without GPUs, for testing)", type=int)
-    add(g, "--threads", "all cores", "CPU threads for MXNet's operators (else OMP_NUM_THREADS "
-        "if set, else every core this process may use)")
+    threads.add_option(g)
     add(g, "--kv-store", d.kv_store, "how devices and workers combine gradients",
         choices=KV_STORES)
     add(g, "--num-workers", d.num_workers, "with dist_sync: launch this many local workers "
@@ -106,7 +95,7 @@ def build_parser():
     add(g, "--num-servers", d.num_servers, "with dist_sync: parameter servers", type=int)
     g = p.add_argument_group("run")
     add(g, "--seed", d.seed, "the root of every random draw (0 .. 2147483647)", type=int)
-    add(g, "--out-dir", "runs/TIMESTAMP", "the run directory")
+    add(g, "--out-dir", None, "the run directory", shown="runs/TIMESTAMP")
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out-dir from its last complete checkpoint")
     add(g, "--save-period", d.save_period, "checkpoint every N epochs (and the last and the "
@@ -136,8 +125,6 @@ def config_options(args, explicit):
     for name in ("data_dir", "train_rec", "val_rec"):
         if out.get(name):
             out[name] = _absolute(out[name])
-    if out.get("image_shape") == "the dataset's":
-        out["image_shape"] = None
     return out
 
 
@@ -163,62 +150,19 @@ def check_output_dir(out_dir):
                           % (out_dir, existing))
 
 
-def new_config(options, log):
-    """A new run's validated config: options checked, the dataset prepared (auto: chosen, and
-    why), image shape and training set resolved, the network and devices checked — all before
-    the run directory is written."""
-    config = RunConfig.from_options(**options)
-    runs.check_writable_dir(config.data_dir, "--data-dir")
-    if config.dataset == "rec":
-        name = data.register_records(config.data_dir, config.train_rec, config.val_rec,
-                                     config.num_classes, image_shape=None, log=log)
-        config = config.resolved(dataset=name)
-    dataset, reason = data.resolve_dataset(config.dataset, config.data_dir, log,
-                                           synthetic_counts=config.synthetic_size)
-    if config.train_rec:
-        reason = "--dataset rec: %s and %s" % (config.train_rec, config.val_rec)
-    spec = data.spec(dataset, config.data_dir)
-    config = config.resolved(dataset=dataset, dataset_reason=reason,
-                             image_shape=config.image_shape or spec.default_shape,
-                             mixup_version=mixup.__version__, mxnet_version=mx.__version__)
-    data.check_image_shape(config.data_dir, dataset, config.image_shape)
-    train_set = fit.training_set(config, log)
-    config = config.resolved(train_count=train_set.count,
-                             train_labels_changed=round(train_set.changed_fraction, 6))
-    if config.batch_size > train_set.count // config.num_workers:
-        raise ConfigError("--batch-size %d is larger than the %d training images of each of "
-                          "%d worker(s)" % (config.batch_size,
-                                            train_set.count // config.num_workers,
-                                            config.num_workers))
-    fit.training_graph(config, spec.num_classes)  # refuses a bad network / depth / shape
-    if config.gpus:
-        devices.contexts(list(config.gpus))
-    return config
-
-
-def prepare_data(config, log):
-    """Prepare (or check) a stored run's data in its --data-dir, and its training set."""
-    data.prepare(config.dataset, config.data_dir, log=log,
-                 synthetic_counts=config.synthetic_size)
-    fit.training_set(config, log)
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads != "all cores" and threads.requested(["--threads", args.threads]) is None:
-        parser.fail("--threads must be a positive whole number, got %r" % args.threads)
     explicit = explicit_options(parser, argv)
     role = os.environ.get("DMLC_ROLE")
-    out_dir = _absolute(args.out_dir) if args.out_dir != "runs/TIMESTAMP" else None
+    out_dir = _absolute(args.out_dir) if args.out_dir is not None else None
     log = Log()
     run_dir = None
     try:
         if role == "worker":
             config, run_dir, begin, kv = launch.join_cluster(
-                RunConfig.from_options(**config_options(args, None)), out_dir, prepare_data,
-                new_config, log)
+                RunConfig.from_options(**config_options(args, None)), out_dir, log)
         else:
             check_output_dir(out_dir)
             if args.resume:
@@ -227,9 +171,9 @@ def main(argv=None):
                 config, begin = runs.resume(out_dir, config_options(args, explicit), log)
                 run_dir = out_dir
                 log("resuming %s from epoch %d" % (run_dir, begin))
-                prepare_data(config, log)
+                run_setup.prepare_data(config, log)
             else:
-                config = new_config(config_options(args, None), log)
+                config = run_setup.new_config(config_options(args, None), log)
                 begin = 0
             check_cluster(config, role)
             if config.num_workers > 1:  # the launcher: start a local cluster, wait for it

@@ -145,3 +145,12 @@ def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=
         "label_noise": label_noise, "rec_bytes": os.path.getsize(out_rec), "source": source},
         indent=2))
     return TrainingSet(out_rec, out_idx, len(chosen), changed, description)
+
+
+def of_run(config, log=lambda *_: None):
+    """The training set of a run (its RunConfig): all images, or its subset / noisy labels."""
+    from .datasets import spec
+    return training_set(config.data_dir, config.dataset,
+                        spec(config.dataset, config.data_dir).num_classes, config.seed,
+                        subset=config.train_subset or None, label_noise=config.label_noise,
+                        log=log)

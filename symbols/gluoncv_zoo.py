@@ -6,9 +6,12 @@ names are the same every time the network is built: a training checkpoint loads 
 scoring graph. GluonCV's CIFAR networks expect normalised 32x32 inputs (use
 ``--image-shape 3,32,32``); MixUp can only sit at the input (``mixup_at`` input or none).
 """
+from typing import Optional
+
 import mxnet as mx
 
 import mixup
+from mixup.params import Mixing
 
 from .resnet import loss
 
@@ -21,9 +24,7 @@ def available():
 
 
 def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str = "input",
-               alpha: float = 0.2, mix_rate: float = 1.0, lam_mode: str = "batch",
-               mode: str = "mixup", cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
-               label_smoothing: float = 0.0, train: bool = True, dtype: str = "float32",
+               mixing: Optional[Mixing] = None, train: bool = True, dtype: str = "float32",
                with_label: bool = False, **kwargs):
     """GluonCV's CIFAR model ``name`` as a symbol ending in ``SoftmaxOutput`` named
     ``softmax``, with MixUp at the input when ``mixup_at='input'`` and ``train``.
@@ -33,8 +34,8 @@ def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str =
         num_classes (int): number of classes.
         image_shape: accepted for a common signature (the networks expect 3x32x32).
         mixup_at (str): ``input`` or ``none``. Default ``input``.
-        alpha, mix_rate, lam_mode, mode, cutmix_alpha, switch_prob, label_smoothing: the MixUp
-            operator's parameters (see ``mixup.symbol``).
+        mixing (mixup.Mixing): how MixUp mixes (see ``mixup.symbol``); MixUp parameters
+            given one by one (``alpha=0.4``) are laid over it, other ``kwargs`` ignored.
         train (bool): training graph (with MixUp) or scoring graph. Default True.
         dtype (str): ``float32`` only.
         with_label (bool): return ``(loss, label)``, ``label`` the (mixed) label the loss
@@ -61,15 +62,14 @@ def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str =
                          % (mixup_at,))
     if dtype != "float32":
         raise ValueError("gluoncv networks are built in float32 here, got dtype=%r" % (dtype,))
+    mixing, _ = mixup.params.mixing_from(mixing, **kwargs)
     net = get_model(name, classes=num_classes, prefix=PREFIX)
     data, label = mx.sym.var("data"), mx.sym.var("softmax_label")
-    mixing = train and mixup_at == "input"
-    if mixing:
+    mixes = train and mixup_at == "input"
+    if mixes:
         data, label = mixup.symbol(data, label, name="mixup", num_classes=num_classes,
-                                   alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode, mode=mode,
-                                   cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
-                                   label_smoothing=label_smoothing)
+                                   **mixing.values())
     symbol = loss(net(data), label)
     if with_label:
-        return symbol, (label if mixing else None)
+        return symbol, (label if mixes else None)
     return symbol

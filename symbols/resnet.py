@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import mxnet as mx
 
 import mixup
+from mixup.params import Mixing
 
 BN_MOMENTUM = 0.9
 BN_EPS = 2e-5
@@ -98,18 +99,16 @@ def parse_places(mixup_at: Union[str, Sequence[str]]) -> Tuple[str, ...]:
 
 
 def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequence[int]], *,
-               mixup_at: Union[str, Sequence[str]] = "none", alpha: float = 0.2,
-               mix_rate: float = 1.0, lam_mode: str = "batch", mode: str = "mixup",
-               cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
-               label_smoothing: float = 0.0, train: bool = True, dtype: str = "float32",
-               with_label: bool = False, conv_workspace: int = 256,
-               mixup_impl: Optional[Callable] = None, **kwargs):
+               mixup_at: Union[str, Sequence[str]] = "none", mixing: Optional[Mixing] = None,
+               train: bool = True, dtype: str = "float32", with_label: bool = False,
+               conv_workspace: int = 256, mixup_impl: Optional[Callable] = None, **kwargs):
     """The network ending in ``SoftmaxOutput`` named ``softmax`` (label ``softmax_label``).
 
     With MixUp in the training graph the loss takes the mixed probability labels;
     ``train=False`` builds the scoring graph without MixUp (same parameter names, so a training
     checkpoint loads into it). ``kwargs`` (unused options of a training script) are ignored, as
-    in MXNet's examples.
+    in MXNet's examples, except the MixUp parameters given one by one (``alpha=0.4``), which
+    are laid over ``mixing``.
 
     Args:
         num_classes (int): number of classes.
@@ -123,10 +122,9 @@ def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequen
             place, exactly one of which, chosen uniformly at random for every batch (and
             every device's slice), mixes, the soft label following from there to the loss.
             Default ``none``. The places are :data:`MIXUP_PLACES`.
-        alpha, mix_rate, lam_mode, mode, cutmix_alpha, switch_prob, label_smoothing: the MixUp
-            operator's parameters (see ``mixup.symbol``; `mixup
-            <https://arxiv.org/abs/1710.09412>`_, `CutMix <https://arxiv.org/abs/1905.04899>`_).
-            CutMix needs 4-D feature maps, which every place has.
+        mixing (mixup.Mixing): how the MixUp nodes mix (alpha, mix_rate, mode, ...; see
+            ``mixup.symbol``); default ``mixup.Mixing()``, the operator's defaults. CutMix needs
+            4-D feature maps, which every place has.
         train (bool): the training graph (with MixUp) or the scoring graph (without). Default
             True.
         dtype (str): ``float32`` or ``float16`` (cast after a MixUp at the input, logits back
@@ -138,7 +136,8 @@ def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequen
         conv_workspace (int): MXNet's convolution workspace (MB).
         mixup_impl (callable): ``mixup_impl(data, label, name=..., num_classes=..., alpha=...,
             mix_rate=..., lam_mode=...) -> (data, label)`` replaces the MixUp node at a single
-            place (benchmarks compare other implementations with it).
+            place (benchmarks compare other implementations with it; it takes those three
+            mixing parameters only).
     """
     image_shape = tuple(int(v) for v in (image_shape.split(",") if isinstance(image_shape, str)
                                           else image_shape))
@@ -151,12 +150,12 @@ def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequen
     units, filters, bottleneck, family = architecture(num_layers, image_shape)
     if not train:
         places = ()
+    # validated here, even for a graph (scoring) in which no node is placed
+    mixing, _ = mixup.params.mixing_from(mixing, **kwargs)
     label = mx.sym.var("softmax_label")
-    common = dict(num_classes=num_classes, alpha=alpha, mix_rate=mix_rate, lam_mode=lam_mode)
-    if mixup_impl is None:
-        common.update(mode=mode, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
-                      label_smoothing=label_smoothing)
-        mixup.parse(**common)  # refuse bad values even for a place that is never reached
+    common = dict(num_classes=num_classes, **mixing.values())
+    if mixup_impl is not None:
+        common = {k: common[k] for k in ("num_classes", "alpha", "mix_rate", "lam_mode")}
     mixup_node = mixup_impl or mixup.symbol
 
     def place(symbol, where):

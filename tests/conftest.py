@@ -43,6 +43,13 @@ def last_json_line(text):
     raise AssertionError("no JSON line in output:\n" + text)
 
 
+@pytest.fixture(autouse=True)
+def mixup_steps_from_zero():
+    """mixup.seek is process-wide and a trainer run in this process (train.main) leaves its
+    step behind: every test starts with the ops' steps at 0."""
+    mixup.seek(0)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

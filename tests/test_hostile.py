@@ -12,7 +12,6 @@ small good input; each hostile file here would need at least 500 MB more than th
 read (the sizes are given per case), so a refusal that reads it first cannot pass.
 """
 import gzip
-import io
 import json
 import os
 import pickle
@@ -30,7 +29,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, TINY
-from test_data import idx_bytes, make_cifar_archive, make_fashion_dir
+from test_data import make_cifar_archive, make_fashion_dir
 from test_data_userrec import pil_bytes, write_recs
 
 # Measured on the development machine (2 cores, MXNet 1.9.1 CPU, Python 3.11): the good runs
