@@ -260,6 +260,40 @@ class CustomOpBackwardDependencies:
             registry.result_deps = set(self._others)
 
 
+def callback_viewer():
+    """``view(array, writeable=False)``: a numpy array over the memory of a CPU NDArray that
+    MXNet 1.9.1 handed to a CustomOp's ``forward`` or ``backward``, without a copy and without
+    a wait for MXNet's engine. Imports MXNet.
+
+    Safe only inside that callback, and only while the callback has pushed no operator that
+    reads or writes the array: MXNet hands the callbacks NDArrays made for the call (custom.cc,
+    ``AllocateNDArrayCopy``: the node's memory under an engine variable of their own, or a
+    default-layout copy of MKLDNN-laid-out data), and its engine holds the node's own variables
+    until the callback has returned, so nothing else touches that memory meanwhile. A view must
+    not outlive the callback. The public ways cost more than the work on a small array:
+    ``asnumpy`` copies, and ``_sync_copyfrom`` (or ``[:] =``) first waits for an empty
+    operation to pass through the engine's threads (``NDArray::WaitToWrite``). Inputs are
+    viewed read-only unless ``writeable``. ``shape`` and ``dtype``, when given, are the array's
+    as MXNet's shape and type inference fixed them (else they are read from the array)."""
+    import ctypes
+    import math
+
+    import numpy
+    from mxnet.base import _LIB, check_call
+
+    def view(array, writeable=False, shape=None, dtype=None):
+        shape = array.shape if shape is None else shape
+        dtype = numpy.dtype(array.dtype if dtype is None else dtype)
+        size = math.prod(shape) * dtype.itemsize  # > 0: the op refuses empty batches
+        pointer = ctypes.c_void_p()
+        check_call(_LIB.MXNDArrayGetData(array.handle, ctypes.byref(pointer)))
+        values = numpy.frombuffer((ctypes.c_char * size).from_address(pointer.value),
+                                  dtype=dtype).reshape(shape)
+        values.flags.writeable = writeable
+        return values
+    return view
+
+
 class ConciseRefusals:
     """Stands in for the ``traceback`` module inside ``mxnet.operator``.
 

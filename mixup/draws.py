@@ -37,12 +37,13 @@ def symmetric_beta(rng, alpha, size):
     kept in log space, where neither factor underflows: a fixed number of operations per draw.
     As alpha -> 0 the draws tend to 0 or 1 with probability 1/2 each, as Beta(alpha, alpha).
     """
-    log_gamma = (np.log(rng.gamma(alpha + 1.0, size=(2, size)))
-                 + np.log1p(-rng.random((2, size))) / alpha)
+    log_gamma = np.log(rng.gamma(alpha + 1.0, size=(2, size)))
+    log_gamma += np.log1p(-rng.random((2, size))) / alpha
     difference = log_gamma[0] - log_gamma[1]
-    # G1 / (G1 + G2) = sigmoid(difference), evaluated without overflow on either side
+    # G1 / (G1 + G2) = sigmoid(difference), evaluated without overflow on either side:
+    # 1 / (1 + small) where difference >= 0, else small / (1 + small)
     small = np.exp(-np.abs(difference))
-    return np.where(difference >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+    return np.where(difference >= 0, 1.0, small) / (1.0 + small)
 
 
 def random_partners(rng, batch):
@@ -50,7 +51,8 @@ def random_partners(rng, batch):
     fixed points: partner[i] != i, uniform over the other samples)."""
     order = rng.permutation(batch)
     partner = np.empty(batch, dtype=np.int64)
-    partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
+    partner[order[:-1]] = order[1:]  # the sample after i on a random cycle
+    partner[order[-1]] = order[0]
     return partner
 
 

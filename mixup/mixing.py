@@ -1,10 +1,15 @@
-"""The op's linear maps on the device: the rows of a batch mixed with their partners (mixup,
-and every label), CutMix's boxes of pixels, and the transposes of both (the exact backward);
-labels as probability rows, and their check.
+"""The op's linear maps: the rows of a batch mixed with their partners (mixup, and every
+label), CutMix's boxes of pixels, and the transposes of both (the exact backward); labels as
+probability rows, and their check.
 
-A plan from mixup/draws.py says what to mix; these say how, on the data's own device, without
-a host round trip of the data.
+A plan from mixup/draws.py says what to mix; these say how. Each map applies itself two ways
+with the same result, bit for bit: ``apply`` on an NDArray's own device (data of any size on
+any device, never copied to the host) and ``apply_numpy`` on the host, for small batches on the
+CPU, where a few numpy operations cost less than pushing MXNet operators (see mixup/op.py).
+Labels are handled on the host: the op reads the batch's labels back once per batch.
 """
+import functools
+
 import mxnet as mx
 import numpy as np
 
@@ -14,52 +19,82 @@ PROBABILITY_SUM_TOLERANCE = 1e-3
 SPARSE_DTYPES = (np.float32, np.float64)
 
 
+def device_array(host, ctx, dtype=None):
+    """A copy of the numpy array ``host`` on ``ctx``. ``mx.nd.array`` does the same through
+    NDArray's ``[:] =`` indexing, whose Python costs about 70 us per call in MXNet 1.9.1, more
+    than the copy of a batch's worth of small numbers: this writes the memory directly."""
+    dtype = host.dtype if dtype is None else np.dtype(dtype)
+    array = mx.nd.empty(host.shape, ctx=ctx, dtype=dtype)
+    array._sync_copyfrom(host)  # pylint: disable=protected-access
+    return array
+
+
+def _rows(weights, like):
+    """Per-row weights shaped to broadcast against the batch `like` (N, ...)."""
+    return weights.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
 class RowMixing:
     """The linear map x~[i] = keep[i] * x[i] + give[i] * x[index[i]] over the rows of a batch,
-    with `index` a permutation; keep, give and index are numpy arrays of length N. In the
-    mixing plan keep[i] = lam_i (the weight of sample i's own input) and give[i] = 1 - lam_i
-    (the weight of its partner's), both 1 and 0 for a sample that is not mixed.
+    with `index` a permutation without fixed points; keep, give and index are numpy arrays of
+    length N. In the mixing plan keep[i] = lam_i (the weight of sample i's own input) and
+    give[i] = 1 - lam_i (the weight of its partner's), both 1 and 0 for a sample that is not
+    mixed.
 
     A weight that is zero in the data's dtype is left out of the map, not multiplied: 0 * NaN
     is NaN, so a non-finite value in one sample reaches only the rows that really mix it,
-    forward (x~) and backward (the transpose), and an unmixed row is an exact copy.
+    forward (x~) and backward (the transpose), and an unmixed row is an exact copy. Every
+    output element is round(round(keep * x) + round(give * x_partner)) in the data's dtype,
+    the terms present only if their weight is non-zero, whichever way the map is applied.
 
-    Applied on x's device: for float32/float64 as one CSR x dense ``dot`` (the matrix holds only
-    the non-zero weights, one or two per row, is built once per dtype, and the backward
-    multiplies by its transpose), for float16 as a gather and row scalings selected with
-    ``where`` (the transpose is again a RowMixing).
+    On the device (``apply``): for float32/float64 one CSR x dense ``dot`` (the matrix holds
+    only the non-zero weights, one or two per row, is built once per dtype, and the backward
+    multiplies by its transpose), for float16 a gather and row scalings selected with ``where``
+    (the transpose is again a RowMixing). On the host (``apply_numpy``): numpy products where
+    the weight is non-zero.
     """
 
     def __init__(self, keep, give, index):
         self.keep, self.give, self.index = keep, give, index
-        self._matrices = {}
+        self._cache = {}  # per (device, dtype): the CSR matrix; per dtype: host weights
+        self._inverse = self._transposed = None
+
+    def inverse(self):
+        """The inverse permutation of index: inverse[index[i]] = i."""
+        if self._inverse is None:
+            self._inverse = np.empty_like(self.index)
+            self._inverse[self.index] = np.arange(len(self.index))
+        return self._inverse
 
     def transposed(self):
-        inverse = np.empty_like(self.index)
-        inverse[self.index] = np.arange(len(self.index))
-        return RowMixing(self.keep, self.give[inverse], inverse)
+        if self._transposed is None:
+            inverse = self.inverse()
+            self._transposed = RowMixing(self.keep, self.give[inverse], inverse)
+        return self._transposed
 
     def matrix(self, ctx, dtype):
         """The (N, N) CSR matrix: row i holds keep[i] at column i and give[i] at index[i],
         each only if it is non-zero in `dtype`."""
         key = (str(ctx), np.dtype(dtype).name)
-        if key not in self._matrices:
+        if key not in self._cache:
             batch = len(self.keep)
-            rows = np.concatenate([np.arange(batch), np.arange(batch)])
-            columns = np.concatenate([np.arange(batch), self.index])
-            weights = np.concatenate([self.keep, self.give])
-            present = weights.astype(dtype) != 0
-            # CSR wants rows in order and columns ascending within each row
-            order = np.lexsort((columns[present], rows[present]))
-            rows, columns, weights = (a[present][order] for a in (rows, columns, weights))
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=batch))])
-            self._matrices[key] = mx.nd.sparse.csr_matrix(
-                (weights, columns, indptr), shape=(batch, batch), ctx=ctx, dtype=dtype)
-        return self._matrices[key]
+            own = np.arange(batch)
+            # CSR wants columns ascending within each row: the two entries of row i in order
+            partner_first = self.index < own
+            columns = np.where(partner_first, [self.index, own], [own, self.index]).T
+            weights = np.where(partner_first, [self.give, self.keep], [self.keep, self.give]).T
+            weights = weights.astype(dtype)
+            present = weights != 0
+            indptr = np.zeros(batch + 1, dtype=np.int64)
+            np.cumsum(present.sum(axis=1), out=indptr[1:])
+            self._cache[key] = mx.nd.sparse.csr_matrix(
+                (device_array(weights[present], ctx), device_array(columns[present], ctx),
+                 device_array(indptr, ctx)), shape=(batch, batch), ctx=ctx, dtype=dtype)
+        return self._cache[key]
 
     def apply(self, x, out=None, transpose=False):
-        """The mixed rows of x (with transpose: the transposed map, the backward), written into
-        `out` if given."""
+        """The mixed rows of the NDArray x on its device (with transpose: the transposed map,
+        the backward), written into `out` if given."""
         if np.dtype(x.dtype) in SPARSE_DTYPES:
             flat = x.reshape((x.shape[0], -1))
             matrix = self.matrix(x.context, x.dtype)  # the forward's, reused by the backward
@@ -73,8 +108,8 @@ class RowMixing:
         # float16: one small host->device copy of weights, indices and which weights are
         # present (indices exact below 2**24 in float32)
         keep16, give16 = self.keep.astype(x.dtype), self.give.astype(x.dtype)
-        packed = mx.nd.array(np.stack([keep16, give16, self.index, keep16 != 0, give16 != 0]),
-                             ctx=x.context, dtype=np.float32)
+        packed = device_array(np.stack([keep16, give16, self.index, keep16 != 0, give16 != 0]),
+                              x.context, np.float32)
         shape = (-1,) + (1,) * (x.ndim - 1)
         keep, give = (w.astype(x.dtype).reshape(shape) for w in (packed[0], packed[1]))
         zeros = mx.nd.zeros_like(x)
@@ -86,6 +121,38 @@ class RowMixing:
         result.copyto(out)
         return out
 
+    def _host_weights(self, dtype):
+        """keep and give as (N, 1) columns of `dtype`, and the rows where each is non-zero
+        (None when all are: the common case, where nothing needs selecting)."""
+        if dtype not in self._cache:
+            keep, give = self.keep.astype(dtype)[:, None], self.give.astype(dtype)[:, None]
+            own_rows, partner_rows = (None if w.all() else np.flatnonzero(w) for w in (keep, give))
+            self._cache[dtype] = keep, give, own_rows, partner_rows
+        return self._cache[dtype]
+
+    def apply_numpy(self, x, transpose=False):
+        """The same map on a numpy array x (N, ...), in x's dtype (with transpose: the
+        backward). Row i of the transpose gets keep[i] * x[i] + give[k] * x[k], k the row
+        whose partner is i."""
+        rows = x.reshape((x.shape[0], -1))
+        keep, give, own_rows, partner_rows = self._host_weights(x.dtype)
+        # products only where the weight is non-zero: never 0 * inf, nor 0 * NaN
+        if own_rows is None:
+            out = keep * rows
+        else:
+            out = np.zeros_like(rows)
+            out[own_rows] = keep[own_rows] * rows[own_rows]
+        if partner_rows is None:
+            if transpose:  # row j gets give[k] * x[k] from the k with index[k] = j
+                out += np.take(give * rows, self.inverse(), axis=0)
+            else:
+                out += give * np.take(rows, self.index, axis=0)
+        elif transpose:
+            out[self.index[partner_rows]] += give[partner_rows] * rows[partner_rows]
+        else:
+            out[partner_rows] += give[partner_rows] * rows[self.index[partner_rows]]
+        return out.reshape(x.shape)
+
 
 class BoxMixing:
     """CutMix's map on (N, C, H, W) data: x~[i] = x[index[i]] inside box i, in every channel,
@@ -96,7 +163,8 @@ class BoxMixing:
     each output pixel's gradient back to the input pixel it was copied from:
     dx = where(box, 0, dy) + where(box, dy, 0)[index^-1]. Everything is a selection (``where``,
     ``take``), never a product with a 0/1 mask, so NaN or inf stays where it was copied.
-    The box mask is built on the device from the 4N box numbers and kept for the backward.
+    On the device the box mask is built from the 4N box numbers and kept for the backward; on
+    the host (``apply_numpy``) it is built with numpy.
     """
 
     def __init__(self, boxes, index):
@@ -111,9 +179,8 @@ class BoxMixing:
         key = (str(x.context), np.dtype(x.dtype).name, x.shape)
         if key not in self._masks:
             batch, channels, height, width = x.shape
-            packed = mx.nd.array(np.concatenate([self.boxes.T.astype(np.float32),
-                                                 self.index[None], self.inverse[None]]),
-                                 ctx=x.context, dtype=np.float32)
+            packed = device_array(np.concatenate([self.boxes.T, self.index[None],
+                                                  self.inverse[None]]), x.context, np.float32)
             top, bottom, left, right = (packed[k].reshape((batch, 1)) for k in range(4))
             rows = mx.nd.arange(height, ctx=x.context).reshape((1, height))
             cols = mx.nd.arange(width, ctx=x.context).reshape((1, width))
@@ -133,8 +200,8 @@ class BoxMixing:
         return self._masks[key]
 
     def apply(self, x, out=None, transpose=False):
-        """The mixed batch (with transpose: the gradient's way back), written into `out` if
-        given."""
+        """The mixed batch (with transpose: the gradient's way back) of the NDArray x on its
+        device, written into `out` if given."""
         arrays = self.mask(x)
         inside, zeros = arrays["inside"], arrays["zeros"]
         into = {} if out is None else {"out": out}
@@ -147,44 +214,73 @@ class BoxMixing:
                               mx.nd.take(x, arrays["inverse"], axis=0), zeros)
         return result
 
+    def numpy_mask(self, height, width):
+        """(N, 1, H, W) booleans: True inside each row's box."""
+        top, bottom, left, right = (self.boxes[:, k, None] for k in range(4))
+        rows, cols = np.arange(height), np.arange(width)
+        in_rows = (rows >= top) & (rows < bottom)  # (N, H)
+        in_cols = (cols >= left) & (cols < right)  # (N, W)
+        return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
 
-def label_probabilities(label, num_classes, smoothing=0.0):
-    """(N,) class indices -> one-hot float32, smoothed to (1 - smoothing) * one_hot +
-    smoothing / num_classes; (N, C) probabilities -> float32 as given."""
-    if label.ndim == 1:
-        if smoothing == 0:
-            return mx.nd.one_hot(label, depth=num_classes, dtype="float32")
-        return mx.nd.one_hot(label, depth=num_classes, on_value=1.0 - smoothing
-                             + smoothing / num_classes, off_value=smoothing / num_classes,
-                             dtype="float32")
-    return label.astype("float32", copy=False)
-
-
-def label_classes(label):
-    """The samples' classes on the host (int64): class indices as given, or each probability
-    row's largest entry (the first of ties). One read-back of N numbers."""
-    if label.ndim == 1:
-        return label.asnumpy().astype(np.int64)
-    return label.argmax(axis=1).asnumpy().astype(np.int64)
+    def apply_numpy(self, x, transpose=False):
+        """The same map on a numpy array x (N, C, H, W) (with transpose: the backward)."""
+        inside = self.numpy_mask(*x.shape[2:])
+        if not transpose:
+            return np.where(inside, x[self.index], x)
+        zero = x.dtype.type(0)
+        return np.where(inside, zero, x) + np.where(inside[self.inverse], x[self.inverse], zero)
 
 
-def check_labels(label, num_classes):
+@functools.lru_cache(maxsize=64)
+def _one_hot_rows(num_classes, smoothing):
+    """Row c: the (smoothed) one-hot row of class c, float32; row num_classes: no class."""
+    off = smoothing / num_classes
+    rows = np.full((num_classes + 1, num_classes), off, dtype=np.float32)
+    rows[np.arange(num_classes), np.arange(num_classes)] = 1.0 - smoothing + off
+    rows.flags.writeable = False
+    return rows
+
+
+def label_probabilities(labels, num_classes, smoothing=0.0, checked=False):
+    """numpy labels -> (N, num_classes) float32 probability rows. (N,) class indices become
+    one-hot rows, smoothed to (1 - smoothing) * one_hot + smoothing / num_classes; as MXNet's
+    ``one_hot`` does, an index is truncated towards zero and one outside [0, num_classes)
+    (or NaN) gives a row without its 1 (reachable only with check_labels off; ``checked``:
+    the labels passed :func:`check_labels`). (N, C) probabilities pass as float32, as given."""
+    if labels.ndim == 2:
+        return labels.astype(np.float32)
+    if checked:
+        index = labels.astype(np.intp)
+    else:
+        whole = np.trunc(labels)
+        index = np.where((whole >= 0) & (whole < num_classes), whole, num_classes)
+        index = index.astype(np.intp)
+    return _one_hot_rows(num_classes, float(smoothing))[index]
+
+
+def label_classes(labels):
+    """The samples' classes (int64) from numpy labels: class indices as given, or each
+    probability row's largest entry (the first of ties)."""
+    if labels.ndim == 1:
+        return labels.astype(np.int64)
+    return labels.argmax(axis=1).astype(np.int64)
+
+
+def check_labels(labels, num_classes):
     """Refuse class indices outside [0, num_classes) or non-integral, and probability rows that
-    are negative or do not sum to 1. Reads back one number; details only on failure."""
-    if label.ndim == 1:
+    are negative or do not sum to 1 (numpy labels, as the op reads them back)."""
+    if labels.ndim == 1:
         # one comparison catches indices out of range, fractional ones and NaN alike
-        bad = label != mx.nd.clip(mx.nd.floor(label), 0, num_classes - 1)
-        if bad.sum().asscalar() == 0:
-            return
-        host = label.asnumpy()
-        i = int(np.flatnonzero(bad.asnumpy())[0])
-        raise ValueError("MixUp: label[%d] = %r is not a class index in [0, num_classes=%d)"
-                         % (i, float(host[i]), num_classes))
-    probs = label.astype("float32", copy=False)
-    row_error = mx.nd.abs(probs.sum(axis=1) - 1) > PROBABILITY_SUM_TOLERANCE
-    bad_rows = row_error + ((probs < 0) + (probs != probs)).sum(axis=1)
-    if bad_rows.sum().asscalar() == 0:
+        bad = labels != np.minimum(np.maximum(np.floor(labels), 0), num_classes - 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError("MixUp: label[%d] = %r is not a class index in [0, num_classes=%d)"
+                             % (i, float(labels[i]), num_classes))
         return
-    i = int(np.flatnonzero(bad_rows.asnumpy())[0])
-    raise ValueError("MixUp: label row %d = %s is not a probability vector (non-negative, "
-                     "summing to 1)" % (i, np.array2string(probs[i].asnumpy(), precision=4)))
+    probs = labels.astype(np.float32)
+    row_error = np.abs(probs.sum(axis=1) - 1) > PROBABILITY_SUM_TOLERANCE
+    bad_rows = row_error | ((probs < 0) | (probs != probs)).any(axis=1)
+    if bad_rows.any():
+        i = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError("MixUp: label row %d = %s is not a probability vector (non-negative, "
+                         "summing to 1)" % (i, np.array2string(probs[i], precision=4)))

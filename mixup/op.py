@@ -37,17 +37,30 @@ In inference mode (and under :func:`paused`) the data pass unchanged and labels 
 Both modes are linear in the data with a permutation structure, so the backward is exact and
 of the same kind as the forward. mixup: x~ = M x with M = diag(keep) + diag(give) P (P the
 partner permutation, keep = lam, give = 1 - lam), dx = M^T dy, where M^T = diag(keep) +
-diag(give[P^-1]) P^-1 has the same form: for float32/float64 one sparse (CSR) x dense ``dot``
-each way on the device; for float16, which MXNet's sparse dot lacks, a gather and two row
-scalings. CutMix: x~ = where(box, x[P], x) per pixel, so dx = where(box, 0, dy) +
-(where(box, dy, 0))[P^-1]: each input pixel's gradient comes from the output pixel it was
-copied to. Weights that are zero (and pixels outside the boxes) are selected away, never
-multiplied by zero, so a NaN or inf in one sample reaches only the rows that mix it.
+diag(give[P^-1]) P^-1 has the same form. CutMix: x~ = where(box, x[P], x) per pixel, so dx =
+where(box, 0, dy) + (where(box, dy, 0))[P^-1]: each input pixel's gradient comes from the
+output pixel it was copied to. Weights that are zero (and pixels outside the boxes) are
+selected away, never multiplied by zero, so a NaN or inf in one sample reaches only the rows
+that mix it.
+
+Where the work is done. The labels: on the host, always; the op reads the batch's labels back
+once per batch (N numbers, or the N x num_classes probabilities), checks them, makes the
+(smoothed) one-hot rows and mixes them there, and writes label_out with one copy. The data and
+their gradient, by the same plan, two ways that give the same result bit for bit
+(mixup/mixing.py):
+
+* on the CPU, where the host is the device, small mixup batches (HOST_MIX_MAX_ELEMENTS) and
+  every CutMix batch are mixed by numpy, reading and writing the arrays MXNet hands the op in
+  place (mixup_compat.callback_viewer): a few numpy operations cost less than pushing MXNet
+  operators, whose fixed cost dominates small tensors;
+* otherwise, and always on a GPU, on the data's device with MXNet's operators: for float32/64
+  mixup one sparse (CSR) x dense ``dot`` each way, the matrix (at most 5N + 1 numbers) sent
+  from the host; for float16, which MXNet's sparse dot lacks, a gather and two row scalings;
+  CutMix builds its box masks on the device from 6N numbers. The data and the gradient never
+  leave the device.
 
 Randomness: the per-batch plan (lam, the mixed subset, the partner cycle; CutMix's boxes) is
-O(N) numbers drawn on the host and sent to the op's device (mixup: the sparse mixing matrix,
-at most 5N + 1 numbers; CutMix: 6N numbers, from which the box masks are built on the device);
-data, labels and gradients never leave the device. Batch s of an op instance is drawn from
+O(N) numbers drawn on the host. Batch s of an op instance is drawn from
 ``numpy.random.default_rng([seed, s])``: ``seed`` comes from MXNet's global RNG when the
 operator is created, so ``mx.random.seed(x)`` before binding (or before an imperative call)
 reproduces the draws, and ``s`` counts the instance's training-mode forwards, so
@@ -55,6 +68,8 @@ reproduces the draws, and ``s`` counts the instance's training-mode forwards, so
 MXNet's own random operators cannot serve here: inside a CustomOp they run in a worker thread
 whose generator ``mx.random.seed`` does not reach (measured with MXNet 1.9.1).
 """
+import functools
+import math
 import numbers
 import weakref
 from contextlib import contextmanager
@@ -67,7 +82,8 @@ import mixup_compat
 from .draws import (CutMixPlan, MixPlan, chosen_place, draw_batch_plan,  # noqa: F401
                     draw_cutmix_plan, draw_plan, symmetric_beta)
 from .mixing import (PROBABILITY_SUM_TOLERANCE, SPARSE_DTYPES, BoxMixing,  # noqa: F401
-                     RowMixing, check_labels, label_classes, label_probabilities)
+                     RowMixing, check_labels, device_array, label_classes,
+                     label_probabilities)
 from .params import MAX_BATCH, OP_TYPE, mixed_count, parse
 
 
@@ -134,8 +150,24 @@ def seek(step):
         op.step = _shared.first_step
 
 
+# On the CPU, mixup batches of at most this many elements (by dtype) are mixed by numpy,
+# forward and backward: below it a few numpy operations cost less than MXNet's sparse dot with
+# its matrix. Each is a power of two under the crossover measured on the development machine
+# (bench/crossover.py: about 150k elements in float32, 75k in float64, 50k in float16, whose
+# arithmetic numpy does in software). Larger batches go through MXNet's operators.
+HOST_MIX_MAX_ELEMENTS = {"float16": 1 << 15, "float32": 1 << 17, "float64": 1 << 16}
+
+
+def mixes_on_host(cutmix, shape, dtype):
+    """Whether an op on the CPU mixes a batch of ``shape`` and ``dtype`` (and its gradient)
+    in numpy: CutMix always (numpy's selections beat MXNet's at every size measured, up to
+    128x16x32x32), mixup below HOST_MIX_MAX_ELEMENTS. On a GPU the data stay there."""
+    return cutmix or math.prod(shape) <= HOST_MIX_MAX_ELEMENTS[np.dtype(dtype).name]
+
+
 def _write(req, dst, compute):
-    """Honour MXNet's request type: compute straight into dst for write, add for add."""
+    """Honour MXNet's request type for a result computed on the device: compute straight into
+    dst for write, add for add."""
     if req == "null":
         return
     if req == "add":
@@ -145,60 +177,106 @@ def _write(req, dst, compute):
 
 
 class MixUpOp(mx.operator.CustomOp):
-    def __init__(self, params, seed, place_seed=None):
+    def __init__(self, params, seed, place_seed, ctx):
         super().__init__()
         self._params = params
         self._seed = seed
         self._place_seed = place_seed  # shared by the num_places nodes of one executor
         self.step = _shared.first_step  # training-mode forwards so far
         self._backward_mixing = None  # the last forward's mixing: the backward is its transpose
+        # On the CPU the host is the device: the op reads and writes the callbacks' arrays in
+        # place, and mixes small batches in numpy (_on_host, decided per batch).
+        self._cpu = ctx.device_type == "cpu"
+        self._on_host = False
         _shared.live_ops.add(self)
+
+    def _read(self, array):
+        """An input's values as a numpy array: on the CPU a view of its memory, else a copy."""
+        return _view(array) if self._cpu else array.asnumpy()
+
+    def _put(self, req, dst, compute):
+        """Honour MXNet's request type for a numpy result (``compute()``, of dst's shape and
+        dtype): written into dst's memory on the CPU, one copy to the device otherwise."""
+        if req == "null":
+            return
+        value = compute()
+        if self._cpu:
+            # value has the shape and dtype that MXNet's shape and type inference gave dst
+            view = _view(dst, writeable=True, shape=value.shape, dtype=value.dtype)
+            if req == "add":
+                view += value
+            else:  # write, inplace
+                np.copyto(view, value)
+        elif req == "add":
+            dst += device_array(value, dst.context, dst.dtype)
+        else:
+            dst._sync_copyfrom(value)  # pylint: disable=protected-access
+
+    def _pass(self, req, dst, src):
+        """dst = src, unchanged (dst += src for add)."""
+        if self._cpu:
+            self._put(req, dst, lambda: self._read(src))
+        elif req == "add":
+            dst += src
+        elif req != "null":
+            src.copyto(dst)
 
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
         p = self._params
+        labels = self._read(label)  # the batch's labels on the host: checked, mixed there
         if p.check_labels:
-            check_labels(label, p.num_classes)
-        probs = label_probabilities(label, p.num_classes,
-                                    p.label_smoothing if is_train else 0.0)
+            check_labels(labels, p.num_classes)
+        probs = label_probabilities(labels, p.num_classes, p.label_smoothing if is_train else 0.0,
+                                    checked=p.check_labels)
         mixing = None
         if is_train:
             # draws of step s are a pure function of (seed, s); every training step counts
             step, self.step = self.step, self.step + 1
             mixes_here = (p.num_places == 1
                           or chosen_place(self._place_seed, step, p.num_places) == p.place)
-            if (not _shared.paused and mixes_here
-                    and mixed_count(p.mix_rate, data.shape[0]) > 0):
-                classes = label_classes(label) if p.pairing == "other_class" else None
-                plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p,
-                                       data.shape, classes)
+            shape = data.shape
+            if not _shared.paused and mixes_here and mixed_count(p.mix_rate, shape[0]) > 0:
+                classes = label_classes(labels) if p.pairing == "other_class" else None
+                plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p, shape,
+                                       classes)
                 # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's)
                 label_mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
-                mixing = (BoxMixing(plan.boxes, plan.partner) if isinstance(plan, CutMixPlan)
-                          else label_mixing)
-                _write(req[1], out_data[1], lambda out: label_mixing.apply(probs, out))
-                _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
-        if mixing is None:
-            self.assign(out_data[0], req[0], data)
-            self.assign(out_data[1], req[1], probs)
+                cutmix = isinstance(plan, CutMixPlan)
+                mixing = BoxMixing(plan.boxes, plan.partner) if cutmix else label_mixing
+                self._on_host = self._cpu and mixes_on_host(cutmix, shape, data.dtype)
+                probs = label_mixing.apply_numpy(probs)
+        self._put(req[1], out_data[1], lambda: probs)
         self._backward_mixing = mixing
+        if mixing is None:
+            self._pass(req[0], out_data[0], data)
+        elif self._on_host:
+            self._put(req[0], out_data[0], lambda: mixing.apply_numpy(self._read(data)))
+        else:
+            _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
-        grad = out_grad[0]
-        if self._backward_mixing is None:  # identity forward (inference, or nothing mixed)
-            self.assign(in_grad[0], req[0], grad)
+        grad, mixing = out_grad[0], self._backward_mixing
+        if mixing is None:  # identity forward (inference, or nothing mixed)
+            self._pass(req[0], in_grad[0], grad)
+        elif self._on_host:
+            self._put(req[0], in_grad[0],
+                      lambda: mixing.apply_numpy(self._read(grad), transpose=True))
         else:
-            _write(req[0], in_grad[0],
-                   lambda out: self._backward_mixing.apply(grad, out, transpose=True))
-        self.assign(in_grad[1], req[1], 0)  # labels get no gradient
+            _write(req[0], in_grad[0], lambda out: mixing.apply(grad, out, transpose=True))
+        if req[1] != "add":  # labels get no gradient (adding zero would change nothing)
+            self._put(req[1], in_grad[1],
+                      lambda: np.zeros(in_grad[1].shape, np.dtype(in_grad[1].dtype)))
 
 
 # MXNet 1.9.1 workarounds (mixup_compat), installed explicitly here, where the op is registered:
 # MixUp declares every tensor as a backward dependency (out_grad 2, in_data 2, out_data 2:
-# indices 0..5) and gives the process-global set back to the other Python CustomOps; and only
-# the message of MixUp's own refusals is printed, not a traceback.
+# indices 0..5) and gives the process-global set back to the other Python CustomOps; only the
+# message of MixUp's own refusals is printed, not a traceback; and on the CPU the callbacks'
+# arrays are read and written in place, without a copy or a wait for the engine.
 _backward_dependencies = mixup_compat.CustomOpBackwardDependencies(range(2 + 2 + 2))
 mixup_compat.install_concise_refusals(prefix="MixUp:")
+_view = mixup_compat.callback_viewer()
 
 
 @mx.operator.register(OP_TYPE)
@@ -213,7 +291,7 @@ class MixUpProp(mx.operator.CustomOpProp):
     def __init__(self, **kwargs):
         super().__init__(need_top_grad=True)
         try:
-            self._params, self._error = parse(**kwargs), None
+            self._params, self._error = _parse_op_kwargs(kwargs), None
         except ValueError as error:
             self._params, self._error = None, error
 
@@ -291,7 +369,18 @@ class MixUpProp(mx.operator.CustomOpProp):
                                  "with place=0 of num_places=%d" % (p.place, p.num_places,
                                                                     p.num_places))
             place_seed = _shared.place_seeds[p.num_places]
-        return MixUpOp(p, seed, place_seed)
+        return MixUpOp(p, seed, place_seed, ctx)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_strings(items):
+    return parse(**dict(items))
+
+
+def _parse_op_kwargs(kwargs):
+    """``parse(**kwargs)``, remembered: an imperative ``mx.nd.Custom`` call creates a MixUpProp
+    each time, with the same strings (a ValueError is not remembered: it is raised anew)."""
+    return _parse_strings(tuple(sorted(kwargs.items())))
 
 
 def _draw_seed():

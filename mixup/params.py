@@ -160,8 +160,8 @@ class Mixing:
         "as few same-class pairs as possible): the samples are laid out class after class "
         "(classes, and samples within a class, in random order) and each takes the sample a "
         "random shift further (mixup.draws.other_class_partners states the exact "
-        "distribution). It needs the labels on the host: the op reads them back each batch; "
-        "a probability label's class is its largest entry (the first of ties).",
+        "distribution), from the labels the op reads back each batch anyway; a probability "
+        "label's class is its largest entry (the first of ties).",
         one_of(PAIRINGS), kind="str", option="random: partners on a random cycle; "
         "other_class: every partner of another class wherever the batch allows")
 
@@ -184,7 +184,8 @@ class MixUpParams(Mixing):
         "probability labels must have this many columns.", whole(2), kind="int")
     check_labels: bool = _param(
         True, "refuse class indices outside [0, num_classes) and probability rows that are "
-        "not distributions (reads one number back per batch).", boolean, kind="bool")
+        "not distributions (checked on the host, where the op reads the batch's labels back "
+        "once per batch whether or not it checks them).", boolean, kind="bool")
     place: int = _param(
         0, "`manifold mixup <https://arxiv.org/abs/1806.05236>`_ (Verma et al.): a network "
         "holds num_places MixUp nodes, this one at position place (0 = closest to the input, "
