@@ -281,9 +281,14 @@ def callback_viewer():
     import numpy
     from mxnet.base import _LIB, check_call
 
+    dtypes = {}  # MXNet's dtype (a numpy type) -> numpy.dtype
+
     def view(array, writeable=False, shape=None, dtype=None):
         shape = array.shape if shape is None else shape
-        dtype = numpy.dtype(array.dtype if dtype is None else dtype)
+        dtype = array.dtype if dtype is None else dtype
+        if dtype not in dtypes:
+            dtypes[dtype] = numpy.dtype(dtype)
+        dtype = dtypes[dtype]
         size = math.prod(shape) * dtype.itemsize  # > 0: the op refuses empty batches
         pointer = ctypes.c_void_p()
         check_call(_LIB.MXNDArrayGetData(array.handle, ctypes.byref(pointer)))
