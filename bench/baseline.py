@@ -31,7 +31,7 @@ def load_op(checkout, op_type=BEFORE_OP_TYPE):
     return package
 
 
-# configurations whose draws and results the two ops must share, bit for bit
+# configurations whose draws and results the two ops must share, element for element
 SAME_RESULTS = [
     ((256, 2), "float32", {}),
     ((16, 30), "float64", {"lam_mode": "sample", "label_smoothing": 0.1}),
@@ -45,8 +45,8 @@ SAME_RESULTS = [
 
 def same_results(before_op_type=BEFORE_OP_TYPE, steps=3, configurations=SAME_RESULTS):
     """[(configuration, identical)]: whether MixUp and the op registered as before_op_type,
-    bound after the same mx.random.seed, give identical outputs and gradients, bit for bit,
-    for ``steps`` training steps of the same inputs."""
+    bound after the same mx.random.seed, give identical outputs and gradients (every element
+    equal, NaN where NaN) for ``steps`` training steps of the same inputs."""
     import mxnet as mx
     import numpy as np
     out = []

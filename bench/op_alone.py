@@ -86,7 +86,7 @@ def run(ctx, rounds=7, iters=None, before=None, shapes=SHAPES):
     if before:
         from .baseline import same_results
         table("Before and after, bound after the same mx.random.seed: identical outputs and "
-              "gradients, bit for bit?", [{"configuration": c, "identical": same}
+              "gradients, element for element?", [{"configuration": c, "identical": same}
                                          for c, same in same_results()],
               ["configuration", "identical"])
     return results

@@ -3,10 +3,11 @@ label), CutMix's boxes of pixels, and the transposes of both (the exact backward
 probability rows, and their check.
 
 A plan from mixup/draws.py says what to mix; these say how. Each map applies itself two ways
-with the same result, bit for bit: ``apply`` on an NDArray's own device (data of any size on
-any device, never copied to the host) and ``apply_numpy`` on the host, for small batches on the
-CPU, where a few numpy operations cost less than pushing MXNet operators (see mixup/op.py).
-Labels are handled on the host: the op reads the batch's labels back once per batch.
+with the same values, element for element (a zero's sign aside: MXNet's sparse dot adds a +0
+that numpy does not): ``apply`` on an NDArray's own device (data of any size on any device,
+never copied to the host) and ``apply_numpy`` in numpy, which the op uses on the CPU where a
+few numpy operations cost less than pushing MXNet's (see mixup/op.py). Labels are handled on
+the host: the op reads the batch's labels back once per batch.
 """
 import functools
 
@@ -27,11 +28,6 @@ def device_array(host, ctx, dtype=None):
     array = mx.nd.empty(host.shape, ctx=ctx, dtype=dtype)
     array._sync_copyfrom(host)  # pylint: disable=protected-access
     return array
-
-
-def _rows(weights, like):
-    """Per-row weights shaped to broadcast against the batch `like` (N, ...)."""
-    return weights.reshape((-1,) + (1,) * (like.ndim - 1))
 
 
 class RowMixing:

@@ -46,8 +46,7 @@ that mix it.
 Where the work is done. The labels: on the host, always; the op reads the batch's labels back
 once per batch (N numbers, or the N x num_classes probabilities), checks them, makes the
 (smoothed) one-hot rows and mixes them there, and writes label_out with one copy. The data and
-their gradient, by the same plan, two ways that give the same result bit for bit
-(mixup/mixing.py):
+their gradient, by the same plan, two ways that give the same values (mixup/mixing.py):
 
 * on the CPU, where the host is the device, small mixup batches (HOST_MIX_MAX_ELEMENTS) and
   every CutMix batch are mixed by numpy, reading and writing the arrays MXNet hands the op in
