@@ -11,8 +11,9 @@ bound in a graph:
 * with ``--before DIR``: before_mixup_op, before_cutmix_op, the op of another checkout
   (bench/baseline.py), for a before/after comparison.
 
-Ratios are to the identity op of the same row (imperative or bound): the mean of per-round
-ratios with a 95% confidence interval.
+Ratios are to the identity op of the same row (imperative or bound), and with ``--before`` our
+op's to the earlier op in the same mode (vs_before): the mean of per-round ratios with a 95%
+confidence interval.
 
     python -m bench.op_alone [--rounds 7] [--before DIR] [--shapes 256x2,16x30]
 """
@@ -35,6 +36,7 @@ VARIANTS = {  # name: (op_type, extra parameters, needs 4-D data)
     "cutmix_op": ("MixUp", {"mode": "cutmix"}, True),
     "other_class_op": ("MixUp", {"pairing": "other_class"}, False),
 }
+BEFORE = {"mixup_op": "before_mixup_op", "cutmix_op": "before_cutmix_op"}  # after: before
 
 
 def _candidates(shape, ctx, before):
@@ -75,14 +77,15 @@ def run(ctx, rounds=7, iters=None, before=None, shapes=SHAPES):
             mine = {name: t for (m, name), t in timing.items() if m == mode}
             ratios = paired_ratios(mine, "identity_op")
             for name, t in mine.items():
-                r = ratios[name]
-                results.append({"shape": "x".join(map(str, shape)), "mode": mode,
-                                "impl": name, "ms": round(1e3 * t["median_s"], 3),
-                                "vs_identity": "%.2f (%.2f..%.2f)" % (r["mean"], r["low"],
-                                                                      r["high"])})
+                row = {"shape": "x".join(map(str, shape)), "mode": mode, "impl": name,
+                       "ms": round(1e3 * t["median_s"], 3), "vs_identity": _ci(ratios[name])}
+                if BEFORE.get(name) in mine:
+                    row["vs_before"] = _ci(paired_ratios(mine, BEFORE[name])[name])
+                results.append(row)
     table("1. The op alone, forward + backward (median ms per call; vs the identity CustomOp "
-          "of the same mode: mean of per-round ratios, 95% CI)", results,
-          ["shape", "mode", "impl", "ms", "vs_identity"])
+          "of the same mode%s: mean of per-round ratios, 95%% CI)"
+          % (" and vs the earlier op" if before else ""), results,
+          ["shape", "mode", "impl", "ms", "vs_identity"] + (["vs_before"] if before else []))
     if before:
         from .baseline import same_results
         table("Before and after, bound after the same mx.random.seed: identical outputs and "
@@ -90,6 +93,10 @@ def run(ctx, rounds=7, iters=None, before=None, shapes=SHAPES):
                                          for c, same in same_results()],
               ["configuration", "identical"])
     return results
+
+
+def _ci(ratio):
+    return "%.2f (%.2f..%.2f)" % (ratio["mean"], ratio["low"], ratio["high"])
 
 
 def _shape(text):
