@@ -86,7 +86,9 @@ def numpy_aliases(numpy):
     """{name: value} of the names MXNet 1.9.1 reads that this numpy lacks (empty below 1.24)."""
     if not _needs_aliases(numpy):
         return {}
-    have = set(dir(numpy))  # dir, not hasattr: numpy 1.24-1.26 warn on some lookups
+    # not hasattr: numpy 1.24-1.26 warn on some lookups; and numpy 2's dir() lists a fixed set
+    # of names, so a name set afterwards is found in vars() only
+    have = set(dir(numpy)) | set(vars(numpy))
     wanted = dict(_BUILTIN_ALIASES)
     wanted.update({old: getattr(numpy, new) for old, new in _RENAMED.items()
                    if new in have})

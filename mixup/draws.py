@@ -45,17 +45,55 @@ def symmetric_beta(rng, alpha, size):
     return np.where(difference >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
 
 
-def partners_and_mixed(rng, batch, mix_rate):
+def random_partners(rng, batch):
+    """pairing='random': one uniformly random cycle through the batch (a permutation without
+    fixed points: partner[i] != i, uniform over the other samples)."""
     order = rng.permutation(batch)
     partner = np.empty(batch, dtype=np.int64)
     partner[order] = np.roll(order, -1)  # the sample after i on a random cycle
+    return partner
+
+
+def other_class_partners(rng, classes):
+    """pairing='other_class': partners of another class wherever the batch allows it.
+
+    The classes present are put in a uniformly random order and the samples of each class in
+    a uniformly random order, one class after the other: a layout L of the N samples. With
+    c the largest class count, a shift s is drawn uniformly from c .. N - c when c <= N / 2,
+    else s = N // 2; the partner of L[k] is L[(k + s) mod N]. Since every class occupies a
+    run of at most c <= s, N - s positions of L, no sample then has a partner of its own
+    class; when c > N / 2, exactly 2c - N samples do, the fewest any permutation allows (the
+    c samples of that class have only N - c others to go to). The result is a permutation
+    without fixed points (1 <= s < N). Pure: a function of ``rng`` and ``classes``.
+    """
+    classes = np.asarray(classes)
+    batch = len(classes)
+    present, inverse, counts = np.unique(classes, return_inverse=True, return_counts=True)
+    class_order = rng.permutation(len(present))
+    within = rng.random(batch)
+    layout = np.lexsort((within, class_order[inverse]))
+    largest = int(counts.max())
+    shift = (batch // 2 if 2 * largest > batch
+             else int(rng.integers(largest, batch - largest + 1)))
+    partner = np.empty(batch, dtype=np.int64)
+    partner[layout] = layout[(np.arange(batch) + shift) % batch]
+    return partner
+
+
+def partners_and_mixed(rng, batch, mix_rate, classes=None):
+    """(partner, mixed): the partner permutation (random, or of other classes when the
+    samples' ``classes`` are given) and the mixed samples, round(mix_rate * N) of them chosen
+    uniformly."""
+    partner = random_partners(rng, batch) if classes is None else other_class_partners(
+        rng, classes)
     mixed = rng.permutation(batch)[:mixed_count(mix_rate, batch)]
     return partner, mixed
 
 
-def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
-    """Draw one batch's mixup :class:`MixPlan` from the numpy Generator ``rng`` (pure)."""
-    partner, mixed = partners_and_mixed(rng, batch, mix_rate)
+def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch", classes=None):
+    """Draw one batch's mixup :class:`MixPlan` from the numpy Generator ``rng`` (pure);
+    ``classes``: the samples' classes, for partners of other classes."""
+    partner, mixed = partners_and_mixed(rng, batch, mix_rate, classes)
     give = np.zeros(batch, dtype=np.float64)
     # one lambda for the batch, or one per mixed sample
     # (1 - lam ~ Beta(alpha, alpha) as lam does: the distribution is symmetric)
@@ -63,9 +101,10 @@ def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch"):
     return MixPlan(partner=partner, give=give)
 
 
-def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch"):
+def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch",
+                     classes=None):
     """Draw one batch's :class:`CutMixPlan` for images of height x width (pure, host-side)."""
-    partner, mixed = partners_and_mixed(rng, batch, mix_rate)
+    partner, mixed = partners_and_mixed(rng, batch, mix_rate, classes)
     count = 1 if lam_mode == "batch" else len(mixed)
     cut = np.sqrt(1.0 - symmetric_beta(rng, alpha, count))  # side ratio: area ~ 1 - lam
     cut_h, cut_w = (height * cut).astype(np.int64), (width * cut).astype(np.int64)
@@ -80,16 +119,21 @@ def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch
     return CutMixPlan(partner=partner, give=area / float(height * width), boxes=boxes)
 
 
-def draw_batch_plan(rng, params, shape):
+def draw_batch_plan(rng, params, shape, classes=None):
     """This batch's plan under ``params`` (a MixUpParams) for data of ``shape``: a MixPlan or
-    a CutMixPlan; mode='switch' decides first, with one draw."""
+    a CutMixPlan; mode='switch' decides first, with one draw. ``classes`` (the samples'
+    classes) are needed with pairing='other_class' only."""
     batch = shape[0]
     cutmix = params.mode == "cutmix" or (params.mode == "switch"
                                          and rng.random() < params.switch_prob)
+    if params.pairing == "random":
+        classes = None
+    elif classes is None:
+        raise ValueError("MixUp: pairing='other_class' needs the samples' classes")
     if cutmix:
         return draw_cutmix_plan(rng, batch, shape[2], shape[3], params.mix_rate,
-                                params.cutmix_alpha, params.lam_mode)
-    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode)
+                                params.cutmix_alpha, params.lam_mode, classes)
+    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode, classes)
 
 
 def chosen_place(place_seed, step, num_places):

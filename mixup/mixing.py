@@ -160,6 +160,14 @@ def label_probabilities(label, num_classes, smoothing=0.0):
     return label.astype("float32", copy=False)
 
 
+def label_classes(label):
+    """The samples' classes on the host (int64): class indices as given, or each probability
+    row's largest entry (the first of ties). One read-back of N numbers."""
+    if label.ndim == 1:
+        return label.asnumpy().astype(np.int64)
+    return label.argmax(axis=1).asnumpy().astype(np.int64)
+
+
 def check_labels(label, num_classes):
     """Refuse class indices outside [0, num_classes) or non-integral, and probability rows that
     are negative or do not sum to 1. Reads back one number; details only on failure."""

@@ -67,7 +67,7 @@ import mixup_compat
 from .draws import (CutMixPlan, MixPlan, chosen_place, draw_batch_plan,  # noqa: F401
                     draw_cutmix_plan, draw_plan, symmetric_beta)
 from .mixing import (PROBABILITY_SUM_TOLERANCE, SPARSE_DTYPES, BoxMixing,  # noqa: F401
-                     RowMixing, check_labels, label_probabilities)
+                     RowMixing, check_labels, label_classes, label_probabilities)
 from .params import MAX_BATCH, OP_TYPE, mixed_count, parse
 
 
@@ -169,8 +169,9 @@ class MixUpOp(mx.operator.CustomOp):
                           or chosen_place(self._place_seed, step, p.num_places) == p.place)
             if (not _shared.paused and mixes_here
                     and mixed_count(p.mix_rate, data.shape[0]) > 0):
+                classes = label_classes(label) if p.pairing == "other_class" else None
                 plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p,
-                                       data.shape)
+                                       data.shape, classes)
                 # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's)
                 label_mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
                 mixing = (BoxMixing(plan.boxes, plan.partner) if isinstance(plan, CutMixPlan)

@@ -153,6 +153,17 @@ class Mixing:
         "(N, num_classes) are taken as given (they already are the target distribution; so "
         "chained MixUp nodes never smooth twice).", fraction(open_at_one=True), kind="float",
         option="one-hot labels become (1-e) onehot + e/K before mixing, unmixed ones too")
+    pairing: str = _param(
+        "random", "who mixes with whom. ``'random'``: the partners form one uniformly random "
+        "cycle through the batch. ``'other_class'``: every mixed sample's partner has another "
+        "class wherever the batch allows it (when one class holds more than half the batch, "
+        "as few same-class pairs as possible): the samples are laid out class after class "
+        "(classes, and samples within a class, in random order) and each takes the sample a "
+        "random shift further (mixup.draws.other_class_partners states the exact "
+        "distribution). It needs the labels on the host: the op reads them back each batch; "
+        "a probability label's class is its largest entry (the first of ties).",
+        one_of(PAIRINGS), kind="str", option="random: partners on a random cycle; "
+        "other_class: every partner of another class wherever the batch allows")
 
     def node(self, **wiring):
         """The full, validated parameters of a node that mixes this way (``wiring``: at least
@@ -285,7 +296,7 @@ def add_mixing_options(group, defaults=None):
     default (see :func:`mixing_defaults`). The values are checked by :func:`parse_mixing`."""
     from .cli import add
     defaults = defaults or mixing_defaults()
-    choices = {"lam_mode": LAM_MODES, "mode": MODES}
+    choices = {"lam_mode": LAM_MODES, "mode": MODES, "pairing": PAIRINGS}
     for f in dataclasses.fields(Mixing):
         kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
         if f.metadata["kind"] == "float":

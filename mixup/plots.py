@@ -127,6 +127,29 @@ def compare(named_rows, path, title="validation", groups=None):
     _save(fig, path)
 
 
+def accuracy_against_size(series, path, title=""):
+    """Test accuracy against the number of training images (log scale): each series (a way of
+    training) in one colour, one dot per run (seed), its mean per size joined by a line."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    sizes = set()
+    for k, (label, points) in enumerate(series.items()):
+        colour = "C%d" % (k % 10)
+        xs = [p[0] for p in points]
+        sizes.update(xs)
+        ax.scatter(xs, [100 * p[1] for p in points], s=18, alpha=0.55, color=colour)
+        means = sorted((x, 100 * float(np.mean([p[1] for p in points if p[0] == x])))
+                       for x in set(xs))
+        ax.plot([m[0] for m in means], [m[1] for m in means], "-o", ms=5, color=colour,
+                label="%s (%d runs)" % (label, len(points)))
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(sizes), [str(s) for s in sorted(sizes)])
+    ax.minorticks_off()
+    ax.set(xlabel="training images", ylabel="test accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)
+
+
 def batch_grid(before, after, captions, path, title=""):
     """Two rows of tiles: images as loaded (top) and as mixed (bottom, captioned)."""
     count = len(before)

@@ -33,6 +33,8 @@ def describe(config):
         text = "MixUp α=%g" % config.mixing.alpha
         if config.mixing.mix_rate != 1:
             text += ", rate %g" % config.mixing.mix_rate
+        if config.mixing.pairing != "random":
+            text += ", %s pairs" % config.mixing.pairing.replace("_", "-")
         if config.mixup_at != "input":
             text += ", at %s" % config.mixup_at
         if config.mixup_off_epochs:
@@ -90,12 +92,34 @@ def measure(run_dir):
     return config, metrics, figures
 
 
-def _group_key(config):
-    """Runs that differ only in their seed (and what follows from it, or where and with which
-    version they ran) form one group."""
+def _group_key(config, **also):
+    """Runs that differ only in their seed (and what follows from it, where and with which
+    version they ran, or how often they validated and kept checkpoints) form one group;
+    ``also`` resets further fields."""
     return json.dumps(dataclasses.asdict(dataclasses.replace(
         config, seed=0, train_labels_changed=0.0, data_dir="", dataset_reason="",
-        mixup_version="", mxnet_version="")), sort_keys=True)
+        mixup_version="", mxnet_version="", val_every=1, save_period=1, keep_last=0,
+        **also)), sort_keys=True)
+
+
+def _accuracy(figures):
+    """The run's test accuracy (./test.sh), else its last validation: the same checkpoint."""
+    return figures.get("test acc", figures["last val acc"])
+
+
+def size_series(measured):
+    """{series label: [(training images, accuracy, seed)]}: the runs of one way of training
+    whatever their training-set size (and schedule length), one point per run."""
+    series, labels = {}, {}
+    for _, config, _, figures in measured:
+        key = _group_key(config, train_subset=0, train_count=0, num_epochs=1)
+        if key not in labels:
+            extra = [part for part in setting(config).split(", ")
+                     if not part.endswith("imgs") and part not in ("clean", "aug standard")]
+            labels[key] = ", ".join([describe(config)] + extra)
+        series.setdefault(labels[key], []).append(
+            (config.train_count or config.train_subset, _accuracy(figures), config.seed))
+    return series
 
 
 def _fmt(name, values):
@@ -141,6 +165,8 @@ def main(argv=None):
     parser = ArgumentParser(prog="./tools.sh report", description=__doc__)
     parser.add_argument("runs", nargs="+", help="run directories")
     add(parser, "--plot", "", "write the comparison plot (PNG) here")
+    add(parser, "--plot-size", "", "write test accuracy against training-set size (PNG) here: "
+        "one point per run, the mean per size, one colour per way of training")
     parser.add_argument("--by-run", action="store_true", help="one row per run, not per group "
                         "of seeds")
     args = parser.parse_args(argv)
@@ -159,6 +185,9 @@ def main(argv=None):
             shared = [part for part in settings[0] if all(part in s for s in settings)]
             plots.compare(named, args.plot, groups=groups,
                           title="validation" + (": " + ", ".join(shared) if shared else ""))
+        if args.plot_size:
+            plots.accuracy_against_size(size_series(measured), args.plot_size,
+                                        title="test accuracy against training-set size")
     except (FileNotFoundError, ValueError) as error:
         return parser.report(error)
     return 0

@@ -151,7 +151,10 @@ def test_the_mxnet_build_follows_the_gpus_compute_capability(gpus, listed, build
 
 
 def _ensure_env(*args, path=None, **env):
-    full = dict(os.environ, MIXUP_VENV="/nonexistent/venv", **env)
+    # The caller's own choices (CI runs the suite with PYTHON=python3.12, MIXUP_MXNET, ...) must
+    # not leak into the script under test: only what the test sets counts.
+    full = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "MIXUP_MXNET")}
+    full.update(MIXUP_VENV="/nonexistent/venv", **env)
     if path is not None:
         full["PATH"] = path
     return subprocess.run(["/bin/bash", ENSURE_ENV] + list(args), capture_output=True, text=True,

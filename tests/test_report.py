@@ -1,0 +1,66 @@
+"""./tools.sh report's grouping and the accuracy-against-size picture, on run directories
+written here (their figures chosen by hand, so the expected table is known)."""
+import json
+import os
+
+import pytest
+
+from mixup import report, runs
+from mixup.config import RunConfig
+
+
+def _run(root, name, test_accuracy, vals, **options):
+    """A finished run directory: config.json, metrics.jsonl (validated where vals has a
+    value), and test.json."""
+    path = os.path.join(str(root), name)
+    os.makedirs(path)
+    config = RunConfig.from_options(dataset="fashion-mnist", **options)
+    config = config.resolved(train_count=options.get("train_subset", 0))
+    config.save(path)
+    rows = []
+    for epoch, val in enumerate(vals, 1):
+        row = {"epoch": epoch, "train_accuracy": 0.5, "train_loss": 1.0, "lr": 0.1,
+               "seconds": 1.0, "images_per_sec": 1.0, "num_workers": 1, "rank": 0,
+               "mixup": True}
+        if val is not None:
+            row.update(val_accuracy=val, val_loss=1.0, val_count=100)
+        rows.append(row)
+    runs.write_metrics(path, rows)
+    with open(os.path.join(path, "test.json"), "w") as f:
+        json.dump({"accuracy": test_accuracy, "cross_entropy": 0.5, "ece": 0.05,
+                   "reliability": [{"count": 10, "confidence": 0.9, "accuracy": 0.8}]}, f)
+    return path
+
+
+def test_runs_differing_in_seed_and_validation_cadence_share_a_row(tmp_path):
+    a = _run(tmp_path, "a", 0.80, [None, 0.7, None, 0.8], train_subset=100, seed=1,
+             mix_rate=0, val_every=2)
+    b = _run(tmp_path, "b", 0.84, [0.6, 0.7, 0.75, 0.84], train_subset=100, seed=2, mix_rate=0)
+    measured = [(r,) + report.measure(r) for r in (a, b)]
+    figures = measured[0][3]
+    assert figures["best val acc"] == 0.8 and figures["last val acc"] == 0.8
+    assert figures["mean val acc, last 3"] == pytest.approx((0.7 + 0.8) / 2)  # 2 validations
+    lines = report.table(measured).splitlines()
+    assert len(lines) == 3  # header, rule, one row for both seeds
+    assert "| 2 |" in lines[2] and "82.00 ± 2.00" in lines[2]  # test acc: mean ± half range
+
+
+def test_accuracy_against_size_has_a_point_per_run_and_a_series_per_way(tmp_path):
+    made = [_run(tmp_path, "e1", 0.80, [0.8], train_subset=100, seed=1, mix_rate=0),
+            _run(tmp_path, "e2", 0.82, [0.82], train_subset=100, seed=2, mix_rate=0),
+            _run(tmp_path, "e3", 0.90, [0.9], train_subset=400, seed=1, mix_rate=0,
+                 num_epochs=60),
+            _run(tmp_path, "m1", 0.85, [0.85], train_subset=100, seed=1, alpha=1, mix_rate=1),
+            _run(tmp_path, "o1", 0.86, [0.86], train_subset=100, seed=1, alpha=1, mix_rate=1,
+                 pairing="other_class"),
+            _run(tmp_path, "n1", 0.70, [0.7], train_subset=100, seed=1, mix_rate=0,
+                 augment="none")]
+    series = report.size_series([(r,) + report.measure(r) for r in made])
+    assert series == {
+        "ERM": [(100, 0.80, 1), (100, 0.82, 2), (400, 0.90, 1)],
+        "MixUp α=1": [(100, 0.85, 1)],
+        "MixUp α=1, other-class pairs": [(100, 0.86, 1)],
+        "ERM, aug none": [(100, 0.70, 1)]}
+    out = str(tmp_path / "size.png")
+    assert report.main(made + ["--plot-size", out]) == 0
+    assert open(out, "rb").read(4) == b"\x89PNG"
