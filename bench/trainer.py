@@ -1,4 +1,4 @@
-"""6. ./train.sh against its own bound step, across threads, and against GluonCV's mixup recipe.
+"""7. ./train.sh against its own bound step, across threads, and against GluonCV's mixup recipe.
 
 Every measurement is a fresh process (MXNet sizes its OpenMP pool when it loads), the
 variants run in turn within each round and the order rotates from round to round; ratios are
@@ -15,7 +15,8 @@ taken within a round (the same phase of the machine) and summarised over rounds:
   0 and with 2 DataLoader workers (its better one is the reference), against
   ``./train.sh --network gluoncv:cifar_resnet20_v1 --image-shape 3,32,32``.
 
-    python -m bench.trainer [--rounds 2] [--only trainer|gluoncv] [--before DIR]
+    python -m bench.trainer [--rounds 2] [--only trainer|gluoncv] [--before DIR] [--rotate K]
+    python -m bench.trainer --combine A.json B.json ...   # short runs' rounds, side by side
     python -m bench.trainer --profile [--rounds 8]
 
 ``--before DIR`` also runs DIR's training command (a checkout of another commit, run from DIR)
@@ -200,6 +201,7 @@ RATIOS = [("./train.sh MixUp", "bound step"), ("./train.sh ERM", "bound step"),
           ("./train.sh ERM", "./train.sh MixUp"),
           ("./train.sh gluoncv MixUp", "gluoncv bound step"),
           ("./train.sh gluoncv MixUp", "GluonCV recipe (better of 0, 2 workers)"),
+          ("gluoncv bound step", "GluonCV recipe (better of 0, 2 workers)"),
           ("before: ./train.sh MixUp", "bound step"),
           ("before: ./train.sh MixUp", "before: ./train.sh MixUp, 1 thread"),
           ("before: ./train.sh gluoncv MixUp", "GluonCV recipe (better of 0, 2 workers)"),
@@ -212,42 +214,92 @@ def _spread(values):
             "values": values}
 
 
-def run(rounds=2, size=(2560, 256), epochs=3, only=("trainer", "gluoncv"), before=None):
+def run(rounds=2, size=(2560, 256), epochs=3, only=("trainer", "gluoncv"), before=None,
+        rotate=0):
+    """Measure every variant in `rounds` interleaved rounds (the first round's order rotated
+    by `rotate`, so that short runs combined with --combine do not all start alike)."""
     from mixup import preparation
-    from .common import table
+    from .common import with_foreign_load
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = os.path.join(tmp, "data")
         preparation.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=size)
         found = variants(only, data_dir, size, epochs, before, tmp)
         rates = {name: [] for name in found}
+        loads = {name: [] for name in found}
         names = list(found)
-        for r in range(rounds):
+        for r in range(rotate, rotate + rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                rates[name].append(found[name]())
-                print("  round %d  %-40s %7.1f images/s" % (r + 1, name, rates[name][-1]),
-                      flush=True)
-    recipes = [v for k, v in rates.items() if k.startswith("GluonCV recipe")]
+                rate, load = with_foreign_load(found[name])
+                rates[name].append(rate)
+                loads[name].append(round(load, 2))
+                print("  round %d  %-40s %7.1f images/s  (other processes: %.2f cores)"
+                      % (r + 1, name, rate, load), flush=True)
+    return report(rates, size, epochs, loads)
+
+
+BUSY = 0.25  # cores other processes kept busy during a measurement above which it is dropped
+
+
+def report(rates, size, epochs, loads=None):
+    """The tables of `rates` ({variant: [images/s per round]}, rounds aligned across
+    variants) and the ratios taken within each round. `loads` ({variant: [cores other
+    processes kept busy meanwhile]}): a measurement with more than BUSY is shown in brackets
+    and left out of the medians and of the ratios (a round's ratio needs both clean)."""
+    from .common import table
+    rates = {k: v for k, v in rates.items() if not k.startswith("GluonCV recipe (better")}
+    loads = {k: loads.get(k) or [0.0] * len(v) for k, v in rates.items()} if loads else {
+        k: [0.0] * len(v) for k, v in rates.items()}
+    rounds = max(len(v) for v in rates.values())
+    recipes = [k for k in rates if k.startswith("GluonCV recipe")]
     if recipes:
-        rates["GluonCV recipe (better of 0, 2 workers)"] = [max(v) for v in zip(*recipes)]
-    rows = [{"variant": name, "images_per_s": round(statistics.median(v), 1),
-             "ms_per_step": round(1e3 * BATCH / statistics.median(v), 1),
-             "per_round": " ".join("%.0f" % x for x in v)} for name, v in rates.items()]
-    table("6. ./train.sh, its bound step and GluonCV's recipe loop (images/s, median of %d "
-          "interleaved rounds; synthetic 3x32x32, %d training images, epochs 2-%d)"
-          % (rounds, size[0], epochs), rows, ["variant", "images_per_s", "ms_per_step",
-                                             "per_round"])
+        best = "GluonCV recipe (better of 0, 2 workers)"
+        rates[best] = [max(v) for v in zip(*(rates[k] for k in recipes))]
+        loads[best] = [max(v) for v in zip(*(loads[k] for k in recipes))]
+    clean = {k: [x if load <= BUSY else None for x, load in zip(v, loads[k])]
+             for k, v in rates.items()}
+    dropped = sum(x is None for v in clean.values() for x in v)
+    rows = []
+    for name, v in clean.items():
+        kept = [x for x in v if x is not None] or rates[name]
+        rows.append({"variant": name, "images_per_s": round(statistics.median(kept), 1),
+                     "ms_per_step": round(1e3 * BATCH / statistics.median(kept), 1),
+                     "per_round": " ".join("%.0f" % x if x is not None else "(%.0f)" % y
+                                           for x, y in zip(v, rates[name]))})
+    table("7. ./train.sh, its bound step and GluonCV's recipe loop (images/s, median of %d "
+          "interleaved rounds; synthetic 3x32x32, %d training images, epochs 2-%d; %d "
+          "measurements in brackets dropped: other processes kept > %.2f cores busy)"
+          % (rounds, size[0], epochs, dropped, BUSY), rows,
+          ["variant", "images_per_s", "ms_per_step", "per_round"])
     ratios = []
     for measured, reference in RATIOS:
         if measured in rates and reference in rates:
-            per_round = [a / b for a, b in zip(rates[measured], rates[reference])]
-            ratios.append({"ratio": "%s / %s" % (measured, reference),
-                           "median": "%.2fx" % statistics.median(per_round),
-                           "range": "%.2f-%.2f" % (min(per_round), max(per_round)),
-                           "per_round": per_round})
-    table("6. Ratios of images/s (per round, then the median over rounds)", ratios,
-          ["ratio", "median", "range"])
-    return {"rates": {k: _spread(v) for k, v in rates.items()}, "ratios": ratios,
-            "rounds": rounds, "train_size": size, "epochs": epochs}
+            per_round = [a / b for a, b in zip(clean[measured], clean[reference])
+                         if a is not None and b is not None]
+            if per_round:
+                ratios.append({"ratio": "%s / %s" % (measured, reference),
+                               "median": "%.2fx" % statistics.median(per_round),
+                               "range": "%.2f-%.2f" % (min(per_round), max(per_round)),
+                               "rounds": len(per_round), "per_round": per_round})
+    table("7. Ratios of images/s (per round, both measurements clean; the median over rounds)",
+          ratios, ["ratio", "median", "range", "rounds"])
+    return {"rates": {k: _spread(v) for k, v in rates.items()}, "loads": loads,
+            "ratios": ratios, "rounds": rounds, "train_size": list(size), "epochs": epochs}
+
+
+def combine(paths):
+    """The tables of several runs' JSON files (--out of short runs, each its own rounds):
+    their rounds side by side, per variant (runs written before loads were recorded count as
+    clean)."""
+    rates, loads, size, epochs = {}, {}, None, None
+    for path in paths:
+        with open(path) as f:
+            result = json.load(f)["trainer"]
+        size, epochs = tuple(result["train_size"]), result["epochs"]
+        for name, spread in result["rates"].items():
+            rates.setdefault(name, []).extend(spread["values"])
+            loads.setdefault(name, []).extend(result.get("loads", {}).get(
+                name, [0.0] * len(spread["values"])))
+    return report(rates, size, epochs, loads)
 
 
 def main(argv=None):
@@ -267,18 +319,26 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="--profile: MXNet's threads, as the commands' --threads N "
                              "(default: what they choose)")
+    parser.add_argument("--rotate", type=int, default=0, metavar="K",
+                        help="start the rotation of the order at round K (for runs combined "
+                             "with --combine)")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="no measurement: the tables of these runs' JSON files together")
     parser.add_argument("--out", default=None, help="JSON file (default: bench/results/"
                         "TRAINER.json, or TRAINER-PROFILE.json)")
     args = parser.parse_args(argv)
     from .common import machine, write_json
-    if args.profile:
+    if args.combine:
+        result = combine(args.combine)
+        name = "TRAINER.json"
+    elif args.profile:
         from . import trainer_profile
         result = trainer_profile.run(rounds=args.rounds or 8)
         name = "TRAINER-PROFILE.json"
     else:
         result = run(rounds=args.rounds or 2, size=(args.train_size, 256), epochs=args.epochs,
                      only=(args.only,) if args.only else ("trainer", "gluoncv"),
-                     before=args.before and os.path.abspath(args.before))
+                     before=args.before and os.path.abspath(args.before), rotate=args.rotate)
         name = "TRAINER.json"
     out = args.out or os.path.join(HERE, "results", name)
     write_json(out, {"machine": machine(), "trainer": result})

@@ -1,4 +1,4 @@
-"""6a. Where ./train.sh's step goes: the training loop taken apart, ms per step.
+"""7a. Where ./train.sh's step goes: the training loop taken apart, ms per step.
 
 One process running the trainer's own functions (``mixup.fit``: bind, train_iter,
 train_epoch) on a synthetic set of 3x32x32 images: ResNet-20 at 3x28x28 with MixUp at the
@@ -138,7 +138,7 @@ def _scoring(config, lay, trained, rounds, batch=100):
         rows.append({"part": name, "ms_per_image": round(1e3 * statistics.median(kept), 2),
                      "bound_over_this": "%.2f" % statistics.median(
                          [b / k for b, k in zip(bound, kept)])})
-    table("6b. ./test.sh's loops against their bound (%d validation images, batch %d, %d of "
+    table("7b. ./test.sh's loops against their bound (%d validation images, batch %d, %d of "
           "%d rounds kept)" % (count, batch, len(clean), rounds), rows,
           ["part", "ms_per_image", "bound_over_this"])
     return rows
@@ -216,7 +216,7 @@ def _run(config, rounds, steps):
                  % start_ms})
     calls, mixup_python = _profiled_counts(lambda: loop(preloaded), steps)
     threads = os.environ.get("OMP_NUM_THREADS", "MXNet's default")
-    table("6a. The training loop taken apart (ResNet-20 3x28x28, MixUp, batch 128, %s "
+    table("7a. The training loop taken apart (ResNet-20 3x28x28, MixUp, batch 128, %s "
           "OpenMP threads; %d of %d rounds kept, %d steps per sample; bound_over_this: the "
           "bound step's time over this row's, per round)" % (threads, len(clean), rounds, steps),
           rows, ["part", "ms_per_step", "range", "bound_over_this"])
