@@ -154,7 +154,7 @@ def update_store(kv, contexts):
     (several devices, or a cluster), else None. With one device and no cluster the Module
     then updates its parameters in place, a few multi-tensor SGD calls per step, as MXNet's
     own Module.fit does for one device; through a kvstore every parameter costs a push-pull, a
-    copy and a call from C back into Python per step (see the README's Benchmarks). The
+    copy and a call from C back into Python per step (docs/BENCHMARKS.md, 7a). The
     optimizer state is the same either way (runs.save_states keys it by name)."""
     return kv if len(contexts) > 1 or "dist" in kv.type else None
 

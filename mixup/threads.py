@@ -12,8 +12,8 @@ core this process may run on (its CPU affinity).
 **Decoding** (:func:`decode_threads`): when the devices are the CPU, one thread. A parallel
 region of the OpenMP pool ends only when its slowest thread does, so every other thread that
 runs during the step takes its core from a pool thread and stalls the whole pool; one thread
-decodes and augments tens of thousands of small images per second, while a CPU step consumes
-hundreds (README, Benchmarks). With GPUs the pool idles while the devices compute and decoding
+decodes and augments about 20000 small images per second, while a CPU step consumes
+hundreds (docs/BENCHMARKS.md, 7a). With GPUs the pool idles while the devices compute and decoding
 is the host's work: as many threads as MXNet's record iterator takes (it caps them at half the
 processors less one).
 """
