@@ -23,6 +23,31 @@ def machine():
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def _cpu_seconds():
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its
+    waited-for children), from /proc/stat and os.times()."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    own = os.times()
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+    return busy, own.user + own.system + own.children_user + own.children_system
+
+
+def with_foreign_load(fn):
+    """(fn(), the cores other processes kept busy meanwhile, on average): a measurement
+    taken while something else ran is not one (on 2 cores, one busy core halves a 2-thread
+    step). Linux only; elsewhere the load reads 0."""
+    try:
+        machine0, own0 = _cpu_seconds()
+    except OSError:
+        return fn(), 0.0
+    start = time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - start
+    machine1, own1 = _cpu_seconds()
+    return result, max(0.0, ((machine1 - machine0) - (own1 - own0)) / wall)
+
+
 def interleaved(candidates, rounds, iters, warmup=2):
     """Median seconds per call of each candidate (name -> fn that does one call and waits).
 

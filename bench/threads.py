@@ -12,7 +12,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 from mixup.threads import available_cores
 
@@ -23,29 +22,18 @@ def probe(steps=12, warmup=3, batch=128):
     import mixup  # noqa: F401
     import mxnet as mx
     import symbols
+    from .trainer import own_module, waited_steps
     mx.random.seed(0)
     net, label = symbols.get_symbol("resnet", num_classes=10, num_layers=20,
                                     image_shape=(1, 28, 28), mixup_at="input", alpha=0.2,
                                     mix_rate=0.7, with_label=True)
-    module = mx.mod.Module(mx.sym.Group([net, mx.sym.BlockGrad(label)]), context=[mx.cpu()],
-                           data_names=["data"], label_names=["softmax_label"])
-    module.bind(data_shapes=[("data", (batch, 1, 28, 28))],
-                label_shapes=[("softmax_label", (batch,))])
-    module.init_params(mx.init.Xavier())
-    module.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.01,
-                                                             "momentum": 0.9})
+    module = own_module(mx.sym.Group([net, mx.sym.BlockGrad(label)]), [mx.cpu()],
+                        (batch, 1, 28, 28))
     batch_data = mx.io.DataBatch([mx.nd.random.normal(shape=(batch, 1, 28, 28))],
                                  [mx.nd.array(list(range(10)) * (batch // 10) +
                                               list(range(batch % 10)))])
-    times = []
-    for i in range(warmup + steps):
-        start = time.perf_counter()
-        module.forward_backward(batch_data)
-        module.update()
-        mx.nd.waitall()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    print(json.dumps({"step_s": statistics.median(times), "batch": batch}))
+    print(json.dumps({"step_s": waited_steps(module, batch_data, steps, warmup),
+                      "batch": batch}))
 
 
 def _measure(threads, steps):

@@ -23,6 +23,7 @@ import mixup
 from . import datasets, devices, iterators, paths, plots, records, runs, trainset
 from .metrics import SoftMetrics, predict, summarize
 from .progress import bar
+from .threads import decode_threads
 
 
 class Diverged(Exception):
@@ -143,8 +144,19 @@ def train_iter(config, lay, epoch):
                              seed=derived_seed(config.seed, epoch, lay.rank),
                              num_parts=lay.workers, part_index=lay.rank,
                              augment=config.augment == "standard",
-                             records_path=(lay.train_set.rec, lay.train_set.idx))
+                             records_path=(lay.train_set.rec, lay.train_set.idx),
+                             threads=decode_threads(gpus=bool(config.gpus)))
     return mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
+
+
+def update_store(kv, contexts):
+    """The kvstore the Module updates through: `kv` when there is something to combine
+    (several devices, or a cluster), else None. With one device and no cluster the Module
+    then updates its parameters in place, a few multi-tensor SGD calls per step, as MXNet's
+    own Module.fit does for one device; through a kvstore every parameter costs a push-pull, a
+    copy and a call from C back into Python per step (docs/BENCHMARKS.md, 7a). The
+    optimizer state is the same either way (runs.save_states keys it by name)."""
+    return kv if len(contexts) > 1 or "dist" in kv.type else None
 
 
 def bind(config, lay, symbol, kv, run_dir, begin_epoch):
@@ -164,7 +176,8 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
                             multi_precision=config.dtype == "float16")
     # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
     # normalization='null' that is the only division by the batch.
-    module.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=optimizer_params)
+    module.init_optimizer(kvstore=update_store(kv, lay.contexts), optimizer="sgd",
+                          optimizer_params=optimizer_params)
     if begin_epoch and "dist" not in kv.type and os.path.exists(
             runs.states_path(run_dir, begin_epoch)):
         runs.load_states(module, run_dir, begin_epoch)
@@ -194,7 +207,8 @@ def train_epoch(module, batches, mixing, progress_bar, stop):
 
 def validate(config, lay, module):
     val_iter = iterators.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
-                                config.image_shape, train=False)
+                                config.image_shape, train=False,
+                                threads=decode_threads(gpus=bool(config.gpus)))
     return summarize(*predict(module, val_iter), lay.num_classes)
 
 

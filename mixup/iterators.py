@@ -4,10 +4,11 @@ import mxnet as mx
 
 from . import records
 from .datasets import check_image_shape, spec
+from .threads import decode_threads
 
 
 def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=None, seed=0,
-                num_parts=1, part_index=0, normalize=True, threads=2, augment=True,
+                num_parts=1, part_index=0, normalize=True, threads=None, augment=True,
                 records_path=None):
     """An ``mx.io.ImageRecordIter`` over a prepared split.
 
@@ -20,7 +21,8 @@ def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=No
     Batches are always full: MXNet wraps around at the end and reports the wrapped samples in
     ``batch.pad`` (never count them).
     Sharding for distributed training: part `part_index` of `num_parts`, disjoint, covering
-    every record once.
+    every record once. `threads` decode (default: mixup.threads.decode_threads(), the choice
+    for a CPU that computes).
     """
     info = spec(dataset, data_dir)
     manifest = records.verify(data_dir, dataset, checksums=False)
@@ -32,8 +34,9 @@ def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=No
     train = split == "train" if train is None else train
     rec, idx = records_path or records.paths(data_dir, dataset, split)
     kwargs = dict(path_imgrec=rec, path_imgidx=idx, data_shape=shape, batch_size=batch_size,
-                  label_width=1, preprocess_threads=threads, num_parts=num_parts,
-                  part_index=part_index, round_batch=True, shuffle=train, seed=seed)
+                  label_width=1, num_parts=num_parts, part_index=part_index, round_batch=True,
+                  shuffle=train, seed=seed,
+                  preprocess_threads=decode_threads() if threads is None else threads)
     if normalize:
         for channel, mean, std in zip("rgb", manifest["mean"], manifest["std"]):
             kwargs["mean_" + channel], kwargs["std_" + channel] = mean, std

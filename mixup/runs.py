@@ -17,6 +17,7 @@ import datetime
 import glob
 import json
 import os
+import pickle
 import re
 
 import mxnet as mx
@@ -129,7 +130,7 @@ def save_checkpoint(run_dir, module, epoch, with_states=True):
     blob.update({"aux:" + k: v for k, v in auxs.items()})
     if with_states:
         with atomic_path(states_path(run_dir, epoch)) as tmp:
-            module.save_optimizer_states(tmp)
+            save_states(module, tmp)
     with atomic_path(params_path(run_dir, epoch)) as tmp:
         mx.nd.save(tmp, blob)  # last: the .params file marks the checkpoint whole
 
@@ -195,7 +196,8 @@ MXNET_STATES = {("mxnet.ndarray.ndarray", "NDArray"): _ndarray,
 def check_states(run_dir, epoch):
     """Raise CheckpointError if the epoch's optimizer state exists but does not unpickle, and
     RefusedCheckpoint if it names anything but MXNet's NDArrays: it is read with
-    mixup.pickles, which runs nothing, before MXNet unpickles it in full."""
+    mixup.pickles, which runs nothing, before MXNet unpickles it in full. Returns the state
+    (None when the epoch has none)."""
     path = states_path(run_dir, epoch)
     if not os.path.exists(path):
         return
@@ -213,13 +215,42 @@ def check_states(run_dir, epoch):
     if not isinstance(states, dict):
         raise RefusedCheckpoint("%s holds a %s, not MXNet's optimizer state (a dict)"
                                 % (path, type(states).__name__))
+    return states
+
+
+def _in_place_names(module):
+    """{updater index: parameter name} when the Module keeps its optimizer state itself
+    (it updates in place: one device, fit.update_store), None when its kvstore keeps it.
+    A kvstore keys the state by parameter name, a Module by index (Module's
+    ``_optimizer.idx2name`` names them; MXNet 1.9.1 has no public accessor)."""
+    return None if module._update_on_kvstore else module._optimizer.idx2name
+
+
+def save_states(module, path):
+    """The Module's optimizer state into `path` as MXNet pickles it, keyed by parameter name
+    whichever way the Module updates: a .states file resumes a run on either path (those of
+    runs made while every run updated through a kvstore too)."""
+    names = _in_place_names(module)
+    if names is None:
+        module.save_optimizer_states(path)
+        return
+    states = pickle.loads(module._updater.get_states())  # MXNet's own bytes, made just now
+    with open(path, "wb") as f:
+        f.write(pickle.dumps({names[index]: state for index, state in states.items()}))
 
 
 def load_states(module, run_dir, epoch):
-    """Give module the optimizer state saved after epoch, checked first (check_states):
-    MXNet's own loader unpickles the file in full."""
-    check_states(run_dir, epoch)
-    module.load_optimizer_states(states_path(run_dir, epoch))
+    """Give module the optimizer state saved after epoch, checked first (check_states).
+    Through a kvstore MXNet's own loader then unpickles the file in full; a Module updating in
+    place gets the checked state, keyed by its own indices."""
+    states = check_states(run_dir, epoch)
+    names = _in_place_names(module)
+    if names is None:
+        module.load_optimizer_states(states_path(run_dir, epoch))
+        return
+    index = {name: i for i, name in names.items()}
+    module._updater.set_states(pickle.dumps({index.get(key, key): state
+                                             for key, state in states.items()}))
 
 
 def last_loadable_checkpoint(run_dir, log):

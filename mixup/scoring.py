@@ -21,6 +21,7 @@ import numpy as np
 from . import datasets, iterators, records, runs, trainset
 from .metrics import predict
 from .progress import bar
+from .threads import decode_threads
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, s
     total = manifest["splits"]["val"]["count"]
     for eps in eps_list:
         batches = iterators.record_iter(data_dir, config.dataset, "val", batch_size,
-                                   config.image_shape, train=False, normalize=False)
+                                   config.image_shape, train=False, normalize=False,
+                                   threads=decode_threads(gpus=ctx.device_type == "gpu"))
         with bar(total, "%s eps %g" % ("FGSM" if steps == 1 else "I-FGSM", eps)) as pbar:
             correct, count = _attacked_pass(batches, gradient, scorer, eps, steps, mean, std,
                                             mean_b, std_b, pbar)
@@ -151,6 +153,8 @@ def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val")
         train_set = trainset.of_run(config)
         records_path = (train_set.rec, train_set.idx)
     batches = iterators.record_iter(data_dir, config.dataset, split, batch_size,
-                               config.image_shape, train=False, records_path=records_path)
+                               config.image_shape, train=False, records_path=records_path,
+                               threads=decode_threads(gpus=any(c.device_type == "gpu"
+                                                               for c in contexts)))
     module = module_for(checkpoint, batch_size, config.image_shape, contexts)
     return predict(module, batches)

@@ -1,12 +1,21 @@
-"""How many CPU threads MXNet computes with, chosen before MXNet loads.
+"""The CPU threads of the commands: MXNet's compute pool, chosen before MXNet loads, and the
+threads that decode images.
 
-MXNet 1.9.1 sizes its OpenMP pool once, when the library loads, as half the processors on x86
-(it assumes hyper-threads): on a 2-vCPU machine it computes on one core. The pool follows
-``OMP_NUM_THREADS`` when that is set before ``import mxnet``. ``python -m mixup.train`` imports
-the package (and so MXNet) before the module's own code runs, so the command re-executes itself
-once, with the variable set, when it must change: to ``--threads N`` if given, else to the
-user's ``OMP_NUM_THREADS`` if set (respected as is), else to every core this process may run on
-(its CPU affinity).
+**Compute.** MXNet 1.9.1 sizes its OpenMP pool once, when the library loads, as half the
+processors on x86 (it assumes hyper-threads): on a 2-vCPU machine it computes on one core. The
+pool follows ``OMP_NUM_THREADS`` when that is set before ``import mxnet``. ``python -m
+mixup.train`` imports the package (and so MXNet) before the module's own code runs, so the
+command re-executes itself once, with the variable set, when it must change: to ``--threads
+N`` if given, else to the user's ``OMP_NUM_THREADS`` if set (respected as is), else to every
+core this process may run on (its CPU affinity).
+
+**Decoding** (:func:`decode_threads`): when the devices are the CPU, one thread. A parallel
+region of the OpenMP pool ends only when its slowest thread does, so every other thread that
+runs during the step takes its core from a pool thread and stalls the whole pool; one thread
+decodes and augments about 20000 small images per second, while a CPU step consumes
+hundreds (docs/BENCHMARKS.md, 7a). With GPUs the pool idles while the devices compute and decoding
+is the host's work: as many threads as MXNet's record iterator takes (it caps them at half the
+processors less one).
 """
 import os
 import sys
@@ -20,6 +29,16 @@ def available_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def decode_threads(gpus=False, cores=None):
+    """Threads for MXNet's record iterator (ImageRecordIter's ``preprocess_threads``): 1 when
+    the CPU computes, else as many as the iterator takes on `cores` (default: this process's),
+    max(cores // 2 - 1, 1) (see the module's doc)."""
+    if not gpus:
+        return 1
+    cores = available_cores() if cores is None else cores
+    return max(cores // 2 - 1, 1)
 
 
 def requested(argv):

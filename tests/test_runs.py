@@ -162,3 +162,65 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
     assert figures["last val acc"] == validated[-1]
     assert figures["best val acc"] == max(validated)
     assert figures["mean val acc, last 3"] == pytest.approx(sum(validated[-3:]) / 3)
+
+
+
+def _small_module(store, arg_params=None):
+    """A small graph's Module updating through `store` (None: in place), its parameters drawn
+    under one seed or given."""
+    import mxnet as mx
+    data = mx.sym.var("data")
+    net = mx.sym.FullyConnected(mx.sym.Activation(mx.sym.FullyConnected(
+        data, num_hidden=16, name="fc1"), act_type="relu"), num_hidden=3, name="fc2")
+    module = mx.mod.Module(mx.sym.SoftmaxOutput(net, name="softmax", normalization="null"),
+                           context=[mx.cpu()])
+    module.bind(data_shapes=[("data", (8, 5))], label_shapes=[("softmax_label", (8,))])
+    mx.random.seed(1)
+    module.init_params(mx.init.Xavier(), arg_params=arg_params, force_init=True)
+    module.init_optimizer(kvstore=store, optimizer="sgd", optimizer_params=dict(
+        learning_rate=0.5, momentum=0.9, wd=1e-3))
+    return module
+
+
+def _step(module, batch):
+    module.forward_backward(batch)
+    module.update()
+    return {k: v.asnumpy() for k, v in module.get_params()[0].items()}
+
+
+def test_the_in_place_update_is_the_kvstore_update_and_states_move_between_them(tmp_path):
+    """One device updates in place (fit.update_store), as MXNet's own Module.fit does; runs
+    made before updated through a kvstore. Both give the same parameters, and a .states file
+    is keyed by parameter name either way, so each path resumes the other's checkpoint with
+    its momentum: the next step is the one the saving module takes."""
+    import mxnet as mx
+    import numpy as np
+    from mixup import fit
+    assert fit.update_store(mx.kv.create("device"), [mx.cpu()]) is None
+    several = mx.kv.create("device")
+    assert fit.update_store(several, [mx.cpu(0), mx.cpu(1)]) is several
+    rng = np.random.default_rng(0)
+    batches = [mx.io.DataBatch([mx.nd.array(rng.normal(size=(8, 5)))],
+                               [mx.nd.array(rng.integers(0, 3, 8))]) for _ in range(3)]
+    via_store, in_place = _small_module(mx.kv.create("device")), _small_module(None)
+    assert via_store._update_on_kvstore and not in_place._update_on_kvstore
+    for batch in batches[:2]:
+        stored, placed = _step(via_store, batch), _step(in_place, batch)
+    for name in stored:
+        np.testing.assert_allclose(placed[name], stored[name], rtol=1e-5, atol=1e-6)
+    for source, other_path in ((via_store, None), (in_place, "device")):
+        run = str(tmp_path / ("from-store" if other_path is None else "from-in-place"))
+        os.makedirs(run)
+        runs.save_checkpoint(run, source, 1)
+        assert set(runs.check_states(run, 1)) == {"fc1_weight", "fc1_bias", "fc2_weight",
+                                                  "fc2_bias"}
+        args = runs.load_params(run, 1)[0]
+        resumed = _small_module(other_path and mx.kv.create(other_path), args)
+        without_state = _small_module(other_path and mx.kv.create(other_path), args)
+        runs.load_states(resumed, run, 1)
+        expected = _step(source, batches[2])
+        got, forgot = _step(resumed, batches[2]), _step(without_state, batches[2])
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
+        # the momentum mattered: without the checkpoint's state the step is another
+        assert not np.allclose(forgot["fc1_weight"], expected["fc1_weight"], atol=1e-4)
