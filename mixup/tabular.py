@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from .cli import ArgumentParser, add  # noqa: E402
 from .console import quiet_native_repeats  # noqa: E402
-from .files import write_atomic  # noqa: E402
+from .files import load_json, write_atomic  # noqa: E402
 from .progress import bar  # noqa: E402
 
 # scikit-learn's bundled UCI copies: name -> loader in sklearn.datasets
@@ -49,6 +49,10 @@ HIDDEN = (128, 128)
 LR = 0.001
 BATCH_SIZE = 16
 EPOCHS = 10
+
+# what a record of results.json needs to be tabulated again (./tools.sh tabular --table)
+RECORD_KEYS = frozenset(("dataset", "method", "alpha", "seed", "fold", "epochs", "test_error",
+                         "train_error"))
 
 
 def load(name):
@@ -170,21 +174,66 @@ def _mean_std(values):
     return "%.2f ± %.2f" % (values.mean(), values.std(ddof=1))
 
 
+def paired_difference(records, rows):
+    """mixup's test error minus ERM's on the same (seed, fold) — the same split, the same
+    initial weights and batches — over ``rows`` (one mixup setting), in points: (mean, two
+    standard errors, fits where mixup is better, fits where it is worse). None without a
+    matching ERM fit."""
+    erm = {(r["dataset"], r["epochs"], r["seed"], r["fold"]): r["test_error"]
+           for r in records if r["method"] == "erm"}
+    keys = [(r["dataset"], r["epochs"], r["seed"], r["fold"]) for r in rows]
+    if not keys or any(k not in erm for k in keys):
+        return None
+    diffs = 100 * np.array([r["test_error"] - erm[k] for r, k in zip(rows, keys)])
+    spread = 2 * diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+    return diffs.mean(), spread, int((diffs < 0).sum()), int((diffs > 0).sum())
+
+
 def table(records):
-    """Markdown: one row per (dataset, method, alpha, epochs), in order of first appearance."""
+    """Markdown: one row per (dataset, method, alpha, epochs), in order of first appearance.
+    Errors are mean ± standard deviation over the fits; a mixup row also gives its paired
+    difference to ERM (see :func:`paired_difference`)."""
     groups = {}
     for r in records:
         groups.setdefault((r["dataset"], r["method"], r["alpha"], r["epochs"]), []).append(r)
     lines = ["| dataset | method | α | epochs | test error % | train error % "
-             "| fits (folds × seeds) |", "|---|---|---|---|---|---|---|"]
+             "| fits (folds × seeds) | mixup − ERM, paired (± 2 s.e.; better / worse fits) |",
+             "|---|---|---|---|---|---|---|---|"]
     for (dataset, method, alpha, epochs), rows in groups.items():
         seeds = len({r["seed"] for r in rows})
-        lines.append("| %s | %s | %s | %d | %s | %s | %d (%d × %d) |" % (
+        paired = paired_difference(records, rows) if method == "mixup" else None
+        lines.append("| %s | %s | %s | %d | %s | %s | %d (%d × %d) | %s |" % (
             dataset, "ERM" if method == "erm" else "mixup",
             "–" if method == "erm" else "%g" % alpha, epochs,
             _mean_std([r["test_error"] for r in rows]),
-            _mean_std([r["train_error"] for r in rows]), len(rows), len(rows) // seeds, seeds))
+            _mean_std([r["train_error"] for r in rows]), len(rows), len(rows) // seeds, seeds,
+            "" if paired is None else "%+.2f ± %.2f; %d / %d" % paired))
     return "\n".join(lines)
+
+
+def _is_record(r):
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    return (isinstance(r, dict) and RECORD_KEYS <= set(r) and r["method"] in ("erm", "mixup")
+            and isinstance(r["dataset"], str)
+            and all(number(r[k]) for k in ("alpha", "seed", "fold", "epochs"))
+            and all(number(r[k]) and 0 <= r[k] <= 1 for k in ("test_error", "train_error")))
+
+
+def print_tables(paths, parser):
+    """``--table``: the table of results.json files written earlier (nothing is trained)."""
+    records = []
+    for path in paths:
+        try:
+            loaded = load_json(path)
+            if not isinstance(loaded, list) or not all(map(_is_record, loaded)):
+                raise ValueError("not a list of ./tools.sh tabular records (each with %s)"
+                                 % ", ".join(sorted(RECORD_KEYS)))
+        except (OSError, ValueError) as error:
+            parser.fail("--table %s: %s" % (path, error))
+        records.extend(loaded)
+    print(table(records))
+    return 0
 
 
 def _positive_ints(text):
@@ -196,7 +245,7 @@ def _positive_ints(text):
 
 def main(argv=None):
     parser = ArgumentParser(prog="./tools.sh tabular", description=__doc__)
-    parser.add_argument("--dataset", required=True, help="one of: " + ", ".join(DATASETS))
+    parser.add_argument("--dataset", help="one of: " + ", ".join(DATASETS))
     add(parser, "--alpha", [0.2, 1.0], "mixup's alpha, one or more values > 0 (ERM always "
         "runs beside them)", type=float, nargs="+")
     add(parser, "--seeds", 3, "repetitions of the cross-validation (seeds 0..K-1)", type=int)
@@ -207,8 +256,15 @@ def main(argv=None):
         "comma-separated")
     add(parser, "--lr", LR, "Adam's step size", type=float)
     threads.add_option(parser)
-    parser.add_argument("--out", required=True, help="directory for results.json")
+    parser.add_argument("--out", help="directory for results.json")
+    parser.add_argument("--table", nargs="+", metavar="RESULTS",
+                        help="print the table of results.json files written earlier, and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_tables(args.table, parser)
+    for option, value in (("--dataset", args.dataset), ("--out", args.out)):
+        if value is None:
+            parser.fail("%s is required (or --table RESULTS to print earlier results)" % option)
     if args.dataset not in DATASETS:
         parser.fail("unknown --dataset %r (choose from %s)" % (args.dataset, ", ".join(DATASETS)))
     bad_alpha = [a for a in args.alpha if not a > 0]

@@ -147,3 +147,47 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
     path = tmp_path / "results"
     path.write_text("not a directory")
     assert str(path) in refusal(tabular.main, ["--dataset", "iris", "--out", str(path)], capsys)
+
+
+def _record(method, alpha, seed, fold, test_error, dataset="wine", epochs=10):
+    return dict(dataset=dataset, method=method, alpha=alpha, seed=seed, fold=fold, epochs=epochs,
+                test_error=test_error, train_error=0.0, n_test=36)
+
+
+def test_the_paired_difference_compares_each_mixup_fit_with_erm_on_its_own_split(rng):
+    erm = rng.uniform(0, 0.3, size=(2, 5))
+    mix = np.clip(erm + rng.normal(0, 0.05, size=erm.shape), 0, 1)
+    mix[0, 0] = erm[0, 0]                               # a tie counts neither way
+    records = [_record("erm", 0.0, s, f, erm[s, f]) for s in range(2) for f in range(5)]
+    records += [_record("mixup", 1.0, s, f, mix[s, f]) for s in range(2) for f in range(5)]
+    records += [_record("erm", 0.0, s, f, 0.9, epochs=100) for s in range(2) for f in range(5)]
+    rng.shuffle(records)                                # pairing is by key, not by position
+    mixup_rows = [r for r in records if r["method"] == "mixup"]
+    mean, spread, better, worse = tabular.paired_difference(records, mixup_rows)
+    # an independent reference: the differences of the two arrays
+    diffs = 100 * (mix - erm).ravel()
+    assert mean == pytest.approx(diffs.mean())
+    assert spread == pytest.approx(2 * np.std(diffs, ddof=1) / np.sqrt(10))
+    assert (better, worse) == ((diffs < 0).sum(), (diffs > 0).sum())
+    row = [line for line in tabular.table(records).splitlines() if "| mixup | 1 | 10 |" in line]
+    assert row and row[0].endswith("| %+.2f ± %.2f; %d / %d |" % (mean, spread, better, worse))
+    # without ERM on the same split there is nothing to pair with
+    assert tabular.paired_difference([r for r in records if r["epochs"] == 10 and
+                                      not (r["method"] == "erm" and r["seed"] == 1)],
+                                     mixup_rows) is None
+
+
+def test_table_prints_saved_results_again_and_refuses_what_is_not_results(tmp_path, capsys):
+    records = [_record("erm", 0.0, 0, f, 0.1 * f) for f in range(3)] + \
+        [_record("mixup", 0.2, 0, f, 0.05 * f) for f in range(3)]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(records))
+    assert tabular.main(["--table", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == tabular.table(records)
+    bad = tmp_path / "bad.json"
+    for content in ("not json", json.dumps({"a": 1}), json.dumps([dict(records[0], method="x")]),
+                    json.dumps([dict(records[0], test_error=float("inf"))]),
+                    json.dumps([dict(records[0], seed="0")])):
+        bad.write_text(content)
+        assert str(bad) in refusal(tabular.main, ["--table", str(bad)], capsys)
+    assert "--dataset is required" in refusal(tabular.main, ["--out", str(tmp_path)], capsys)
