@@ -40,6 +40,18 @@ class ArgumentParser(argparse.ArgumentParser):
         except OSError as error:
             self.fail("%s %s: %s" % (flag, path, error.strerror or error))
 
+    def output_file(self, flag, path):
+        """Refuse, before any work, an output file ``path`` (given as ``flag``) that cannot be
+        written: a directory there, or no directory to hold it (it is not made: a mistyped
+        folder should not appear)."""
+        if os.path.isdir(path):
+            self.fail("%s %s is a directory, not a file" % (flag, path))
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            self.fail("%s %s: no directory %s" % (flag, path, folder))
+        if not os.access(folder, os.W_OK):
+            self.fail("%s %s: directory %s is not writable" % (flag, path, folder))
+
 
 def add(group, flag, default, help_text, shown=None, **kwargs):
     """add_argument with the default shown in --help. ``shown``: what to show instead, for a

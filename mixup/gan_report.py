@@ -91,6 +91,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run directories of ./tools.sh gan")
     add(parser, "--plot", "", "write the figure-5 picture (PNG) here")
     args = parser.parse_args(argv)
+    if args.plot:
+        parser.output_file("--plot", args.plot)
     try:
         grouped = groups([(run_dir, measure(run_dir)) for run_dir in args.runs])
         print(table(grouped))

@@ -170,6 +170,9 @@ def main(argv=None):
     parser.add_argument("--by-run", action="store_true", help="one row per run, not per group "
                         "of seeds")
     args = parser.parse_args(argv)
+    for flag, path in (("--plot", args.plot), ("--plot-size", args.plot_size)):
+        if path:
+            parser.output_file(flag, path)
     try:
         measured = [(run_dir,) + measure(run_dir) for run_dir in args.runs]
         print(table(measured, by_run=args.by_run))

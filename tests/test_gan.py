@@ -194,6 +194,13 @@ def test_gan_report_spreads_over_seeds(tmp_path, capsys):
         capsys.readouterr().out
 
 
+def test_gan_report_refuses_a_plot_path_without_a_folder_before_any_work(tmp_path, capsys):
+    target = str(tmp_path / "missing" / "figure.png")
+    message = refusal(gan_report.main, [str(tmp_path), "--plot", target], capsys)
+    assert "--plot" in message and target in message and "metrics.json" not in message
+    assert not (tmp_path / "missing").exists()
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--shape", "star"], "--shape"),
     (["--shape", "ring", "--alpha", "-0.5"], "--alpha"),

@@ -64,3 +64,19 @@ def test_accuracy_against_size_has_a_point_per_run_and_a_series_per_way(tmp_path
     out = str(tmp_path / "size.png")
     assert report.main(made + ["--plot-size", out]) == 0
     assert open(out, "rb").read(4) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--plot-size"])
+@pytest.mark.parametrize("where", ["missing folder", "a directory"])
+def test_an_unwritable_plot_path_is_refused_before_any_work(tmp_path, capsys, flag, where):
+    made = [_run(tmp_path, "e1", 0.80, [0.8], train_subset=100, seed=1, mix_rate=0)]
+    target = str(tmp_path / "no-such-folder" / "plot.png") if where == "missing folder" \
+        else str(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        report.main(made + [flag, target])
+    captured = capsys.readouterr()
+    assert refused.value.code == 2 and captured.out == ""      # no table: refused first
+    message = captured.err.strip()
+    assert len(message.splitlines()) == 1 and flag in message and target in message
+    assert "tmp" not in message.replace(str(tmp_path), "")      # names the file, not a temporary
+    assert not os.path.exists(str(tmp_path / "no-such-folder"))
