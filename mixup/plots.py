@@ -127,27 +127,46 @@ def compare(named_rows, path, title="validation", groups=None):
     _save(fig, path)
 
 
+def size_lines(series):
+    """{(series label, epochs): [(training images, mean accuracy)]} in order of size: what the
+    size picture joins. Runs of different schedule lengths are never averaged together or
+    joined (30 epochs on 10 000 images is not the next point of a 100-epoch curve)."""
+    lines = {}
+    for label, points in series.items():
+        for epochs in sorted({p[3] for p in points}, reverse=True):
+            sizes = sorted({p[0] for p in points if p[3] == epochs})
+            lines[(label, epochs)] = [
+                (x, float(np.mean([p[1] for p in points if p[0] == x and p[3] == epochs])))
+                for x in sizes]
+    return lines
+
+
 def accuracy_against_size(series, path, title=""):
     """Test accuracy against the number of training images (log scale): each series (a way of
-    training) in one colour, one dot per run (seed), its mean per size joined by a line."""
+    training) in one colour, one dot per run (seed), its mean per size joined by a line, one
+    line style and marker per schedule length. Returns what it joined (``size_lines``)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    sizes = set()
-    for k, (label, points) in enumerate(series.items()):
-        colour = "C%d" % (k % 10)
-        xs = [p[0] for p in points]
-        sizes.update(xs)
-        ax.scatter(xs, [100 * p[1] for p in points], s=18, alpha=0.55, color=colour)
-        means = sorted((x, 100 * float(np.mean([p[1] for p in points if p[0] == x])))
-                       for x in set(xs))
-        ax.plot([m[0] for m in means], [m[1] for m in means], "-o", ms=5, color=colour,
-                label="%s (%d runs)" % (label, len(points)))
+    lines = size_lines(series)
+    schedules = sorted({epochs for _, epochs in lines}, reverse=True)
+    styles = ["-o", "--s", ":^", "-.D"]
+    colours = {label: "C%d" % (k % 10) for k, label in enumerate(series)}
+    for label, points in series.items():
+        ax.scatter([p[0] for p in points], [100 * p[1] for p in points], s=18, alpha=0.55,
+                   color=colours[label])
+    for (label, epochs), means in lines.items():
+        runs = sum(1 for p in series[label] if p[3] == epochs)
+        ax.plot([m[0] for m in means], [100 * m[1] for m in means],
+                styles[schedules.index(epochs) % len(styles)], ms=5, color=colours[label],
+                label="%s, %d epochs (%d runs)" % (label, epochs, runs))
+    sizes = sorted({p[0] for points in series.values() for p in points})
     ax.set_xscale("log")
-    ax.set_xticks(sorted(sizes), [str(s) for s in sorted(sizes)])
+    ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()
     ax.set(xlabel="training images", ylabel="test accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)
+    return lines
 
 
 def batch_grid(before, after, captions, path, title=""):

@@ -108,8 +108,9 @@ def _accuracy(figures):
 
 
 def size_series(measured):
-    """{series label: [(training images, accuracy, seed)]}: the runs of one way of training
-    whatever their training-set size (and schedule length), one point per run."""
+    """{series label: [(training images, accuracy, seed, epochs)]}: the runs of one way of
+    training whatever their training-set size and schedule length, one point per run (the
+    picture keeps schedule lengths apart)."""
     series, labels = {}, {}
     for _, config, _, figures in measured:
         key = _group_key(config, train_subset=0, train_count=0, num_epochs=1)
@@ -118,7 +119,8 @@ def size_series(measured):
                      if not part.endswith("imgs") and part not in ("clean", "aug standard")]
             labels[key] = ", ".join([describe(config)] + extra)
         series.setdefault(labels[key], []).append(
-            (config.train_count or config.train_subset, _accuracy(figures), config.seed))
+            (config.train_count or config.train_subset, _accuracy(figures), config.seed,
+             config.num_epochs))
     return series
 
 
@@ -166,7 +168,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run directories")
     add(parser, "--plot", "", "write the comparison plot (PNG) here")
     add(parser, "--plot-size", "", "write test accuracy against training-set size (PNG) here: "
-        "one point per run, the mean per size, one colour per way of training")
+        "one point per run, the mean per size joined within a schedule length (a line and marker "
+        "per number of epochs), one colour per way of training")
     parser.add_argument("--by-run", action="store_true", help="one row per run, not per group "
                         "of seeds")
     args = parser.parse_args(argv)

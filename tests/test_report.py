@@ -3,9 +3,10 @@ written here (their figures chosen by hand, so the expected table is known)."""
 import json
 import os
 
+import numpy as np
 import pytest
 
-from mixup import report, runs
+from mixup import plots, report, runs
 from mixup.config import RunConfig
 
 
@@ -57,13 +58,31 @@ def test_accuracy_against_size_has_a_point_per_run_and_a_series_per_way(tmp_path
                  augment="none")]
     series = report.size_series([(r,) + report.measure(r) for r in made])
     assert series == {
-        "ERM": [(100, 0.80, 1), (100, 0.82, 2), (400, 0.90, 1)],
-        "MixUp α=1": [(100, 0.85, 1)],
-        "MixUp α=1, other-class pairs": [(100, 0.86, 1)],
-        "ERM, aug none": [(100, 0.70, 1)]}
+        "ERM": [(100, 0.80, 1, 200), (100, 0.82, 2, 200), (400, 0.90, 1, 60)],
+        "MixUp α=1": [(100, 0.85, 1, 200)],
+        "MixUp α=1, other-class pairs": [(100, 0.86, 1, 200)],
+        "ERM, aug none": [(100, 0.70, 1, 200)]}
     out = str(tmp_path / "size.png")
     assert report.main(made + ["--plot-size", out]) == 0
     assert open(out, "rb").read(4) == b"\x89PNG"
+
+
+def test_the_size_picture_joins_means_within_a_schedule_only(tmp_path):
+    points = [(1000, 0.84, 1, 100), (1000, 0.86, 2, 100), (5000, 0.90, 1, 100),
+              (5000, 0.91, 2, 100), (10000, 0.92, 1, 30), (10000, 0.93, 2, 30),
+              (10000, 0.95, 1, 100)]
+    drawn = plots.accuracy_against_size({"ERM": points}, str(tmp_path / "size.png"))
+    # independently: the mean of each (epochs, size) cell
+    expected = {}
+    for size, acc, _, epochs in points:
+        expected.setdefault(("ERM", epochs), {}).setdefault(size, []).append(acc)
+    assert set(drawn) == set(expected) == {("ERM", 100), ("ERM", 30)}
+    for key, cells in expected.items():
+        assert [x for x, _ in drawn[key]] == sorted(cells)
+        for (size, mean), want in zip(drawn[key], [np.mean(cells[x]) for x in sorted(cells)]):
+            assert mean == pytest.approx(want)
+    assert drawn[("ERM", 30)] == [(10000, pytest.approx(0.925))]   # not joined to 100 epochs
+    assert open(str(tmp_path / "size.png"), "rb").read(4) == b"\x89PNG"
 
 
 @pytest.mark.parametrize("flag", ["--plot", "--plot-size"])
