@@ -25,6 +25,19 @@ def initializer():
     return mx.init.Xavier(rnd_type="uniform", factor_type="in", magnitude=1)
 
 
+def init_like_pytorch(module):
+    """Initialise a bound Module's FullyConnected layers exactly as PyTorch's Linear does by
+    default: weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the GAN demo's
+    networks). Draws from MXNet's seeded generator."""
+    module.init_params(initializer())
+    weights, aux = module.get_params()
+    for name in list(weights):
+        if name.endswith("_bias"):
+            bound = weights[name[:-len("_bias")] + "_weight"].shape[1] ** -0.5
+            weights[name] = mx.nd.random.uniform(-bound, bound, shape=weights[name].shape)
+    module.set_params(weights, aux)
+
+
 def get_symbol(num_classes: int, hidden: Sequence[int], *, alpha: Optional[float] = None,
                lam_mode: str = "batch", train: bool = True, prefix: str = ""):
     """A classifier of (N, F) rows ending in ``SoftmaxOutput`` named ``softmax`` (label
