@@ -28,50 +28,161 @@ def test_the_mixtures_are_the_papers():
     assert abs(points.std() - 0.7) < 0.05 and np.percentile(nearest, 99) < 0.04
 
 
-def test_quality_counts_by_hand_on_the_ring():
+def test_coverage_counts_by_hand_on_the_ring():
     ring = gan.modes("ring")
     right = np.array([1.0, 0.0])  # a direction away from mode 0 = (0, 1)
+    # 16 points: a mode's share is 2, so a mode is covered by at least 1 point (half of 2)
     points = np.array([ring[0], ring[0], ring[0],  # exactly at mode 0
                        ring[1] + 0.02 * right, ring[1] - 0.02 * right,  # 0.02 from mode 1
-                       ring[2] + [0, 0.05],  # 0.05 from mode 2: not high quality
+                       ring[2] + [0, 0.05],  # 0.05 from mode 2: within 0.1, not 0.03
                        ring[3] * 1.029,  # 0.029 from mode 3, outward
-                       [0.0, 0.0]])  # the centre, 1 from every mode
-    measured = gan.quality(points, ring)
-    assert measured["high_quality"] == 6 / 8
-    assert measured["modes"] == 3  # modes 0, 1 and 3
-    assert measured["mode_counts"] == [3, 2, 0, 1, 0, 0, 0, 0]
+                       ring[4] * 1.2,  # 0.2 from mode 4: neither
+                       ] + [[0.0, 0.0]] * 8)  # the centre, 1 from every mode
+    near = gan.quality(points, ring, 0.03)
+    assert near["high_quality"] == 6 / 16 and near["mode_counts"] == [3, 2, 0, 1, 0, 0, 0, 0]
+    assert near["modes"] == 3  # modes 0, 1 and 3
+    wide = gan.quality(points, ring, 0.1)
+    assert wide["high_quality"] == 7 / 16 and wide["modes"] == 4
+    # with 32 points a share is 4: half of it is 2 points, which only modes 0 and 1 have
+    doubled = np.concatenate([points, [[0.0, 0.0]] * 16])
+    assert gan.quality(doubled, ring, 0.03)["modes"] == 2
+    assert gan.quality(doubled, ring, 0.03, share=0.75)["modes"] == 1  # 3 points: mode 0
+    assert [q["radius"] for q in gan.coverage(points, ring)] == [0.03, 0.1]
 
 
-def test_quality_agrees_with_a_point_by_point_computation():
+def test_coverage_agrees_with_a_point_by_point_computation():
     grid = gan.modes("grid")
     rng = np.random.default_rng(7)
     points = np.concatenate([gan.sample_real(rng, "grid", 300, std=0.02),
                              rng.uniform(-1.2, 1.2, (200, 2))])
-    counts = [0] * 25
-    good = 0
-    for x, y in points:
-        distances = [math.hypot(x - cx, y - cy) for cx, cy in grid]
-        k = distances.index(min(distances))
-        if distances[k] <= 0.03:
-            good += 1
-            counts[k] += 1
-    measured = gan.quality(points, grid)
-    assert measured["mode_counts"] == counts
-    assert measured["high_quality"] == good / 500
-    assert measured["modes"] == sum(c > 0 for c in counts)
-    assert gan.quality(np.zeros((0, 2)), grid)["modes"] == 0
+    for radius in (0.03, 0.1):
+        counts = [0] * 25
+        good = 0
+        for x, y in points:
+            distances = [math.hypot(x - cx, y - cy) for cx, cy in grid]
+            k = distances.index(min(distances))
+            if distances[k] <= radius:
+                good += 1
+                counts[k] += 1
+        measured = gan.quality(points, grid, radius)
+        assert measured["mode_counts"] == counts
+        assert measured["high_quality"] == good / 500
+        assert measured["modes"] == sum(c >= 0.5 * 500 / 25 for c in counts)
+    assert gan.quality(np.zeros((0, 2)), grid, 0.03)["modes"] == 0
+
+
+def test_uniform_noise_covers_no_mode_though_the_one_point_rule_counts_many():
+    """The reason for the share: under 'a mode is found when one point lands within 3 std'
+    uniform noise over the plotted square finds most of the grid's modes."""
+    rng = np.random.default_rng(11)
+    for shape, old_rule_at_least in (("grid", 10), ("ring", 3)):
+        centres = gan.modes(shape)
+        noise = rng.uniform(*gan.VIEW, size=(gan.SAMPLES, 2))
+        distances = np.linalg.norm(noise[:, None] - centres[None], axis=2)
+        one_point_rule = int((distances.min(axis=0) <= 0.03).sum())
+        assert one_point_rule >= old_rule_at_least
+        assert all(q["modes"] == 0 for q in gan.coverage(noise, centres))
+        # real data covers every mode at both radii
+        real = gan.sample_real(rng, shape, gan.SAMPLES)
+        assert all(q["modes"] == len(centres) for q in gan.coverage(real, centres))
+    baseline = gan.noise_baseline("grid", draws=3)
+    # the share of the square within 0.1 of a grid mode: 25 * pi * 0.01 / 2.6^2
+    assert baseline[0.1][0] == 0 and abs(baseline[0.1][1] - 25 * math.pi * 0.01 / 6.76) < 0.02
+
+
+def test_two_batch_mix_is_the_demos_formula():
+    rng = np.random.default_rng(5)
+    first, second = rng.normal(size=(2, 9, 2))
+    first_labels, second_labels = np.eye(2)[rng.integers(2, size=(2, 9))]
+    weight = rng.uniform(0, 0.2, 9)
+    points, labels = gan.two_batch_mix(first, first_labels, second, second_labels, weight)
+    np.testing.assert_allclose(points, weight[:, None] * first + (1 - weight[:, None]) * second,
+                               rtol=1e-12)
+    np.testing.assert_allclose(labels, weight[:, None] * first_labels
+                               + (1 - weight[:, None]) * second_labels, rtol=1e-12)
+
+
+def _steps_moves(net, step):
+    """How far one step moves every parameter of D and G (max absolute change each)."""
+    before = {k: v.asnumpy() for m in (net.d_train, net.g)
+              for k, v in m.get_params()[0].items()}
+    step()
+    after = {k: v.asnumpy() for m in (net.d_train, net.g) for k, v in m.get_params()[0].items()}
+    return {k: np.abs(after[k] - before[k]).max() for k in before}
+
+
+@pytest.mark.parametrize("lr", [gan.LEARNING_RATE, 4e-4])
+def test_adam_runs_at_the_demos_learning_rate(lr):
+    """Adam's first step moves each parameter that has a gradient by lr (m/sqrt(v) = sign(g)
+    after one step, up to epsilon): the learning rate is observed, not read from a
+    constant."""
+    net = gan.Gan(alpha=0.2, hidden=8, latent=2, seed=2, lr=lr)
+    rng = np.random.default_rng(0)
+    d_moves = _steps_moves(net, lambda: net.d_step(*net.d_batch(rng, "grid")))
+    g_moves = _steps_moves(net, lambda: net.g_step(rng, "grid"))
+    for name, moved in d_moves.items():
+        assert moved == pytest.approx(lr if name.startswith("d_") else 0, rel=0.02, abs=1e-9)
+    for name, moved in g_moves.items():
+        assert moved == pytest.approx(lr if name.startswith("g_") else 0, rel=0.02, abs=1e-9)
+
+
+def test_the_first_weights_are_pytorchs_linear_init():
+    net = gan.Gan(alpha=0.0, hidden=64, latent=2, seed=4)
+    params = net.d_train.get_params()[0]
+    for layer, fan_in in (("d_fc1", 2), ("d_fc2", 64), ("d_fc_out", 64)):
+        bound = fan_in ** -0.5
+        for kind in ("weight", "bias"):
+            values = params["%s_%s" % (layer, kind)].asnumpy().ravel()
+            assert np.abs(values).max() <= bound
+            if values.size >= 64:  # uniform on [-bound, bound]: reaches near both ends
+                assert values.max() > 0.8 * bound and values.min() < -0.8 * bound
+            assert np.abs(values).min() > 0 or values.size > 100  # biases drawn, not zero
+
+
+def _labels_seen(lam_law, steps=6, alpha=0.2):
+    watch = Watch("^softmax_label$")
+    net = gan.Gan(alpha=alpha, hidden=8, latent=2, seed=3, lam_law=lam_law, monitor=watch)
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        net.d_step(*net.d_batch(rng, "ring"))
+    return np.concatenate([named(step, "softmax_label")[-1] for step in watch.steps])
+
+
+def test_the_authors_law_mixes_with_at_most_alpha_of_the_first_batch():
+    import scipy.stats
+    label = _labels_seen("authors")
+    assert label.shape == (6 * 256, 2)
+    real = label[:, 1]
+    # a point's label is u * l1 + (1 - u) * l2: its own class (l1 = l2) or u, 1 - u
+    mixed = real[(real > 1e-9) & (real < 1 - 1e-9)]
+    share = np.minimum(mixed, 1 - mixed)
+    assert share.max() <= 0.2 + 1e-6
+    # about half the pairs are real with fake; their u is uniform on [0, 0.2]
+    assert 0.4 < len(mixed) / len(real) < 0.6
+    assert scipy.stats.kstest(share / 0.2, "uniform").pvalue > 1e-3
+
+
+def test_the_beta_law_reaches_past_alpha():
+    import scipy.stats
+    real = _labels_seen("beta")[:, 1]
+    mixed = real[(real > 1e-9) & (real < 1 - 1e-9)]
+    share = np.minimum(mixed, 1 - mixed)
+    assert (share > 0.2).mean() > 0.1
+    # min(lambda, 1 - lambda) of Beta(0.2, 0.2), checked by its CDF
+    law = scipy.stats.beta(0.2, 0.2)
+    assert scipy.stats.kstest(share, lambda s: 2 * law.cdf(s)).pvalue > 1e-3
 
 
 def _one_d_step(alpha):
-    """A small GAN's first D step, watching the MixUp node's input, D's first layer's input
-    and the loss's label: (real points given, [(name, array)] of the step)."""
+    """A small GAN's first D step through the MixUp op (--lam-law beta), watching the MixUp
+    node's input, D's first layer's input and the loss's label: (real points given, [(name,
+    array)] of the step)."""
     watch = Watch("^(d_mixup_data|d_fc1_data|softmax_label)$")
-    net = gan.Gan(alpha=alpha, hidden=8, latent=2, seed=3, monitor=watch)
-    rng = np.random.default_rng(1)
-    real = gan.sample_real(rng, "ring", gan.BATCH)
-    net.d_step(real, rng.normal(size=(gan.BATCH, 2)))
+    net = gan.Gan(alpha=alpha, hidden=8, latent=2, seed=3, lam_law="beta", monitor=watch)
+    points, labels = net.d_batch(np.random.default_rng(1), "ring")
+    net.d_step(points, labels)
     (step,) = watch.steps
-    return real, step
+    return points[:gan.BATCH], step
 
 
 def test_mixup_reaches_the_discriminators_batch():
@@ -120,20 +231,20 @@ def _d_real_probability(params, points):
 
 
 def test_g_steps_raise_ds_belief_in_gs_points_and_d_steps_reach_the_g_step():
-    net = gan.Gan(alpha=0.0, hidden=16, latent=2, seed=0)
+    net = gan.Gan(alpha=0.0, hidden=16, latent=2, seed=0, lr=1e-2)  # a visible move in 10
     rng = np.random.default_rng(0)
     noise = rng.normal(size=(500, 2))
     for _ in range(20):
-        net.d_step(gan.sample_real(rng, "ring", gan.BATCH), rng.normal(size=(gan.BATCH, 2)))
+        net.d_step(*net.d_batch(rng, "ring"))
     d_params = net.d_train.get_params()
     # the G step's D (d_score) is the D just trained: same outputs as numpy with its weights
-    net.d_score.forward(mx_batch(net.generate(noise[:128])), is_train=False)
+    net.d_score.forward(mx_batch(net.generate(noise[:256])), is_train=False)
     np.testing.assert_allclose(net.d_score.get_outputs()[0].asnumpy()[:, 1],
-                               _d_real_probability(d_params, net.generate(noise[:128])),
+                               _d_real_probability(d_params, net.generate(noise[:256])),
                                rtol=1e-4, atol=1e-5)
     before = _d_real_probability(d_params, net.generate(noise)).mean()
     for _ in range(10):
-        net.g_step(rng.normal(size=(gan.BATCH, 2)))
+        net.g_step(rng, "ring")
     after = _d_real_probability(net.d_train.get_params(), net.generate(noise)).mean()
     # G moved its points to where the (unchanged) D believes more in them
     assert after > before + 0.01
@@ -163,8 +274,11 @@ def test_the_commands_write_a_run_and_compare_runs(tmp_path, capsys):
         metrics = json.load(open(os.path.join(out, "metrics.json")))
         assert samples.shape == (2500, 2) and np.isfinite(samples).all()
         nearest = np.linalg.norm(samples[:, None] - gan.modes("grid")[None], axis=2).min(axis=1)
-        assert metrics["high_quality"] == np.mean(nearest <= 0.03)
+        for measured, radius in zip(metrics["coverage"], (0.03, 0.1)):
+            assert measured["radius"] == radius
+            assert measured["high_quality"] == np.mean(nearest <= radius)
         assert metrics["num_modes"] == 25 and metrics["alpha"] == float(alpha)
+        assert metrics["lr"] == 1e-3 and metrics["lam_law"] == "authors"
         assert [h["iteration"] for h in metrics["history"]] == [10, 12]
         with np.load(os.path.join(out, "snapshots.npz")) as saved:
             np.testing.assert_array_equal(saved["fake"][-1], samples)
@@ -173,25 +287,79 @@ def test_the_commands_write_a_run_and_compare_runs(tmp_path, capsys):
     figure = str(tmp_path / "figure.png")
     assert gan_report.main(runs + ["--plot", figure]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("| grid | ERM | 12 | 8 | 1 |") for line in lines)
-    assert any(line.startswith("| grid | mixup α=0.5 | 12 | 8 | 1 |") for line in lines)
+    assert any(line.startswith("| grid | ERM | 0.001 | 12 | 8 | 1 |") for line in lines)
+    assert any(line.startswith("| grid | mixup u~U(0, 0.5), 2 batches | 0.001 | 12 | 8 | 1 |")
+               for line in lines)
+    # the noise baseline, computed: no mode at either radius
+    (noise,) = [line for line in lines if "uniform noise" in line]
+    assert noise.startswith("| grid |") and noise.split("|")[7].strip() == "0.0"
     assert open(figure, "rb").read(4) == b"\x89PNG"
     assert gan_report.main([str(tmp_path)]) == 2
     assert "metrics.json" in capsys.readouterr().err
 
 
-def test_gan_report_spreads_over_seeds(tmp_path, capsys):
+def _metrics(seed, found, good, **setting):
+    entry = dict(shape="ring", alpha=1.0, lam_law="beta", lr=1e-3, iterations=100, hidden=32,
+                 latent=2, batch=128, d_steps=5, seed=seed, num_modes=8, format=2,
+                 coverage=[dict(radius=r, modes=f, high_quality=g)
+                           for r, f, g in zip((0.03, 0.1), found, good)])
+    entry.update(setting)
+    return entry
+
+
+def _runs(tmp_path, *entries):
     runs = []
-    for seed, (found, good) in enumerate([(6, 0.5), (8, 0.7)]):
-        run = tmp_path / str(seed)
+    for k, entry in enumerate(entries):
+        run = tmp_path / ("run%d" % k)
         run.mkdir()
-        run.joinpath("metrics.json").write_text(json.dumps(dict(
-            shape="ring", alpha=1.0, iterations=100, hidden=32, latent=2, seed=seed,
-            modes=found, num_modes=8, high_quality=good)))
+        run.joinpath("metrics.json").write_text(json.dumps(entry))
         runs.append(str(run))
+    return runs
+
+
+def test_gan_report_spreads_over_seeds_and_keeps_settings_apart(tmp_path, capsys):
+    runs = _runs(tmp_path, _metrics(0, (6, 7), (0.5, 0.8)), _metrics(1, (8, 8), (0.7, 0.9)),
+                 _metrics(2, (1, 2), (0.1, 0.2), lr=1e-2))
     assert gan_report.main(runs) == 0
-    assert "| ring | mixup α=1 | 100 | 32 | 2 | 7.0 ± 1.0 of 8 | 60.0 ± 10.0 |" in \
-        capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert ("| ring | mixup λ~Beta(1, 1) | 0.001 | 100 | 32 | 2 | 7.0 ± 1.0 of 8 | 60.0 ± 10.0 "
+            "| 7.5 ± 0.5 of 8 | 85.0 ± 5.0 |") in out
+    assert "| ring | mixup λ~Beta(1, 1) | 0.01 | 100 | 32 | 1 | 1.0 of 8 | 10.0 |" in out
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(format=None), "earlier version"),
+    (dict(coverage="many"), "'coverage' has the wrong type"),
+    (dict(hidden="32"), "'hidden' has the wrong type"),
+    (dict(coverage=[dict(radius=0.03, modes=1, high_quality=0.1)]), "radii"),
+    (dict(coverage=[dict(radius=0.03, modes="x", high_quality=0.1)] * 2), "not a radius"),
+])
+def test_gan_report_refuses_metrics_it_cannot_read_naming_the_file(tmp_path, capsys, change,
+                                                                   words):
+    entry = _metrics(0, (1, 1), (0.1, 0.1))
+    entry.update(change)
+    entry = {k: v for k, v in entry.items() if v is not None}
+    (run,) = _runs(tmp_path, entry)
+    assert gan_report.main([run]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and os.path.join(run, "metrics.json") in err
+    assert words in err
+
+
+def test_gan_report_refuses_a_cut_snapshot_file_by_name(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert gan.main(["--shape", "ring", "--iterations", "3", "--hidden", "4", "--out", out]) == 0
+    path = os.path.join(out, "snapshots.npz")
+    content = open(path, "rb").read()
+    open(path, "wb").write(content[:len(content) // 2])
+    capsys.readouterr()
+    figure = str(tmp_path / "f.png")
+    assert gan_report.main([out, "--plot", figure]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and path in err and not os.path.exists(figure)
+    np.savez(path, iterations=np.array([3]), fake=np.zeros((1, 5, 3)), real=np.zeros((5, 2)))
+    assert gan_report.main([out, "--plot", figure]) == 2
+    assert "wrong shapes" in capsys.readouterr().err
 
 
 def test_gan_report_refuses_a_plot_path_without_a_folder_before_any_work(tmp_path, capsys):
@@ -210,6 +378,12 @@ def test_gan_report_refuses_a_plot_path_without_a_folder_before_any_work(tmp_pat
     (["--shape", "ring", "--latent", "0"], "--latent"),
     (["--shape", "ring", "--seed", "-1"], "--seed"),
     (["--shape", "grid", "--threads", "two"], "--threads"),
+    (["--shape", "ring", "--lr", "inf"], "--lr"),
+    (["--shape", "ring", "--lr", "0"], "--lr"),
+    (["--shape", "ring", "--lr", "nan"], "--lr"),
+    (["--shape", "ring", "--alpha", "1.5"], "--alpha"),
+    (["--shape", "ring", "--alpha", "1.5", "--lam-law", "beta", "--lr", "-1"], "--lr"),
+    (["--shape", "ring", "--lam-law", "gamma"], "--lam-law"),
 ])
 def test_bad_options_are_refused_in_one_line(args, flag, tmp_path, capsys):
     assert flag in refusal(gan.main, args + ["--out", str(tmp_path / "out")], capsys)
