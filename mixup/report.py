@@ -45,7 +45,8 @@ def describe(config):
 def setting(config):
     parts = []
     if config.train_subset:
-        parts.append("%d imgs" % config.train_subset)
+        # the draw is part of the setting: balanced and uniform subsets are other training sets
+        parts.append("%d imgs %s" % (config.train_subset, config.subset_draw))
     parts.append("noise %g%%" % (100 * config.label_noise) if config.label_noise else "clean")
     parts.append("aug %s" % config.augment)
     return ", ".join(parts)
@@ -95,11 +96,14 @@ def measure(run_dir):
 def _group_key(config, **also):
     """Runs that differ only in their seed (and what follows from it, where and with which
     version they ran, or how often they validated and kept checkpoints) form one group;
-    ``also`` resets further fields."""
+    ``also`` resets further fields. The subset draw (balanced or uniform) keeps runs apart; it
+    means nothing without a subset (a run on all images recorded before --subset-draw loads
+    as uniform), so there it is the default."""
+    draw = config.subset_draw if config.train_subset else RunConfig.subset_draw
     return json.dumps(dataclasses.asdict(dataclasses.replace(
-        config, seed=0, train_labels_changed=0.0, data_dir="", dataset_reason="",
-        mixup_version="", mxnet_version="", val_every=1, save_period=1, keep_last=0,
-        **also)), sort_keys=True)
+        config, seed=0, train_labels_changed=0.0, train_class_counts=(), data_dir="",
+        dataset_reason="", mixup_version="", mxnet_version="", val_every=1, val_last=1,
+        save_period=1, keep_last=0, subset_draw=draw, **also)), sort_keys=True)
 
 
 def _accuracy(figures):
@@ -110,13 +114,17 @@ def _accuracy(figures):
 def size_series(measured):
     """{series label: [(training images, accuracy, seed, epochs)]}: the runs of one way of
     training whatever their training-set size and schedule length, one point per run (the
-    picture keeps schedule lengths apart)."""
+    picture keeps schedule lengths apart). Balanced and uniform subsets are other series; a run
+    on all images joins the balanced one."""
     series, labels = {}, {}
     for _, config, _, figures in measured:
         key = _group_key(config, train_subset=0, train_count=0, num_epochs=1)
         if key not in labels:
+            # the size is the x axis; a uniform draw is named (balanced, the default, is not)
             extra = [part for part in setting(config).split(", ")
-                     if not part.endswith("imgs") and part not in ("clean", "aug standard")]
+                     if " imgs " not in part and part not in ("clean", "aug standard")]
+            if config.train_subset and config.subset_draw != RunConfig.subset_draw:
+                extra.insert(0, "%s draw" % config.subset_draw)
             labels[key] = ", ".join([describe(config)] + extra)
         series.setdefault(labels[key], []).append(
             (config.train_count or config.train_subset, _accuracy(figures), config.seed,

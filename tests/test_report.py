@@ -10,14 +10,20 @@ from mixup import plots, report, runs
 from mixup.config import RunConfig
 
 
-def _run(root, name, test_accuracy, vals, **options):
+def _run(root, name, test_accuracy, vals, old=False, **options):
     """A finished run directory: config.json, metrics.jsonl (validated where vals has a
-    value), and test.json."""
+    value), and test.json. ``old``: its config.json as written before --subset-draw."""
     path = os.path.join(str(root), name)
     os.makedirs(path)
     config = RunConfig.from_options(dataset="fashion-mnist", **options)
     config = config.resolved(train_count=options.get("train_subset", 0))
     config.save(path)
+    if old:
+        raw = json.load(open(os.path.join(path, "config.json")))
+        for key in ("subset_draw", "val_last", "train_class_counts"):
+            del raw[key]
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(raw, f)
     rows = []
     for epoch, val in enumerate(vals, 1):
         row = {"epoch": epoch, "train_accuracy": 0.5, "train_loss": 1.0, "lr": 0.1,
@@ -44,6 +50,28 @@ def test_runs_differing_in_seed_and_validation_cadence_share_a_row(tmp_path):
     lines = report.table(measured).splitlines()
     assert len(lines) == 3  # header, rule, one row for both seeds
     assert "| 2 |" in lines[2] and "82.00 ± 2.00" in lines[2]  # test acc: mean ± half range
+
+
+def test_balanced_and_uniform_subsets_are_never_one_row(tmp_path):
+    made = [_run(tmp_path, "b1", 0.80, [0.8], train_subset=100, seed=1, mix_rate=0),
+            _run(tmp_path, "b2", 0.82, [0.82], train_subset=100, seed=2, mix_rate=0,
+                 subset_draw="balanced", val_last=5),
+            _run(tmp_path, "u1", 0.70, [0.7], train_subset=100, seed=1, mix_rate=0,
+                 subset_draw="uniform"),
+            _run(tmp_path, "o1", 0.72, [0.72], old=True, train_subset=100, seed=2, mix_rate=0),
+            # on all images the draw means nothing: an old run and a new one are one row
+            _run(tmp_path, "a1", 0.90, [0.9], seed=1, mix_rate=0),
+            _run(tmp_path, "a2", 0.92, [0.92], old=True, seed=2, mix_rate=0)]
+    measured = [(r,) + report.measure(r) for r in made]
+    rows = report.table(measured).splitlines()[2:]
+    assert len(rows) == 3
+    assert "100 imgs balanced" in rows[0] and "81.00 ± 1.00" in rows[0] and "| 2 |" in rows[0]
+    assert "100 imgs uniform" in rows[1] and "71.00 ± 1.00" in rows[1] and "| 2 |" in rows[1]
+    assert "imgs" not in rows[2] and "91.00 ± 1.00" in rows[2]
+    series = report.size_series(measured)
+    assert series == {"ERM": [(100, 0.80, 1, 200), (100, 0.82, 2, 200), (0, 0.90, 1, 200),
+                              (0, 0.92, 2, 200)],
+                      "ERM, uniform draw": [(100, 0.70, 1, 200), (100, 0.72, 2, 200)]}
 
 
 def test_accuracy_against_size_has_a_point_per_run_and_a_series_per_way(tmp_path):
