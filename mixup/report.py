@@ -5,9 +5,12 @@
 Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
 and the accuracy under each FGSM size it was run with; test-train.json (./test.sh --split
-train) the accuracy on the run's own (noisy) training labels. Runs that differ only in --seed
-form one row, each figure given as mean ± half the range over the seeds (with the number of
-seeds); --by-run gives one row per run. Rows keep the order in which their first run is given.
+train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
+the mean over the last 5 epochs, only for runs that validated each of them (./train.sh
+--val-last 5, or --val-every 1; empty otherwise), and the mean over the last 3 validations,
+whichever epochs they were. Runs that differ only in --seed form one row, each figure given as
+mean ± half the range over the seeds (with the number of seeds; a figure that only some of
+them have says "(n of m runs)"); --by-run gives one row per run. Rows keep the order in which their first run is given.
 The plot draws each way of training in one colour, its seeds and settings in line styles.
 """
 import dataclasses
@@ -21,8 +24,13 @@ from .config import RunConfig
 from .metrics import mean_confidence
 
 
-# "mean val acc, last K": the mean over the run's last K validations (with --val-every 10 on a
-# 100-epoch run: epochs 80, 90 and 100)
+# One validation is noisy; the mean of the last few is what a run converged to. Two figures,
+# each named for exactly what it averages:
+# "mean val acc, last 5 epochs": the run's last 5 recorded epochs, only when each of them was
+# validated (--val-every 1, or --val-last 5); absent otherwise, never a mean of fewer.
+LAST_EPOCHS = 5
+# "mean val acc, last 3 validations": whatever epochs those were (with --val-every 10 on a
+# 100-epoch run: epochs 80, 90 and 100; with --val-last 5: epochs 98, 99 and 100).
 LAST_VALIDATIONS = 3
 
 
@@ -59,6 +67,18 @@ def _read_json(path):
         return json.load(f)
 
 
+def last_epochs_mean(rows, count=LAST_EPOCHS):
+    """The mean validation accuracy of the last ``count`` epochs of ``rows`` (metrics rows),
+    or None unless those are ``count`` consecutive epochs ending at the last one recorded and
+    every one of them was validated."""
+    last = sorted(rows, key=lambda r: r["epoch"])[-count:]
+    if (len(last) < count or [r["epoch"] for r in last]
+            != list(range(last[-1]["epoch"] - count + 1, last[-1]["epoch"] + 1))
+            or not all("val_accuracy" in r for r in last)):
+        return None
+    return sum(r["val_accuracy"] for r in last) / count
+
+
 def measure(run_dir):
     """The figures of one run: {name: value} (fractions), plus its config."""
     config = RunConfig.load(run_dir)
@@ -74,10 +94,13 @@ def measure(run_dir):
     figures = {
         "best val acc": max(m["val_accuracy"] for m in checked),
         "last val acc": checked[-1]["val_accuracy"],
-        # one validation is noisy; the mean of the last few is what a run converged to
-        "mean val acc, last %d" % LAST_VALIDATIONS: (
-            sum(m["val_accuracy"] for m in last) / len(last)),
     }
+    last_epochs = last_epochs_mean(metrics)
+    if last_epochs is not None:
+        figures["mean val acc, last %d epochs" % LAST_EPOCHS] = last_epochs
+    # (fewer when the run has fewer validations: the label says at most)
+    figures["mean val acc, last %d validations" % LAST_VALIDATIONS] = (
+        sum(m["val_accuracy"] for m in last) / len(last))
     if on_train:
         figures["train acc (noisy labels)"] = on_train["accuracy"]
     if scored:
@@ -166,7 +189,12 @@ def table(measured, by_run=False):
                  str(len(group["runs"]))]
         for name in names:
             values = [f[name] for f in group["figures"] if name in f]
-            cells.append(_fmt(name, values) if values else "")
+            cell = _fmt(name, values) if values else ""
+            if values and len(values) < len(group["runs"]):
+                # a figure some seeds lack (not scored, not validated at their last epochs):
+                # say over how many runs it is taken
+                cell += " (%d of %d runs)" % (len(values), len(group["runs"]))
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -128,6 +128,21 @@ def test_a_config_json_from_before_subset_draw_was_a_uniform_draw(tmp_path):
     assert old.subset_draw == "uniform" and old.val_last == 1 and old.train_class_counts == ()
 
 
+@pytest.mark.parametrize("options, validated", [
+    (dict(num_epochs=100, val_every=10), list(range(10, 101, 10))),
+    (dict(num_epochs=100, val_every=10, val_last=5), list(range(10, 91, 10)) + [96, 97, 98, 99,
+                                                                                 100]),
+    (dict(num_epochs=7, val_every=100, val_last=3), [5, 6, 7]),
+    (dict(num_epochs=3, val_every=100, val_last=10), [1, 2, 3]),
+    (dict(num_epochs=5, val_every=2), [2, 4, 5]),
+])
+def test_validated_epochs(options, validated):
+    config = RunConfig.from_options(**options)
+    assert [e for e in range(1, config.num_epochs + 1)
+            if fit.should_validate(config, e, stopping=False)] == validated
+    assert fit.should_validate(config, 1, stopping=True)
+
+
 def test_learning_rate_schedules():
     def lr_at(update, **options):
         config = RunConfig.from_options(lr=0.4, num_epochs=10, **options)

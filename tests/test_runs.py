@@ -161,8 +161,30 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
     validated = [r["val_accuracy"] for r in rows if "val_accuracy" in r]
     assert figures["last val acc"] == validated[-1]
     assert figures["best val acc"] == max(validated)
-    assert figures["mean val acc, last 3"] == pytest.approx(sum(validated[-3:]) / 3)
+    assert figures["mean val acc, last 3 validations"] == pytest.approx(sum(validated[-3:]) / 3)
 
+
+
+def test_val_last_validates_each_of_the_last_epochs_and_may_change_on_resume(tmp_path,
+                                                                             data_dir):
+    from mixup import report
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--val-every", "2",
+                              "--val-last", "3", "--out-dir", out]) == 0
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 3, 4, 5]
+    _, _, figures = report.measure(out)
+    assert "mean val acc, last 5 epochs" not in figures          # epoch 1 was not validated
+    # --val-last may change on resume (what is measured, not what is trained)
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "7", "--val-every",
+                       "100", "--val-last", "2"]) == 0
+    assert runs.load_config(out).val_last == 2
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 3, 4, 5, 6, 7]
+    _, _, figures = report.measure(out)
+    assert figures["mean val acc, last 5 epochs"] == pytest.approx(
+        sum(r["val_accuracy"] for r in rows[-5:]) / 5)
+    assert figures["last val acc"] == rows[-1]["val_accuracy"]
 
 
 def _small_module(store, arg_params=None):
