@@ -10,8 +10,9 @@ the mean over the last 5 epochs, only for runs that validated each of them (./tr
 --val-last 5, or --val-every 1; empty otherwise), and the mean over the last 3 validations,
 whichever epochs they were. Runs that differ only in --seed form one row, each figure given as
 mean ± half the range over the seeds (with the number of seeds; a figure that only some of
-them have says "(n of m runs)"); --by-run gives one row per run. Rows keep the order in which their first run is given.
-The plot draws each way of training in one colour, its seeds and settings in line styles.
+them have says "(n of m runs)"); --by-run gives one row per run. Rows keep the order in which
+their first run is given. The plot draws each way of training in one colour, its seeds and
+settings in line styles.
 """
 import dataclasses
 import json
