@@ -19,6 +19,8 @@ KV_STORES = ("device", "local", "dist_sync", "dist_device_sync")
 LR_SCHEDULES = ("step", "cosine")
 AUGMENTS = ("standard", "none")
 DTYPES = ("float32", "float16")
+# --subset-draw (mixup.trainset.SUBSET_DRAWS, kept here so that the config loads without MXNet)
+SUBSET_DRAWS = ("balanced", "uniform")
 # A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
 MAX_SEED = 2 ** 31 - 1
 
@@ -166,6 +168,8 @@ class RunConfig:
     num_classes: int = 0        # --dataset rec: the number of classes (else the dataset's)
     synthetic_size: Tuple[int, int] = (2000, 500)
     train_subset: int = 0
+    subset_draw: str = SUBSET_DRAWS[0]  # how --train-subset draws (uniform: a config.json
+    #                                     without it, see load)
     label_noise: float = 0.0
     augment: str = "standard"
     # network
@@ -199,9 +203,11 @@ class RunConfig:
     save_period: int = 1
     keep_last: int = 0
     val_every: int = 1          # validate every K epochs (and the last, and a stopped one)
+    val_last: int = 1           # ... and each of the last L epochs
     # recorded when the run starts (not options)
     train_count: int = 0
     train_labels_changed: float = 0.0
+    train_class_counts: Tuple[int, ...] = ()  # images per class of a derived training set
     mixup_version: str = ""
     mxnet_version: str = ""
 
@@ -241,6 +247,7 @@ class RunConfig:
             num_classes=_int("--num-classes", v["num_classes"], low=0, high=MAX_CLASSES),
             synthetic_size=_ints("--synthetic-size", v["synthetic_size"], count=2),
             train_subset=_int("--train-subset", v["train_subset"], low=0),
+            subset_draw=_choice("--subset-draw", v["subset_draw"], SUBSET_DRAWS),
             label_noise=_float("--label-noise", v["label_noise"], 0, 1, high_open=True),
             augment=_choice("--augment", v["augment"], AUGMENTS),
             network=_text("--network", v["network"]),
@@ -268,8 +275,10 @@ class RunConfig:
             save_period=_int("--save-period", v["save_period"], low=1),
             keep_last=_int("--keep-last", v["keep_last"], low=0),
             val_every=_int("--val-every", v["val_every"], low=1),
+            val_last=_int("--val-last", v["val_last"], low=1),
             train_count=_int("train_count", v["train_count"], low=0),
             train_labels_changed=_float("train_labels_changed", v["train_labels_changed"], 0, 1),
+            train_class_counts=_ints("train_class_counts", v["train_class_counts"], low=0),
             mixup_version=_text("mixup_version", v["mixup_version"]),
             mxnet_version=_text("mxnet_version", v["mxnet_version"]),
         )
@@ -360,6 +369,9 @@ class RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError("%s is not a JSON object of options" % path)
         known = {k: v for k, v in raw.items() if k in cls.option_names()}
+        # Subsets were drawn uniformly until --subset-draw existed: a run recorded before it
+        # keeps that draw (resumed, scored and reported as what it was).
+        known.setdefault("subset_draw", "uniform")
         try:
             return cls.from_options(**known)
         except ConfigError as error:

@@ -224,9 +224,12 @@ def _clock(seconds):
 
 
 def should_validate(config, epoch, stopping):
-    """Whether `epoch` (1-based) is validated: every --val-every epochs, the last one, and the
-    one a run is stopped at (so a stopped run's last checkpoint has its scores)."""
-    return stopping or epoch % config.val_every == 0 or epoch == config.num_epochs
+    """Whether `epoch` (1-based) is validated: every --val-every epochs, each of the last
+    --val-last epochs (the last one always), and the one a run is stopped at (so a stopped
+    run's last checkpoint has its scores). "Last" is of --num-epochs as the run has it now (an
+    extended run validates the last epochs of its new length)."""
+    return (stopping or epoch % config.val_every == 0
+            or epoch > config.num_epochs - max(1, config.val_last))
 
 
 def validate_row(config, lay, module, row):

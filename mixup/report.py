@@ -5,10 +5,14 @@
 Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
 and the accuracy under each FGSM size it was run with; test-train.json (./test.sh --split
-train) the accuracy on the run's own (noisy) training labels. Runs that differ only in --seed
-form one row, each figure given as mean ± half the range over the seeds (with the number of
-seeds); --by-run gives one row per run. Rows keep the order in which their first run is given.
-The plot draws each way of training in one colour, its seeds and settings in line styles.
+train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
+the mean over the last 5 epochs, only for runs that validated each of them (./train.sh
+--val-last 5, or --val-every 1; empty otherwise), and the mean over the last 3 validations,
+whichever epochs they were. Runs that differ only in --seed form one row, each figure given as
+mean ± half the range over the seeds (with the number of seeds; a figure that only some of
+them have says "(n of m runs)"); --by-run gives one row per run. Rows keep the order in which
+their first run is given. The plot draws each way of training in one colour, its seeds and
+settings in line styles.
 """
 import dataclasses
 import json
@@ -21,8 +25,13 @@ from .config import RunConfig
 from .metrics import mean_confidence
 
 
-# "mean val acc, last K": the mean over the run's last K validations (with --val-every 10 on a
-# 100-epoch run: epochs 80, 90 and 100)
+# One validation is noisy; the mean of the last few is what a run converged to. Two figures,
+# each named for exactly what it averages:
+# "mean val acc, last 5 epochs": the run's last 5 recorded epochs, only when each of them was
+# validated (--val-every 1, or --val-last 5); absent otherwise, never a mean of fewer.
+LAST_EPOCHS = 5
+# "mean val acc, last 3 validations": whatever epochs those were (with --val-every 10 on a
+# 100-epoch run: epochs 80, 90 and 100; with --val-last 5: epochs 98, 99 and 100).
 LAST_VALIDATIONS = 3
 
 
@@ -45,7 +54,8 @@ def describe(config):
 def setting(config):
     parts = []
     if config.train_subset:
-        parts.append("%d imgs" % config.train_subset)
+        # the draw is part of the setting: balanced and uniform subsets are other training sets
+        parts.append("%d imgs %s" % (config.train_subset, config.subset_draw))
     parts.append("noise %g%%" % (100 * config.label_noise) if config.label_noise else "clean")
     parts.append("aug %s" % config.augment)
     return ", ".join(parts)
@@ -56,6 +66,18 @@ def _read_json(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def last_epochs_mean(rows, count=LAST_EPOCHS):
+    """The mean validation accuracy of the last ``count`` epochs of ``rows`` (metrics rows),
+    or None unless those are ``count`` consecutive epochs ending at the last one recorded and
+    every one of them was validated."""
+    last = sorted(rows, key=lambda r: r["epoch"])[-count:]
+    if (len(last) < count or [r["epoch"] for r in last]
+            != list(range(last[-1]["epoch"] - count + 1, last[-1]["epoch"] + 1))
+            or not all("val_accuracy" in r for r in last)):
+        return None
+    return sum(r["val_accuracy"] for r in last) / count
 
 
 def measure(run_dir):
@@ -73,10 +95,13 @@ def measure(run_dir):
     figures = {
         "best val acc": max(m["val_accuracy"] for m in checked),
         "last val acc": checked[-1]["val_accuracy"],
-        # one validation is noisy; the mean of the last few is what a run converged to
-        "mean val acc, last %d" % LAST_VALIDATIONS: (
-            sum(m["val_accuracy"] for m in last) / len(last)),
     }
+    last_epochs = last_epochs_mean(metrics)
+    if last_epochs is not None:
+        figures["mean val acc, last %d epochs" % LAST_EPOCHS] = last_epochs
+    # (fewer when the run has fewer validations: the label says at most)
+    figures["mean val acc, last %d validations" % LAST_VALIDATIONS] = (
+        sum(m["val_accuracy"] for m in last) / len(last))
     if on_train:
         figures["train acc (noisy labels)"] = on_train["accuracy"]
     if scored:
@@ -95,11 +120,14 @@ def measure(run_dir):
 def _group_key(config, **also):
     """Runs that differ only in their seed (and what follows from it, where and with which
     version they ran, or how often they validated and kept checkpoints) form one group;
-    ``also`` resets further fields."""
+    ``also`` resets further fields. The subset draw (balanced or uniform) keeps runs apart; it
+    means nothing without a subset (a run on all images recorded before --subset-draw loads
+    as uniform), so there it is the default."""
+    draw = config.subset_draw if config.train_subset else RunConfig.subset_draw
     return json.dumps(dataclasses.asdict(dataclasses.replace(
-        config, seed=0, train_labels_changed=0.0, data_dir="", dataset_reason="",
-        mixup_version="", mxnet_version="", val_every=1, save_period=1, keep_last=0,
-        **also)), sort_keys=True)
+        config, seed=0, train_labels_changed=0.0, train_class_counts=(), data_dir="",
+        dataset_reason="", mixup_version="", mxnet_version="", val_every=1, val_last=1,
+        save_period=1, keep_last=0, subset_draw=draw, **also)), sort_keys=True)
 
 
 def _accuracy(figures):
@@ -110,13 +138,17 @@ def _accuracy(figures):
 def size_series(measured):
     """{series label: [(training images, accuracy, seed, epochs)]}: the runs of one way of
     training whatever their training-set size and schedule length, one point per run (the
-    picture keeps schedule lengths apart)."""
+    picture keeps schedule lengths apart). Balanced and uniform subsets are other series; a run
+    on all images joins the balanced one."""
     series, labels = {}, {}
     for _, config, _, figures in measured:
         key = _group_key(config, train_subset=0, train_count=0, num_epochs=1)
         if key not in labels:
+            # the size is the x axis; a uniform draw is named (balanced, the default, is not)
             extra = [part for part in setting(config).split(", ")
-                     if not part.endswith("imgs") and part not in ("clean", "aug standard")]
+                     if " imgs " not in part and part not in ("clean", "aug standard")]
+            if config.train_subset and config.subset_draw != RunConfig.subset_draw:
+                extra.insert(0, "%s draw" % config.subset_draw)
             labels[key] = ", ".join([describe(config)] + extra)
         series.setdefault(labels[key], []).append(
             (config.train_count or config.train_subset, _accuracy(figures), config.seed,
@@ -158,7 +190,12 @@ def table(measured, by_run=False):
                  str(len(group["runs"]))]
         for name in names:
             values = [f[name] for f in group["figures"] if name in f]
-            cells.append(_fmt(name, values) if values else "")
+            cell = _fmt(name, values) if values else ""
+            if values and len(values) < len(group["runs"]):
+                # a figure some seeds lack (not scored, not validated at their last epochs):
+                # say over how many runs it is taken
+                cell += " (%d of %d runs)" % (len(values), len(group["runs"]))
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -31,7 +31,8 @@ def new_config(options, log):
     datasets.check_image_shape(config.data_dir, dataset, config.image_shape)
     train_set = trainset.of_run(config, log)
     config = config.resolved(train_count=train_set.count,
-                             train_labels_changed=round(train_set.changed_fraction, 6))
+                             train_labels_changed=round(train_set.changed_fraction, 6),
+                             train_class_counts=train_set.class_counts)
     if config.batch_size > train_set.count // config.num_workers:
         raise ConfigError("--batch-size %d is larger than the %d training images of each of "
                           "%d worker(s)" % (config.batch_size,

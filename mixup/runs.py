@@ -319,7 +319,7 @@ def load_config(run_dir):
 
 # Options that may differ on --resume: they change how the rest of the run is carried out,
 # not what has been trained so far. Everything else must match the run's config.json.
-RESUMABLE_CHANGES = ("num_epochs", "data_dir", "val_every")
+RESUMABLE_CHANGES = ("num_epochs", "data_dir", "val_every", "val_last")
 
 
 def start_new(config, out_dir, root):

@@ -18,11 +18,11 @@ if __name__ == "__main__":
 import mixup  # noqa: E402  (first: sets MXNet switches before MXNet loads)
 import mxnet as mx  # noqa: E402
 
-from . import datasets, devices, fit, launch, paths, run_setup, runs  # noqa: E402
+from . import datasets, devices, fit, launch, paths, run_setup, runs, trainset  # noqa: E402
 from . import params as mixup_params  # noqa: E402
 from .cli import ArgumentParser, add, explicit_options  # noqa: E402
-from .config import (AUGMENTS, DTYPES, KV_STORES, LR_SCHEDULES, ConfigError,  # noqa: E402
-                     RunConfig, mixup_places)
+from .config import (AUGMENTS, DTYPES, KV_STORES, LR_SCHEDULES, SUBSET_DRAWS,  # noqa: E402
+                     ConfigError, RunConfig, mixup_places)
 from .console import Log, quiet_native_repeats  # noqa: E402
 from .records import DataError  # noqa: E402
 
@@ -45,7 +45,13 @@ def build_parser():
     add(g, "--data-dir", paths.default_data_dir(), "where the .rec files are")
     add(g, "--synthetic-size", d.synthetic_size, "TRAIN,VAL image counts of the synthetic set")
     add(g, "--train-subset", d.train_subset, "train on a fixed subset of N training images, "
-        "drawn with --seed (0: all)", type=int, metavar="N")
+        "drawn with --seed as --subset-draw says (0: all)", type=int, metavar="N")
+    add(g, "--subset-draw", d.subset_draw, "how --train-subset draws: balanced: N//K images of "
+        "each of the K classes, one more of each of N%%K classes chosen with --seed, drawn "
+        "without replacement within each class (a class with too few images is refused); "
+        "uniform: N images drawn without replacement from the whole set, whatever their class "
+        "(every subset before this option; a run recorded without it resumes uniform)",
+        choices=SUBSET_DRAWS)
     add(g, "--label-noise", d.label_noise, "replace each training label, with probability P, "
         "by a class drawn uniformly from all classes (the original included); a function of "
         "--seed and the image; validation labels are never changed", type=float, metavar="P")
@@ -103,6 +109,9 @@ def build_parser():
     add(g, "--val-every", d.val_every, "validate every K epochs, and always at the last one "
         "and at the one a run is stopped at; best.json and --keep-last count validated epochs "
         "only", type=int, metavar="K")
+    add(g, "--val-last", d.val_last, "also validate each of the last L epochs (1: the last "
+        "one only, as always), e.g. 5 for a mean over the last 5 epochs in ./tools.sh report "
+        "without validating every epoch before", type=int, metavar="L")
     add(g, "--keep-last", d.keep_last, "keep only the newest K checkpoints, plus the best "
         "(0: keep all)", type=int)
     add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal)",
@@ -201,8 +210,12 @@ def main(argv=None):
                 config.network, config.num_layers, ",".join(map(str, config.image_shape)),
                 config.describe_mixup(),
                 "" if not (config.train_subset or config.label_noise) else
-                ", training on %d images, %.1f%% of labels changed" % (
-                    config.train_count, 100 * config.train_labels_changed)))
+                ", training on %d images%s%s, %.1f%% of labels changed" % (
+                    config.train_count,
+                    " (%s draw)" % config.subset_draw if config.train_subset else "",
+                    ", " + trainset.describe_counts(config.train_class_counts)
+                    if config.train_class_counts else "",
+                    100 * config.train_labels_changed)))
         progress = {"on": True, "off": False, "auto": None}[args.progress]
         stop = fit.StopRequest()
         stop.install()

@@ -1,5 +1,6 @@
 """mixup/config.py: every option parsed and checked once, the config.json round trip, and the
 command line's refusals (one line, the option and the value, exit code 2)."""
+import json
 
 import pytest
 
@@ -26,6 +27,10 @@ from mixup.config import ConfigError, RunConfig
     (dict(seed=2 ** 31), ["--seed", "2147483648"]),
     (dict(label_noise=1.0), ["--label-noise", "1.0"]),
     (dict(train_subset=-5), ["--train-subset", "-5"]),
+    (dict(subset_draw="stratified"), ["--subset-draw", "stratified", "balanced, uniform"]),
+    (dict(subset_draw=None), ["--subset-draw", "None"]),
+    (dict(val_last=0), ["--val-last", "0"]),
+    (dict(val_last="x"), ["--val-last", "'x'"]),
     (dict(dtype="float16"), ["--dtype float16", "--gpus"]),
     (dict(cpu_devices=4, batch_size=2), ["--batch-size 2", "--cpu-devices 4"]),
     (dict(save_period=0), ["--save-period", "0"]),
@@ -108,6 +113,34 @@ def test_config_json_round_trip(tmp_path):
     config.save(str(tmp_path))
     again = RunConfig.load(str(tmp_path))
     assert again == config and isinstance(again.image_shape, tuple)
+
+
+def test_a_config_json_from_before_subset_draw_was_a_uniform_draw(tmp_path):
+    config = RunConfig.from_options(train_subset=2000, seed=3)
+    assert config.subset_draw == "balanced" and config.val_last == 1   # the defaults
+    config.save(str(tmp_path))
+    assert RunConfig.load(str(tmp_path)) == config          # recorded: kept as it is
+    path = tmp_path / "config.json"
+    raw = json.loads(path.read_text())
+    del raw["subset_draw"], raw["val_last"], raw["train_class_counts"]
+    path.write_text(json.dumps(raw))
+    old = RunConfig.load(str(tmp_path))
+    assert old.subset_draw == "uniform" and old.val_last == 1 and old.train_class_counts == ()
+
+
+@pytest.mark.parametrize("options, validated", [
+    (dict(num_epochs=100, val_every=10), list(range(10, 101, 10))),
+    (dict(num_epochs=100, val_every=10, val_last=5), list(range(10, 91, 10)) + [96, 97, 98, 99,
+                                                                                 100]),
+    (dict(num_epochs=7, val_every=100, val_last=3), [5, 6, 7]),
+    (dict(num_epochs=3, val_every=100, val_last=10), [1, 2, 3]),
+    (dict(num_epochs=5, val_every=2), [2, 4, 5]),
+])
+def test_validated_epochs(options, validated):
+    config = RunConfig.from_options(**options)
+    assert [e for e in range(1, config.num_epochs + 1)
+            if fit.should_validate(config, e, stopping=False)] == validated
+    assert fit.should_validate(config, 1, stopping=True)
 
 
 def test_learning_rate_schedules():

@@ -10,14 +10,20 @@ from mixup import plots, report, runs
 from mixup.config import RunConfig
 
 
-def _run(root, name, test_accuracy, vals, **options):
+def _run(root, name, test_accuracy, vals, old=False, **options):
     """A finished run directory: config.json, metrics.jsonl (validated where vals has a
-    value), and test.json."""
+    value), and test.json. ``old``: its config.json as written before --subset-draw."""
     path = os.path.join(str(root), name)
     os.makedirs(path)
     config = RunConfig.from_options(dataset="fashion-mnist", **options)
     config = config.resolved(train_count=options.get("train_subset", 0))
     config.save(path)
+    if old:
+        raw = json.load(open(os.path.join(path, "config.json")))
+        for key in ("subset_draw", "val_last", "train_class_counts"):
+            del raw[key]
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(raw, f)
     rows = []
     for epoch, val in enumerate(vals, 1):
         row = {"epoch": epoch, "train_accuracy": 0.5, "train_loss": 1.0, "lr": 0.1,
@@ -40,10 +46,72 @@ def test_runs_differing_in_seed_and_validation_cadence_share_a_row(tmp_path):
     measured = [(r,) + report.measure(r) for r in (a, b)]
     figures = measured[0][3]
     assert figures["best val acc"] == 0.8 and figures["last val acc"] == 0.8
-    assert figures["mean val acc, last 3"] == pytest.approx((0.7 + 0.8) / 2)  # 2 validations
+    # 2 validations only; no 4 consecutive validated epochs, so no mean over the last 5
+    assert figures["mean val acc, last 3 validations"] == pytest.approx((0.7 + 0.8) / 2)
+    assert "mean val acc, last 5 epochs" not in figures
     lines = report.table(measured).splitlines()
     assert len(lines) == 3  # header, rule, one row for both seeds
     assert "| 2 |" in lines[2] and "82.00 ± 2.00" in lines[2]  # test acc: mean ± half range
+
+
+def test_balanced_and_uniform_subsets_are_never_one_row(tmp_path):
+    made = [_run(tmp_path, "b1", 0.80, [0.8], train_subset=100, seed=1, mix_rate=0),
+            _run(tmp_path, "b2", 0.82, [0.82], train_subset=100, seed=2, mix_rate=0,
+                 subset_draw="balanced", val_last=5),
+            _run(tmp_path, "u1", 0.70, [0.7], train_subset=100, seed=1, mix_rate=0,
+                 subset_draw="uniform"),
+            _run(tmp_path, "o1", 0.72, [0.72], old=True, train_subset=100, seed=2, mix_rate=0),
+            # on all images the draw means nothing: an old run and a new one are one row
+            _run(tmp_path, "a1", 0.90, [0.9], seed=1, mix_rate=0),
+            _run(tmp_path, "a2", 0.92, [0.92], old=True, seed=2, mix_rate=0)]
+    measured = [(r,) + report.measure(r) for r in made]
+    rows = report.table(measured).splitlines()[2:]
+    assert len(rows) == 3
+    assert "100 imgs balanced" in rows[0] and "81.00 ± 1.00" in rows[0] and "| 2 |" in rows[0]
+    assert "100 imgs uniform" in rows[1] and "71.00 ± 1.00" in rows[1] and "| 2 |" in rows[1]
+    assert "imgs" not in rows[2] and "91.00 ± 1.00" in rows[2]
+    series = report.size_series(measured)
+    assert series == {"ERM": [(100, 0.80, 1, 200), (100, 0.82, 2, 200), (0, 0.90, 1, 200),
+                              (0, 0.92, 2, 200)],
+                      "ERM, uniform draw": [(100, 0.70, 1, 200), (100, 0.72, 2, 200)]}
+
+
+@pytest.mark.parametrize("vals, expected", [
+    # validated every 10 epochs, then each of the last 5 (--val-last 5)
+    ([None] * 9 + [0.5] + [None] * 5 + [0.61, 0.62, 0.6, 0.64, 0.63], True),
+    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], True),                     # every epoch
+    ([0.1, 0.2, 0.3, 0.4, None, 0.6], False),                   # epoch 5 not validated
+    ([0.3, 0.4, 0.5, 0.6], False),                              # fewer than 5 epochs
+    ([None] * 9 + [0.5] + [None] * 9 + [0.6], False),           # --val-every 10
+])
+def test_the_last_5_epochs_mean_only_when_each_was_validated(tmp_path, vals, expected):
+    run = _run(tmp_path, "r", 0.6, vals, mix_rate=0)
+    _, metrics, figures = report.measure(run)
+    # independently, from the metrics rows
+    last = [r for r in runs.read_metrics(run) if r["epoch"] > len(vals) - 5]
+    if expected:
+        assert all("val_accuracy" in r for r in last) and len(last) == 5
+        assert figures["mean val acc, last 5 epochs"] == pytest.approx(
+            np.mean([r["val_accuracy"] for r in last]))
+    else:
+        assert "mean val acc, last 5 epochs" not in figures
+    checked = [v for v in vals if v is not None]
+    assert figures["last val acc"] == checked[-1]
+    assert figures["mean val acc, last 3 validations"] == pytest.approx(np.mean(checked[-3:]))
+    names = list(figures)   # beside the last validation
+    assert names.index("last val acc") + 1 == names.index("mean val acc, last 3 validations") \
+        - int(expected)
+
+
+def test_a_figure_only_some_seeds_have_says_over_how_many_runs(tmp_path):
+    every = [0.5, 0.6, 0.7, 0.8, 0.9]
+    made = [_run(tmp_path, "a", 0.80, every, mix_rate=0, seed=1),
+            _run(tmp_path, "b", 0.84, [None, None, None, None, 0.7], mix_rate=0, seed=2)]
+    measured = [(r,) + report.measure(r) for r in made]
+    header, _, row = report.table(measured).splitlines()
+    column = header.split(" | ").index("mean val acc, last 5 epochs")
+    assert row.split(" | ")[column] == "70.00 (1 of 2 runs)"
+    assert "(1 of 2" not in row.split(" | ")[column + 1]
 
 
 def test_accuracy_against_size_has_a_point_per_run_and_a_series_per_way(tmp_path):

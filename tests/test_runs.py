@@ -161,8 +161,30 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
     validated = [r["val_accuracy"] for r in rows if "val_accuracy" in r]
     assert figures["last val acc"] == validated[-1]
     assert figures["best val acc"] == max(validated)
-    assert figures["mean val acc, last 3"] == pytest.approx(sum(validated[-3:]) / 3)
+    assert figures["mean val acc, last 3 validations"] == pytest.approx(sum(validated[-3:]) / 3)
 
+
+
+def test_val_last_validates_each_of_the_last_epochs_and_may_change_on_resume(tmp_path,
+                                                                             data_dir):
+    from mixup import report
+    out = str(tmp_path / "r")
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--val-every", "2",
+                              "--val-last", "3", "--out-dir", out]) == 0
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 3, 4, 5]
+    _, _, figures = report.measure(out)
+    assert "mean val acc, last 5 epochs" not in figures          # epoch 1 was not validated
+    # --val-last may change on resume (what is measured, not what is trained)
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "7", "--val-every",
+                       "100", "--val-last", "2"]) == 0
+    assert runs.load_config(out).val_last == 2
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 3, 4, 5, 6, 7]
+    _, _, figures = report.measure(out)
+    assert figures["mean val acc, last 5 epochs"] == pytest.approx(
+        sum(r["val_accuracy"] for r in rows[-5:]) / 5)
+    assert figures["last val acc"] == rows[-1]["val_accuracy"]
 
 
 def _small_module(store, arg_params=None):
@@ -224,3 +246,40 @@ def test_the_in_place_update_is_the_kvstore_update_and_states_move_between_them(
             np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
         # the momentum mattered: without the checkpoint's state the step is another
         assert not np.allclose(forgot["fc1_weight"], expected["fc1_weight"], atol=1e-4)
+
+
+def test_a_subset_is_class_balanced_by_default_and_an_older_run_resumes_uniform(
+        tmp_path, data_dir, capsys):
+    import json
+    import numpy as np
+    from mixup import trainset
+    out = str(tmp_path / "r")
+    # 120 images, 12 per class: 65 = 6 per class and one more for 5 classes
+    assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "1", "--train-subset",
+                              "65", "--seed", "4", "--out-dir", out]) == 0
+    config = runs.load_config(out)
+    shares = tuple(int(n) for n in trainset.class_shares(65, 10, 4))
+    assert config.subset_draw == "balanced" and config.train_class_counts == shares
+    recorded = json.load(open(os.path.join(out, "config.json")))
+    assert recorded["subset_draw"] == "balanced" and recorded["train_class_counts"] == list(shares)
+    said = capsys.readouterr().out
+    line = "training on 65 images (balanced draw), per class %s" % ",".join(map(str, shares))
+    assert line in said and line in open(os.path.join(out, "train.log")).read()
+    # the draw is part of what was trained: not changed on --resume
+    assert train.main(["--resume", "--out-dir", out, "--subset-draw", "uniform"]) == 2
+    assert "--subset-draw" in capsys.readouterr().err
+    # a run recorded before --subset-draw existed drew uniformly, and resumes so
+    recorded.pop("subset_draw")
+    recorded.pop("train_class_counts")
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(recorded, f)
+    assert train.main(["--resume", "--out-dir", out, "--num-epochs", "2"]) == 0
+    assert "training on 65 images (uniform draw)" in capsys.readouterr().out
+    assert runs.load_config(out).subset_draw == "uniform"
+    derived = os.path.join(data_dir, "derived", "synthetic_train-subset65-seed4.json")
+    summary = json.load(open(derived))
+    from mixup import sources
+    labels = sources.make_synthetic(120, 45)["train"][1]
+    chosen = np.sort(np.random.default_rng([4, 1]).choice(120, 65, replace=False))
+    assert summary["draw"] == "uniform"
+    assert summary["class_counts"] == list(trainset.class_counts(labels[chosen], 10))
