@@ -13,10 +13,15 @@ an MLP of ReLU layers (--hidden), Adam, whose input rows pass through the projec
 (mix_rate 1, one lambda ~ Beta(alpha, alpha) per batch, the papers' setting) in training and
 not when scoring. Each trained network is scored on the fold's held-out rows.
 
-Prints a Markdown table (test and training error, mean ± standard deviation over the F x K
-fits) and writes DIR/results.json: one record per fit (dataset, method "erm" or "mixup",
-alpha (0 for ERM), seed, fold, test_error, n_test, train_error, n_train and the setting),
-rewritten after every fit, so an interrupted run keeps what it finished.
+Prints a Markdown table: test and training error, mean ± standard deviation over the F x K
+fits, and for each alpha mixup's paired difference to ERM (test error on the same seed and
+fold) as a 95% interval by the corrected resampled t of Nadeau and Bengio (2003): the fits
+share training rows, so the variance of the mean difference is taken as (1/n + n_test/n_train)
+s^2 over the n = F x K differences, not s^2/n, with its two-sided p-value; mixup or ERM is
+called "ahead" only when the interval excludes 0. It writes DIR/results.json: one record per
+fit (dataset, method "erm" or "mixup", alpha (0 for ERM), seed, fold, test_error, n_test,
+train_error, n_train and the setting), rewritten after every fit, so an interrupted run keeps
+what it finished.
 
 The data are those bundled inside scikit-learn (nothing is downloaded).
 """
@@ -52,7 +57,7 @@ EPOCHS = 10
 
 # what a record of results.json needs to be tabulated again (./tools.sh tabular --table)
 RECORD_KEYS = frozenset(("dataset", "method", "alpha", "seed", "fold", "epochs", "test_error",
-                         "train_error"))
+                         "n_test", "train_error", "n_train"))
 
 
 def load(name):
@@ -174,19 +179,72 @@ def _mean_std(values):
     return "%.2f ± %.2f" % (values.mean(), values.std(ddof=1))
 
 
+def corrected_interval(diffs, test_train_ratio, level=0.95):
+    """Nadeau and Bengio's (2003) corrected resampled t for the mean of ``diffs``, the paired
+    differences of n fits of repeated k-fold cross-validation (Bouckaert and Frank's (2004)
+    "corrected repeated k-fold CV test"): (mean, half-width, p).
+
+    The fits share training rows, so their differences are correlated and s^2 / n understates
+    the variance of the mean; the correction replaces it with (1/n + n_test/n_train) * s^2,
+    s^2 the sample variance of the differences and ``test_train_ratio`` = n_test / n_train.
+    The interval is mean ± t_{n-1, (1+level)/2} * sqrt((1/n + ratio) * s^2); p is the two-sided
+    p-value of mean = 0 under the same t_{n-1}. With ``test_train_ratio`` 0 this is the ordinary
+    paired t interval. Fewer than two differences: half-width and p are NaN; no spread at all
+    (s = 0): half-width 0 and p 1 for a mean of 0, else 0.
+    """
+    from scipy import stats
+    diffs = np.asarray(diffs, dtype=np.float64)
+    n = len(diffs)
+    mean = float(diffs.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    error = float(np.sqrt((1.0 / n + test_train_ratio) * diffs.var(ddof=1)))
+    half = float(stats.t.ppf((1 + level) / 2, n - 1)) * error
+    if error == 0:
+        return mean, 0.0, 1.0 if mean == 0 else 0.0
+    return mean, half, float(2 * stats.t.sf(abs(mean) / error, n - 1))
+
+
 def paired_difference(records, rows):
     """mixup's test error minus ERM's on the same (seed, fold) — the same split, the same
-    initial weights and batches — over ``rows`` (one mixup setting), in points: (mean, two
-    standard errors, fits where mixup is better, fits where it is worse). None without a
-    matching ERM fit."""
+    initial weights and batches — over ``rows`` (one mixup setting of one run), in points:
+    (mean, half-width of the 95% interval, p, fits where mixup is better, fits where it is
+    worse) by :func:`corrected_interval`, with n_test / n_train the mean held-out size over the
+    mean training size of the fits (in k-fold cross-validation 1 / (k - 1) up to rounding).
+    None without a matching ERM fit."""
     erm = {(r["dataset"], r["epochs"], r["seed"], r["fold"]): r["test_error"]
            for r in records if r["method"] == "erm"}
     keys = [(r["dataset"], r["epochs"], r["seed"], r["fold"]) for r in rows]
     if not keys or any(k not in erm for k in keys):
         return None
     diffs = 100 * np.array([r["test_error"] - erm[k] for r, k in zip(rows, keys)])
-    spread = 2 * diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
-    return diffs.mean(), spread, int((diffs < 0).sum()), int((diffs > 0).sum())
+    ratio = np.mean([r["n_test"] for r in rows]) / np.mean([r["n_train"] for r in rows])
+    mean, half, p = corrected_interval(diffs, ratio)
+    return mean, half, p, int((diffs < 0).sum()), int((diffs > 0).sum())
+
+
+def verdict(mean, half):
+    """Which side the 95% interval mean ± half lies on: 'mixup ahead' (wholly below 0: lower
+    test error), 'ERM ahead' (wholly above 0), else 'no difference shown'."""
+    if mean + half < 0:
+        return "mixup ahead"
+    if mean - half > 0:
+        return "ERM ahead"
+    return "no difference shown"
+
+
+def _paired_cell(paired):
+    if paired is None:
+        return " | | |"
+    mean, half, p, better, worse = paired
+    return " %+.2f ± %.2f | %.2g | %s (%d / %d) |" % (mean, half, p, verdict(mean, half),
+                                                      better, worse)
+
+
+TABLE_HEADER = ("| dataset | method | α | epochs | test error % | train error % "
+                "| fits (folds × seeds) | mixup − ERM, points, paired (95% interval, corrected "
+                "resampled t) | p | verdict (fits better / worse) |\n"
+                "|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(records):
@@ -196,18 +254,16 @@ def table(records):
     groups = {}
     for r in records:
         groups.setdefault((r["dataset"], r["method"], r["alpha"], r["epochs"]), []).append(r)
-    lines = ["| dataset | method | α | epochs | test error % | train error % "
-             "| fits (folds × seeds) | mixup − ERM, paired (± 2 s.e.; better / worse fits) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [TABLE_HEADER]
     for (dataset, method, alpha, epochs), rows in groups.items():
         seeds = len({r["seed"] for r in rows})
         paired = paired_difference(records, rows) if method == "mixup" else None
-        lines.append("| %s | %s | %s | %d | %s | %s | %d (%d × %d) | %s |" % (
+        lines.append("| %s | %s | %s | %d | %s | %s | %d (%d × %d) |%s" % (
             dataset, "ERM" if method == "erm" else "mixup",
             "–" if method == "erm" else "%g" % alpha, epochs,
             _mean_std([r["test_error"] for r in rows]),
             _mean_std([r["train_error"] for r in rows]), len(rows), len(rows) // seeds, seeds,
-            "" if paired is None else "%+.2f ± %.2f; %d / %d" % paired))
+            _paired_cell(paired)))
     return "\n".join(lines)
 
 
@@ -217,6 +273,7 @@ def _is_record(r):
     return (isinstance(r, dict) and RECORD_KEYS <= set(r) and r["method"] in ("erm", "mixup")
             and isinstance(r["dataset"], str)
             and all(number(r[k]) for k in ("alpha", "seed", "fold", "epochs"))
+            and all(number(r[k]) and r[k] >= 1 for k in ("n_test", "n_train"))
             and all(number(r[k]) and 0 <= r[k] <= 1 for k in ("test_error", "train_error")))
 
 

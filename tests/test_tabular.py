@@ -149,28 +149,71 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
     assert str(path) in refusal(tabular.main, ["--dataset", "iris", "--out", str(path)], capsys)
 
 
-def _record(method, alpha, seed, fold, test_error, dataset="wine", epochs=10):
+def _record(method, alpha, seed, fold, test_error, dataset="wine", epochs=10, n_test=36,
+            n_train=142):
     return dict(dataset=dataset, method=method, alpha=alpha, seed=seed, fold=fold, epochs=epochs,
-                test_error=test_error, train_error=0.0, n_test=36)
+                test_error=test_error, train_error=0.0, n_test=n_test, n_train=n_train)
+
+
+def _reference_interval(diffs, n_test, n_train):
+    """Nadeau and Bengio's corrected resampled t written out on its own: (mean, half, p)."""
+    from scipy import stats
+    n = len(diffs)
+    mean = sum(diffs) / n
+    s2 = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    se = ((1 / n + n_test / n_train) * s2) ** 0.5
+    return mean, stats.t.ppf(0.975, n - 1) * se, 2 * stats.t.sf(abs(mean) / se, n - 1)
+
+
+def test_the_corrected_interval_is_nadeau_and_bengios_and_without_correction_the_paired_t():
+    from scipy import stats
+    diffs = [-1.2, 0.4, -2.5, 0.0, -0.7, 1.1, -3.0, -0.4, 0.9, -1.6]
+    got = tabular.corrected_interval(diffs, 30 / 120)
+    assert got == pytest.approx(_reference_interval(diffs, 30, 120), rel=1e-12)
+    # dropping the correction: the ordinary paired t interval and test (scipy's own)
+    mean, half, p = tabular.corrected_interval(diffs, 0.0)
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs),
+                                 scale=stats.sem(diffs))
+    assert (mean - half, mean + half) == pytest.approx((low, high), rel=1e-12)
+    assert p == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue, rel=1e-10)
+    # the correction only widens: 5-fold CV (n_test/n_train = 1/4) over 10 fits, by sqrt(3.5)
+    assert got[1] == pytest.approx(half * np.sqrt((1 / 10 + 1 / 4) / (1 / 10)), rel=1e-12)
+    assert got[2] > p
+    # degenerate spreads: one fit says nothing; identical differences are certain
+    assert np.isnan(tabular.corrected_interval([0.5], 0.25)[1])
+    assert tabular.corrected_interval([0.0] * 4, 0.25) == (0.0, 0.0, 1.0)
+    assert tabular.corrected_interval([2.0] * 4, 0.25) == (2.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("mean, half, words", [
+    (-1.0, 0.9, "mixup ahead"), (1.0, 0.9, "ERM ahead"), (-1.0, 1.1, "no difference shown"),
+    (0.5, 0.5, "no difference shown"), (0.0, 0.0, "no difference shown")])
+def test_the_verdict_is_read_from_the_interval(mean, half, words):
+    assert tabular.verdict(mean, half) == words
 
 
 def test_the_paired_difference_compares_each_mixup_fit_with_erm_on_its_own_split(rng):
     erm = rng.uniform(0, 0.3, size=(2, 5))
     mix = np.clip(erm + rng.normal(0, 0.05, size=erm.shape), 0, 1)
     mix[0, 0] = erm[0, 0]                               # a tie counts neither way
-    records = [_record("erm", 0.0, s, f, erm[s, f]) for s in range(2) for f in range(5)]
-    records += [_record("mixup", 1.0, s, f, mix[s, f]) for s in range(2) for f in range(5)]
+    sizes = [(36, 142), (36, 142), (36, 142), (35, 143), (35, 143)]  # wine's 178 rows, 5 folds
+    records = [_record("erm", 0.0, s, f, erm[s, f], n_test=sizes[f][0], n_train=sizes[f][1])
+               for s in range(2) for f in range(5)]
+    records += [_record("mixup", 1.0, s, f, mix[s, f], n_test=sizes[f][0], n_train=sizes[f][1])
+                for s in range(2) for f in range(5)]
     records += [_record("erm", 0.0, s, f, 0.9, epochs=100) for s in range(2) for f in range(5)]
     rng.shuffle(records)                                # pairing is by key, not by position
     mixup_rows = [r for r in records if r["method"] == "mixup"]
-    mean, spread, better, worse = tabular.paired_difference(records, mixup_rows)
-    # an independent reference: the differences of the two arrays
+    mean, half, p, better, worse = tabular.paired_difference(records, mixup_rows)
+    # an independent reference: the differences of the two arrays, and the mean fold sizes
+    # (held out 178 / 5 rows, trained on 4 * 178 / 5: the ratio is 1/4)
     diffs = 100 * (mix - erm).ravel()
-    assert mean == pytest.approx(diffs.mean())
-    assert spread == pytest.approx(2 * np.std(diffs, ddof=1) / np.sqrt(10))
+    assert (mean, half, p) == pytest.approx(_reference_interval(list(diffs), 1, 4), rel=1e-9)
     assert (better, worse) == ((diffs < 0).sum(), (diffs > 0).sum())
     row = [line for line in tabular.table(records).splitlines() if "| mixup | 1 | 10 |" in line]
-    assert row and row[0].endswith("| %+.2f ± %.2f; %d / %d |" % (mean, spread, better, worse))
+    assert row and row[0].endswith("| %+.2f ± %.2f | %.2g | %s (%d / %d) |" % (
+        mean, half, p, tabular.verdict(mean, half), better, worse))
+    assert "95% interval, corrected resampled t" in tabular.table(records).splitlines()[0]
     # without ERM on the same split there is nothing to pair with
     assert tabular.paired_difference([r for r in records if r["epochs"] == 10 and
                                       not (r["method"] == "erm" and r["seed"] == 1)],
