@@ -39,7 +39,7 @@ import mixup  # noqa: E402,F401  (first: sets MXNet switches before MXNet loads)
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .cli import ArgumentParser, add  # noqa: E402
+from .cli import ArgumentParser, add, finite  # noqa: E402
 from .console import quiet_native_repeats  # noqa: E402
 from .files import load_json, write_atomic  # noqa: E402
 from .progress import bar  # noqa: E402
@@ -300,22 +300,27 @@ def _positive_ints(text):
     return widths
 
 
-def main(argv=None):
+def make_parser():
     parser = ArgumentParser(prog="./tools.sh tabular", description=__doc__)
     parser.add_argument("--dataset", help="one of: " + ", ".join(DATASETS))
     add(parser, "--alpha", [0.2, 1.0], "mixup's alpha, one or more values > 0 (ERM always "
-        "runs beside them)", type=float, nargs="+")
+        "runs beside them)", type=finite, nargs="+")
     add(parser, "--seeds", 3, "repetitions of the cross-validation (seeds 0..K-1)", type=int)
     add(parser, "--folds", 5, "folds of the stratified cross-validation (>= 2)", type=int)
     add(parser, "--epochs", EPOCHS, "passes over the training rows (the paper: 10)", type=int)
     add(parser, "--batch-size", BATCH_SIZE, "rows per step (>= 2; the paper: 16)", type=int)
     add(parser, "--hidden", ",".join(map(str, HIDDEN)), "widths of the hidden ReLU layers, "
         "comma-separated")
-    add(parser, "--lr", LR, "Adam's step size", type=float)
+    add(parser, "--lr", LR, "Adam's step size (> 0)", type=finite)
     threads.add_option(parser)
     parser.add_argument("--out", help="directory for results.json")
     parser.add_argument("--table", nargs="+", metavar="RESULTS",
                         help="print the table of results.json files written earlier, and stop")
+    return parser
+
+
+def main(argv=None):
+    parser = make_parser()
     args = parser.parse_args(argv)
     if args.table:
         return print_tables(args.table, parser)

@@ -3,6 +3,7 @@ the network trains on (and not the scoring), the records and table, the refusals
 import itertools
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -137,6 +138,9 @@ def test_the_command_writes_one_record_per_fit_and_the_table(tmp_path):
     (["--dataset", "iris", "--hidden", "8,0"], "--hidden"),
     (["--dataset", "iris", "--hidden", "wide"], "--hidden"),
     (["--dataset", "iris", "--lr", "0"], "--lr"),
+    (["--dataset", "iris", "--lr", "inf"], "--lr"),
+    (["--dataset", "iris", "--lr", "nan"], "--lr"),
+    (["--dataset", "iris", "--alpha", "inf"], "--alpha"),
 ])
 def test_bad_options_are_refused_in_one_line(args, flag, tmp_path, capsys):
     assert flag in refusal(tabular.main, args + ["--out", str(tmp_path / "out")], capsys)
@@ -234,3 +238,39 @@ def test_table_prints_saved_results_again_and_refuses_what_is_not_results(tmp_pa
         bad.write_text(content)
         assert str(bad) in refusal(tabular.main, ["--table", str(bad)], capsys)
     assert "--dataset is required" in refusal(tabular.main, ["--out", str(tmp_path)], capsys)
+
+
+def _refused(*args, words=()):
+    """Run the real command; assert it refused in one line (exit code 2, no traceback)
+    containing ``words``, and return that line."""
+    proc = cli("mixup.tabular", *args)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr and not proc.stdout.strip()
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--alpha", "--seeds", "--folds", "--epochs",
+                                  "--batch-size", "--hidden", "--threads"])
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_every_numeric_option_refuses_infinities_and_nan_in_one_line(flag, value, tmp_path):
+    out = str(tmp_path / "out")
+    # "--opt=value": a leading minus would otherwise read as an option
+    _refused("--dataset", "iris", "%s=%s" % (flag, value), "--out", out, words=(flag, value))
+    assert not os.path.exists(out)
+
+
+def test_the_defaults_shown_by_help_are_values_the_options_accept():
+    parser = tabular.make_parser()
+    shown = 0
+    for action in parser._actions:
+        found = re.search(r"\(default: (.*)\)$", action.help or "")
+        if not action.option_strings or not found or action.default is None:
+            continue
+        shown += 1
+        words = found.group(1).split(" ") if action.nargs == "+" else [found.group(1)]
+        flag = action.option_strings[0]
+        assert getattr(parser.parse_args([flag] + words), action.dest) == action.default, flag
+    assert shown >= 7  # --alpha, --seeds, --folds, --epochs, --batch-size, --hidden, --lr
