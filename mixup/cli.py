@@ -2,6 +2,7 @@
 naming it and a hint to --help (not the whole usage text), exit code 2; --help shows every
 default."""
 import argparse
+import math
 import os
 import sys
 
@@ -53,12 +54,29 @@ class ArgumentParser(argparse.ArgumentParser):
             self.fail("%s %s: directory %s is not writable" % (flag, path, folder))
 
 
+def finite(text):
+    """argparse ``type`` of a number option: float(text), refusing what is not a number and
+    the infinities and NaN that float() accepts (no option means them), in the option's own
+    one-line refusal ('argument --lr: must be a finite number, got 'inf'')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number, got %r" % text) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number, got %r" % text)
+    return value
+
+
 def add(group, flag, default, help_text, shown=None, **kwargs):
-    """add_argument with the default shown in --help. ``shown``: what to show instead, for a
-    default that the command works out itself (give ``default=None``, and let the code test
-    for None: the words in --help are never compared with)."""
+    """add_argument with the default shown in --help, as it is typed: a list default of an
+    option taking several values (``nargs``) space-separated, any other list comma-separated.
+    ``shown``: what to show instead, for a default that the command works out itself (give
+    ``default=None``, and let the code test for None: the words in --help are never compared
+    with)."""
     if shown is None:
-        shown = default if not isinstance(default, (tuple, list)) else ",".join(map(str, default))
+        separator = " " if kwargs.get("nargs") not in (None, "?") else ","
+        shown = (default if not isinstance(default, (tuple, list))
+                 else separator.join(map(str, default)))
         if isinstance(default, str) and default == "":
             shown = "none"
     group.add_argument(flag, default=default, help="%s (default: %s)" % (help_text, shown),

@@ -3,11 +3,16 @@ the network trains on (and not the scoring), the records and table, the refusals
 import itertools
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from conftest import Watch, cli, named, refusal
+from conftest import ROOT, Watch, cli, named, refusal
 from mixup import tabular
 
 
@@ -137,6 +142,9 @@ def test_the_command_writes_one_record_per_fit_and_the_table(tmp_path):
     (["--dataset", "iris", "--hidden", "8,0"], "--hidden"),
     (["--dataset", "iris", "--hidden", "wide"], "--hidden"),
     (["--dataset", "iris", "--lr", "0"], "--lr"),
+    (["--dataset", "iris", "--lr", "inf"], "--lr"),
+    (["--dataset", "iris", "--lr", "nan"], "--lr"),
+    (["--dataset", "iris", "--alpha", "inf"], "--alpha"),
 ])
 def test_bad_options_are_refused_in_one_line(args, flag, tmp_path, capsys):
     assert flag in refusal(tabular.main, args + ["--out", str(tmp_path / "out")], capsys)
@@ -149,31 +157,76 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
     assert str(path) in refusal(tabular.main, ["--dataset", "iris", "--out", str(path)], capsys)
 
 
-def _record(method, alpha, seed, fold, test_error, dataset="wine", epochs=10):
-    return dict(dataset=dataset, method=method, alpha=alpha, seed=seed, fold=fold, epochs=epochs,
-                test_error=test_error, train_error=0.0, n_test=36)
+def _record(method, alpha, seed, fold, test_error, dataset="wine", epochs=10, n_test=36,
+            n_train=142, folds=5, seeds=2, alphas=(0.2, 1.0)):
+    return dict(tabular.setting(dataset, folds=folds, seeds=seeds, alphas=alphas, epochs=epochs,
+                                batch_size=16, hidden=(128, 128), lr=0.001),
+                method=method, alpha=alpha, seed=seed, fold=fold, test_error=test_error,
+                train_error=0.0, n_test=n_test, n_train=n_train)
+
+
+def _reference_interval(diffs, n_test, n_train):
+    """Nadeau and Bengio's corrected resampled t written out on its own: (mean, half, p)."""
+    from scipy import stats
+    n = len(diffs)
+    mean = sum(diffs) / n
+    s2 = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    se = ((1 / n + n_test / n_train) * s2) ** 0.5
+    return mean, stats.t.ppf(0.975, n - 1) * se, 2 * stats.t.sf(abs(mean) / se, n - 1)
+
+
+def test_the_corrected_interval_is_nadeau_and_bengios_and_without_correction_the_paired_t():
+    from scipy import stats
+    diffs = [-1.2, 0.4, -2.5, 0.0, -0.7, 1.1, -3.0, -0.4, 0.9, -1.6]
+    got = tabular.corrected_interval(diffs, 30 / 120)
+    assert got == pytest.approx(_reference_interval(diffs, 30, 120), rel=1e-12)
+    # dropping the correction: the ordinary paired t interval and test (scipy's own)
+    mean, half, p = tabular.corrected_interval(diffs, 0.0)
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs),
+                                 scale=stats.sem(diffs))
+    assert (mean - half, mean + half) == pytest.approx((low, high), rel=1e-12)
+    assert p == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue, rel=1e-10)
+    # the correction only widens: 5-fold CV (n_test/n_train = 1/4) over 10 fits, by sqrt(3.5)
+    assert got[1] == pytest.approx(half * np.sqrt((1 / 10 + 1 / 4) / (1 / 10)), rel=1e-12)
+    assert got[2] > p
+    # degenerate spreads: one fit says nothing; identical differences are certain
+    assert np.isnan(tabular.corrected_interval([0.5], 0.25)[1])
+    assert tabular.corrected_interval([0.0] * 4, 0.25) == (0.0, 0.0, 1.0)
+    assert tabular.corrected_interval([2.0] * 4, 0.25) == (2.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("mean, half, words", [
+    (-1.0, 0.9, "mixup ahead"), (1.0, 0.9, "ERM ahead"), (-1.0, 1.1, "no difference shown"),
+    (0.5, 0.5, "no difference shown"), (0.0, 0.0, "no difference shown")])
+def test_the_verdict_is_read_from_the_interval(mean, half, words):
+    assert tabular.verdict(mean, half) == words
 
 
 def test_the_paired_difference_compares_each_mixup_fit_with_erm_on_its_own_split(rng):
     erm = rng.uniform(0, 0.3, size=(2, 5))
     mix = np.clip(erm + rng.normal(0, 0.05, size=erm.shape), 0, 1)
     mix[0, 0] = erm[0, 0]                               # a tie counts neither way
-    records = [_record("erm", 0.0, s, f, erm[s, f]) for s in range(2) for f in range(5)]
-    records += [_record("mixup", 1.0, s, f, mix[s, f]) for s in range(2) for f in range(5)]
-    records += [_record("erm", 0.0, s, f, 0.9, epochs=100) for s in range(2) for f in range(5)]
+    sizes = [(36, 142), (36, 142), (36, 142), (35, 143), (35, 143)]  # wine's 178 rows, 5 folds
+    records = [_record("erm", 0.0, s, f, erm[s, f], n_test=sizes[f][0], n_train=sizes[f][1])
+               for s in range(2) for f in range(5)]
+    records += [_record("mixup", 1.0, s, f, mix[s, f], n_test=sizes[f][0], n_train=sizes[f][1])
+                for s in range(2) for f in range(5)]
     rng.shuffle(records)                                # pairing is by key, not by position
     mixup_rows = [r for r in records if r["method"] == "mixup"]
-    mean, spread, better, worse = tabular.paired_difference(records, mixup_rows)
-    # an independent reference: the differences of the two arrays
+    mean, half, p, better, worse = tabular.paired_difference(records, mixup_rows)
+    # an independent reference: the differences of the two arrays, and the mean fold sizes
+    # (held out 178 / 5 rows, trained on 4 * 178 / 5: the ratio is 1/4)
     diffs = 100 * (mix - erm).ravel()
-    assert mean == pytest.approx(diffs.mean())
-    assert spread == pytest.approx(2 * np.std(diffs, ddof=1) / np.sqrt(10))
+    assert (mean, half, p) == pytest.approx(_reference_interval(list(diffs), 1, 4), rel=1e-9)
     assert (better, worse) == ((diffs < 0).sum(), (diffs > 0).sum())
-    row = [line for line in tabular.table(records).splitlines() if "| mixup | 1 | 10 |" in line]
-    assert row and row[0].endswith("| %+.2f ± %.2f; %d / %d |" % (mean, spread, better, worse))
+    row = [line for line in tabular.table([records]).splitlines()
+           if "| mixup | 1 | 10 |" in line]
+    assert row and row[0].endswith("| %+.2f ± %.2f | %.2g | %s (%d / %d) |" % (
+        mean, half, p, tabular.verdict(mean, half), better, worse))
+    assert "95% interval, corrected resampled t" in tabular.table([records]).splitlines()[0]
     # without ERM on the same split there is nothing to pair with
-    assert tabular.paired_difference([r for r in records if r["epochs"] == 10 and
-                                      not (r["method"] == "erm" and r["seed"] == 1)],
+    assert tabular.paired_difference([r for r in records
+                                      if not (r["method"] == "erm" and r["seed"] == 1)],
                                      mixup_rows) is None
 
 
@@ -183,7 +236,7 @@ def test_table_prints_saved_results_again_and_refuses_what_is_not_results(tmp_pa
     path = tmp_path / "results.json"
     path.write_text(json.dumps(records))
     assert tabular.main(["--table", str(path)]) == 0
-    assert capsys.readouterr().out.strip() == tabular.table(records)
+    assert capsys.readouterr().out.strip() == tabular.table([records])
     bad = tmp_path / "bad.json"
     for content in ("not json", json.dumps({"a": 1}), json.dumps([dict(records[0], method="x")]),
                     json.dumps([dict(records[0], test_error=float("inf"))]),
@@ -191,3 +244,175 @@ def test_table_prints_saved_results_again_and_refuses_what_is_not_results(tmp_pa
         bad.write_text(content)
         assert str(bad) in refusal(tabular.main, ["--table", str(bad)], capsys)
     assert "--dataset is required" in refusal(tabular.main, ["--out", str(tmp_path)], capsys)
+
+
+def _refused(*args, words=()):
+    """Run the real command; assert it refused in one line (exit code 2, no traceback)
+    containing ``words``, and return that line."""
+    proc = cli("mixup.tabular", *args)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr and not proc.stdout.strip()
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--alpha", "--seeds", "--folds", "--epochs",
+                                  "--batch-size", "--hidden", "--threads"])
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_every_numeric_option_refuses_infinities_and_nan_in_one_line(flag, value, tmp_path):
+    out = str(tmp_path / "out")
+    # "--opt=value": a leading minus would otherwise read as an option
+    _refused("--dataset", "iris", "%s=%s" % (flag, value), "--out", out, words=(flag, value))
+    assert not os.path.exists(out)
+
+
+def test_the_defaults_shown_by_help_are_values_the_options_accept():
+    parser = tabular.make_parser()
+    shown = 0
+    for action in parser._actions:
+        found = re.search(r"\(default: (.*)\)$", action.help or "")
+        if not action.option_strings or not found or action.default is None:
+            continue
+        shown += 1
+        words = found.group(1).split(" ") if action.nargs == "+" else [found.group(1)]
+        flag = action.option_strings[0]
+        assert getattr(parser.parse_args([flag] + words), action.dest) == action.default, flag
+    assert shown >= 7  # --alpha, --seeds, --folds, --epochs, --batch-size, --hidden, --lr
+
+
+def _run(dataset="wine", epochs=10, folds=5, seeds=1, erm=0.1, mix=0.05, methods=("erm",
+                                                                                 "mixup")):
+    """The records of one complete run, ERM's errors ``erm`` and mixup's (alpha 1) ``mix``."""
+    return [_record(m, 0.0 if m == "erm" else 1.0, s, f, erm if m == "erm" else mix + 0.01 * f,
+                    dataset=dataset, epochs=epochs, folds=folds, seeds=seeds, alphas=(1.0,))
+            for s in range(seeds) for f in range(folds) for m in methods]
+
+
+def test_table_keeps_runs_apart_and_pairs_within_a_run_only():
+    two, three = _run(folds=2, erm=0.1), _run(folds=3, erm=0.3)
+    rows = [line for line in tabular.table([two, three]).splitlines() if "| wine |" in line]
+    # a 2-fold and a 3-fold run of the same dataset and epochs: two rows each, never pooled
+    assert len(rows) == 4 and "2 (2 × 1)" in rows[0] and "3 (3 × 1)" in rows[2]
+    # each mixup row paired with its own run's ERM: 0.05 + 0.01 f against 0.1, and 0.3
+    assert "| -4.50 ± " in rows[1] and "| -24.00 ± " in rows[3]
+    # a run without ERM fits is not paired with another run's
+    alone = [line for line in tabular.table([two, _run(folds=3, methods=("mixup",))]).splitlines()
+             if "| mixup |" in line]
+    assert alone[0].count("-4.50") == 1 and alone[1].endswith("(3 × 1) | | | |")
+    # settings other than the paper's are named; a part of a run says so
+    other = [dict(r, lr=0.01, batch_size=32) for r in two]
+    assert "| 10; batch-size 32, lr 0.01 |" in tabular.table([other])
+    assert "| 1 of 2 (2 × 1) |" in tabular.table([two[:3]])
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda rs: {"a": 1}, "not a list"),
+    (lambda rs: [], "holds no fits"),
+    (lambda rs: [dict(rs[0], seed="0")] + rs[1:], "record 0: seed"),
+    (lambda rs: rs[:1] + [dict(rs[1], n_test=1.5)], "record 1: n_test"),
+    (lambda rs: rs + [dict(rs[0], test_error=float("nan"))], "test_error"),
+    (lambda rs: [dict(rs[0], alphas=[])] + rs[1:], "alphas"),
+    (lambda rs: [dict(rs[0], hidden="128,128")] + rs[1:], "hidden"),
+    (lambda rs: [{k: v for k, v in r.items() if k not in ("seeds", "alphas")} for r in rs],
+     "older format"),
+    (lambda rs: [{k: v for k, v in r.items() if k != "n_train"} for r in rs], "no n_train"),
+    (lambda rs: rs[:1] + [dict(r, folds=3) for r in rs[1:]], "one setting"),
+    (lambda rs: rs + [dict(rs[0])], "repeats the fit of record 0"),
+    (lambda rs: [dict(rs[0], seed=1)] + rs[1:], "not a fit of its setting"),
+    (lambda rs: [dict(rs[0], alpha=0.5)] + rs[1:], "not a fit of its setting"),
+])
+def test_results_that_are_not_one_run_of_this_command_are_refused_naming_the_file(
+        change, words, tmp_path, capsys):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(change(_run(folds=2)), allow_nan=True))
+    line = refusal(tabular.main, ["--table", str(path)], capsys)
+    assert str(path) in line and words in line
+
+
+def test_table_refusals_of_the_real_command_are_one_line(tmp_path):
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps([{k: v for k, v in r.items() if k != "seeds"}
+                                 for r in _run(folds=2)]))
+    missing = tmp_path / "missing.json"
+    for path, word in ((older, "older format"), (missing, "No such file")):
+        _refused("--table", str(path), words=(str(path), word))
+
+
+TINY_RUN = ["--dataset", "iris", "--alpha", "0.5", "--seeds", "1", "--folds", "2", "--epochs",
+            "1", "--hidden", "4"]
+
+
+def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    results = os.path.join(out, "results.json")
+    assert cli("mixup.tabular", *TINY_RUN, "--out", out).returncode == 0
+    full = json.load(open(results))
+    assert len(full) == 4 and all(r["seeds"] == 1 and r["alphas"] == [0.5] for r in full)
+    # an interrupted run's file: its first two fits, marked so that a refit would show
+    kept = [dict(r, seconds=-1.0) for r in full[:2]]
+    with open(results, "w") as f:
+        json.dump(kept, f)
+    proc = cli("mixup.tabular", *TINY_RUN, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 of the 4 fits are done; continuing" in proc.stderr
+    again = json.load(open(results))
+    assert again[:2] == kept and len(again) == 4 and min(r["seconds"] for r in again[2:]) >= 0
+    for new, old in zip(again[2:], full[2:]):  # the same fits as the uninterrupted run's
+        assert {k: v for k, v in new.items() if k != "seconds"} == \
+            {k: v for k, v in old.items() if k != "seconds"}
+    # everything done: nothing trained, the table printed
+    proc = cli("mixup.tabular", *TINY_RUN, "--out", out)
+    assert proc.returncode == 0 and json.load(open(results)) == again
+    assert "| iris | mixup | 0.5 | 1; hidden 4 |" in proc.stdout
+    assert "all 4 fits were done already; nothing trained" in proc.stderr
+    # another setting, or a damaged file: refused naming the file, the file untouched
+    before = open(results).read()
+    _refused(*TINY_RUN, "--epochs", "2", "--out", out,
+             words=(results, "--epochs 1 there, 2 here", "another --out"))
+    for args, words in ((["--alpha", "0.5", "1"], "--alpha 0.5 there, 0.5 1 here"),
+                        (["--seeds", "2"], "--seeds 1 there, 2 here"),
+                        (["--folds", "3"], "--folds 2 there, 3 here"),
+                        (["--hidden", "5"], "--hidden 4 there, 5 here"),
+                        (["--batch-size", "8"], "--batch-size 16 there, 8 here"),
+                        (["--lr", "0.01"], "--lr 0.001 there, 0.01 here")):
+        line = refusal(tabular.main, TINY_RUN + args + ["--out", out], capsys)
+        assert results in line and words in line
+    assert open(results).read() == before
+    with open(results, "w") as f:
+        f.write(before[:len(before) // 2])
+    _refused(*TINY_RUN, "--out", out, words=(results, "another --out"))
+    assert open(results).read() == before[:len(before) // 2]
+
+
+def test_deferred_interrupt_raises_only_when_polled():
+    with tabular.DeferredInterrupt() as interrupt:
+        interrupt.poll()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs in the main thread at the next bytecode
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.poll()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_keeps_the_finished_fits_and_says_how_to_go_on(tmp_path):
+    out = str(tmp_path / "run")
+    results = os.path.join(out, "results.json")
+    args = [sys.executable, "-m", "mixup.tabular", "--dataset", "iris", "--alpha", "0.5",
+            "--seeds", "1", "--folds", "2", "--epochs", "400", "--hidden", "4", "--out", out]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=ROOT)
+    deadline = time.time() + 120
+    while not os.path.exists(results) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # during the second fit (each takes seconds)
+    stdout, stderr = proc.communicate(timeout=120)
+    kept = json.load(open(results))
+    assert proc.returncode == 130, stderr[-2000:]
+    assert 1 <= len(kept) < 4 and "Traceback" not in stdout + stderr
+    # one line of its own (beside MXNet's one log line of the first bound graph)
+    lines = [line for line in stderr.strip().splitlines() if "Subgraph backend" not in line]
+    assert lines == ["interrupted: %d fits kept in %s; run the same command again to continue"
+                     % (len(kept), results)]
