@@ -311,30 +311,30 @@ class ConciseRefusals:
     not, so only the message is printed; every other exception, of any op, keeps its full
     traceback."""
 
-    def __init__(self, real, prefix):
-        self._real, self._prefix = real, prefix
+    def __init__(self, real, prefix, types=(ValueError,)):
+        self._real, self._prefix, self._types = real, prefix, types
 
     def __getattr__(self, name):
         return getattr(self._real, name)
 
     def format_exc(self, *args, **kwargs):
         error = sys.exc_info()[1]
-        if isinstance(error, ValueError) and str(error).startswith(self._prefix):
+        if isinstance(error, self._types) and str(error).startswith(self._prefix):
             return "%s: %s" % (type(error).__name__, error)
         return self._real.format_exc(*args, **kwargs)
 
 
-def install_concise_refusals(prefix):
-    """Make MXNet print only the message of a ValueError starting with `prefix` raised in a
-    CustomOp callback (see ConciseRefusals). Idempotent; other exceptions keep their
-    tracebacks. Imports MXNet."""
+def install_concise_refusals(prefix, types=(ValueError,)):
+    """Make MXNet print only the message of an exception of one of ``types`` (ValueError: the
+    op's refusals) starting with `prefix` raised in a CustomOp callback (see ConciseRefusals).
+    Idempotent; other exceptions keep their tracebacks. Imports MXNet."""
     import traceback
     import mxnet.operator
     current = getattr(mxnet.operator, "traceback", None)
     if isinstance(current, ConciseRefusals):
-        current._prefix = prefix
+        current._prefix, current._types = prefix, types
         return
-    mxnet.operator.traceback = ConciseRefusals(traceback, prefix)
+    mxnet.operator.traceback = ConciseRefusals(traceback, prefix, types)
 
 
 # ---------------------------------------------------------------------- MXNet's load-time switches

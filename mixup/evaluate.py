@@ -31,6 +31,7 @@ from .cli import ArgumentParser, add  # noqa: E402
 from .config import ConfigError, RunConfig  # noqa: E402
 from .devices import DeviceError, contexts, parse_gpus  # noqa: E402
 from .files import write_atomic  # noqa: E402
+from .interrupts import INTERRUPTED, StopRequest  # noqa: E402
 from .metrics import summarize  # noqa: E402
 from .records import DataError  # noqa: E402
 
@@ -88,6 +89,16 @@ def _epoch(text, run_dir):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    with StopRequest("stopping after this batch"):
+        try:
+            return _score(parser, args)
+        except KeyboardInterrupt:
+            print("interrupted: nothing written; run the same command again to score (it "
+                  "starts over)", file=sys.stderr)
+            return INTERRUPTED
+
+
+def _score(parser, args):
     try:
         if args.batch_size < 1:
             raise ConfigError("--batch-size must be >= 1, got %d" % args.batch_size)

@@ -3,14 +3,13 @@
 In the spirit of MXNet's ``example/image-classification/common/fit.py``, but the epoch loop is
 written out instead of calling ``Module.fit``, because the trainer needs to act between steps
 and between epochs where ``Module.fit`` gives no hook: stop cleanly on Ctrl-C between two steps
-(see :class:`StopRequest`), switch MixUp off for the last epochs, average the devices'
+(see mixup.interrupts), switch MixUp off for the last epochs, average the devices'
 BatchNorm statistics before validating, stop on a diverged loss before it is checkpointed, and
 keep MixUp's draws continuing across a resume (``mixup.seek``).
 """
 import contextlib
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass
 from typing import Tuple
@@ -35,36 +34,6 @@ def derived_seed(*parts):
     from the run's --seed and the consumer's coordinates (rank, epoch). MXNet's seeds are C
     ints: sums and products of --seed would overflow for large seeds, and could collide."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
-
-
-class StopRequest:
-    """Ctrl-C or SIGTERM during training asks to stop at the next step boundary.
-
-    A KeyboardInterrupt raised wherever the signal lands can fall inside one of MXNet's ctypes
-    callbacks (the kvstore's optimizer updater runs Python from C in the main thread), where
-    ctypes prints it and drops it: training would go on with one parameter's update cut short.
-    So the handler only sets a flag; the loop stops between steps. A second Ctrl-C exits at once
-    (safe: every file is written atomically). A signal that was ignored (nohup) stays ignored.
-    """
-
-    def __init__(self):
-        self.requested = False
-
-    def install(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                signal.signal(signum, self._handle)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            os.write(2, b"\nstopped at once\n")
-            os._exit(130)
-        self.requested = True
-        os.write(2, b"\nstopping after this step (Ctrl-C again to stop at once) ...\n")
-
-    def check(self):
-        if self.requested:
-            raise KeyboardInterrupt
 
 
 def lr_scheduler(config, batches_per_epoch):

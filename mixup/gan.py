@@ -45,6 +45,7 @@ iterations 10, 100, 1000, ... and the last, beside a real sample) and DIR/sample
 """
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -60,7 +61,8 @@ import numpy as np  # noqa: E402
 from . import plots  # noqa: E402
 from .cli import ArgumentParser, add  # noqa: E402
 from .console import quiet_native_repeats  # noqa: E402
-from .files import atomic_path, write_atomic  # noqa: E402
+from .files import atomic_path, load_json, write_atomic  # noqa: E402
+from .interrupts import INTERRUPTED, StopRequest  # noqa: E402
 from .progress import bar  # noqa: E402
 
 from .mixing import RowMixing  # noqa: E402
@@ -245,6 +247,36 @@ class Gan:
         self.g.backward([-self.d_score.get_input_grads()[0][BATCH:]])
         self.g.update()
 
+    def state(self):
+        """{"arrays": {"g"|"d": {name: NDArray}} (parameters, Adam's two moments), "counts":
+        {"g"|"d": {index: Adam's steps}}}: what a resumed run needs of the networks."""
+        arrays, counts = {}, {}
+        for net, module in (("g", self.g), ("d", self.d_train)):
+            params = dict(module.get_params()[0])
+            updater, optimizer = module._updater, module._optimizer  # no public accessor
+            for index, (mean, var) in updater.states.items():
+                name = optimizer.idx2name[index]
+                params["adam_mean:" + name], params["adam_var:" + name] = mean, var
+            arrays[net] = {k: v.copy() for k, v in params.items()}
+            counts[net] = dict(optimizer._index_update_count)
+        return {"arrays": arrays, "counts": counts}
+
+    def load_state(self, state):
+        for net, module in (("g", self.g), ("d", self.d_train)):
+            arrays = state["arrays"][net]
+            names = list(module.get_params()[0])
+            missing = [n for n in names if n not in arrays]
+            if missing:
+                raise ValueError("%s.params lacks %s" % (net, ", ".join(missing)))
+            module.set_params({n: arrays[n] for n in names}, {})
+            updater, optimizer = module._updater, module._optimizer
+            for index, name in optimizer.idx2name.items():
+                updater.states[index] = (arrays["adam_mean:" + name].copy(),
+                                         arrays["adam_var:" + name].copy())
+                updater.states_synced[index] = True
+            optimizer._index_update_count.update(state["counts"][net])
+            optimizer.num_update = max(state["counts"][net].values(), default=0)
+
     def generate(self, noise):
         """G's points for ``noise`` (M, latent) of any M, as numpy."""
         module = mx.mod.Module(self.g.symbol, data_names=["noise"], label_names=None)
@@ -255,21 +287,44 @@ class Gan:
 
 
 def train(shape, *, alpha, seed, iterations, hidden, latent, lam_law="authors",
-          lr=LEARNING_RATE, progress=None, monitor=None):
+          lr=LEARNING_RATE, progress=None, monitor=None, resume=None, stop=None,
+          save=None, save_every=0):
     """Train one GAN; returns {"snapshots": [(iteration, points)], "real": a real sample of
     SAMPLES points, "seconds": training time, "cpu_seconds": the process's CPU time in it (on
     a shared machine the better measure of cost)}. The fixed noise, the data, the noise of
     every step and the host's mixing weights are drawn from numpy generators seeded with
-    ``seed``."""
+    ``seed``.
+
+    ``resume``: a checkpoint's state (:func:`read_checkpoint`) to continue from, so that the
+    run goes on exactly as if it had not stopped (parameters, Adam's moments and step counts,
+    the generator's state, the MixUp node's step). ``save(state)`` is called with the state
+    every ``save_every`` iterations and when ``stop.check()`` (called after each iteration)
+    raises KeyboardInterrupt, which then propagates."""
+    done = resume["iteration"] if resume else 0
+    mixup.seek(done * D_STEPS)  # the MixUp node (lam_law beta) continues at its step
     gan = Gan(alpha=alpha, hidden=hidden, latent=latent, seed=seed, lam_law=lam_law, lr=lr,
               monitor=monitor)
     fixed = np.random.default_rng([seed, 1])
     fixed_noise = fixed.normal(size=(SAMPLES, latent))
     real_sample = sample_real(fixed, shape, SAMPLES)
     rng = np.random.default_rng([seed, 0])
+    snapshots, seconds, cpu_seconds = [], 0.0, 0.0
+    if resume:
+        gan.load_state(resume)
+        rng.bit_generator.state = resume["rng"]
+        snapshots = list(resume["snapshots"])
+        seconds, cpu_seconds = resume["seconds"], resume["cpu_seconds"]
+    if progress is not None:
+        progress.update(done)
     marks = set(snapshot_iterations(iterations))
-    snapshots, tic, cpu_tic = [], time.time(), time.process_time()
-    for iteration in range(1, iterations + 1):
+    tic, cpu_tic = time.time(), time.process_time()
+
+    def state(iteration):
+        return dict(gan.state(), iteration=iteration, rng=rng.bit_generator.state,
+                    snapshots=snapshots, seconds=seconds + time.time() - tic,
+                    cpu_seconds=cpu_seconds + time.process_time() - cpu_tic)
+
+    for iteration in range(done + 1, iterations + 1):
         for _ in range(D_STEPS):
             gan.d_step(*gan.d_batch(rng, shape))
         gan.g_step(rng, shape)
@@ -277,8 +332,85 @@ def train(shape, *, alpha, seed, iterations, hidden, latent, lam_law="authors",
             snapshots.append((iteration, gan.generate(fixed_noise)))
         if progress is not None:
             progress.update(1)
-    return {"snapshots": snapshots, "real": real_sample, "seconds": time.time() - tic,
-            "cpu_seconds": time.process_time() - cpu_tic}
+        try:
+            if stop is not None:
+                stop.check()
+        except KeyboardInterrupt:
+            if save is not None and iteration < iterations:
+                save(state(iteration))
+            raise
+        if save is not None and save_every and iteration % save_every == 0 \
+                and iteration < iterations:
+            save(state(iteration))
+    final = state(iterations)
+    return {"snapshots": snapshots, "real": real_sample, "seconds": final["seconds"],
+            "cpu_seconds": final["cpu_seconds"]}
+
+
+# ------------------------------------------------------------------ checkpoints (resume)
+
+CHECKPOINT = "checkpoint"  # the run directory's folder of the last saved state
+CHECKPOINT_FORMAT = 1
+
+
+def write_checkpoint(out, setting, state):
+    """The state of an unfinished run into OUT/checkpoint/: the networks' parameters and Adam's
+    moments (MXNet's own .params format, which holds only arrays), the snapshots so far, and
+    state.json (the setting, the iteration, Adam's step counts, the generator's state, the
+    timings) written last, so a state.json always describes complete arrays."""
+    folder = os.path.join(out, CHECKPOINT)
+    os.makedirs(folder, exist_ok=True)
+    for net in ("g", "d"):
+        with atomic_path(os.path.join(folder, net + ".params")) as tmp:
+            mx.nd.save(tmp, state["arrays"][net])
+    with atomic_path(os.path.join(folder, "snapshots.npz")) as tmp:
+        np.savez(tmp, iterations=np.array([i for i, _ in state["snapshots"]], dtype=np.int64),
+                 fake=np.array([p for _, p in state["snapshots"]]).reshape(-1, SAMPLES, 2))
+    described = {k: state[k] for k in ("iteration", "rng", "seconds", "cpu_seconds", "counts")}
+    write_atomic(os.path.join(folder, "state.json"), json.dumps(
+        dict(described, format=CHECKPOINT_FORMAT, setting=setting), indent=1) + "\n")
+
+
+def read_checkpoint(out, setting):
+    """The saved state of OUT (None if it has none), checked: ValueError naming the file when
+    it is not one of ours, or when it was saved with another setting."""
+    folder = os.path.join(out, CHECKPOINT)
+    path = os.path.join(folder, "state.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        saved = load_json(path)
+        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not a checkpoint of this version of ./tools.sh gan")
+        differing = sorted(k for k in set(setting) | set(saved["setting"])
+                           if saved["setting"].get(k) != setting.get(k))
+        if differing:
+            raise ValueError("saved with another setting (%s): give another --out, or the "
+                             "same options to continue it" % ", ".join(
+                                 "--%s %s there" % (k.replace("_", "-"), saved["setting"].get(k))
+                                 for k in differing))
+        iteration = saved["iteration"]
+        if not (type(iteration) is int and 0 < iteration < setting["iterations"]):
+            raise ValueError("iteration %r is not within the run" % (iteration,))
+        arrays = {net: mx.nd.load(os.path.join(folder, net + ".params")) for net in ("g", "d")}
+        with np.load(os.path.join(folder, "snapshots.npz"), allow_pickle=False) as shots:
+            snapshots = list(zip(shots["iterations"].tolist(), shots["fake"]))
+        if any(i > iteration for i, _ in snapshots):
+            raise ValueError("holds snapshots after its iteration")
+        counts = {net: {int(k): int(v) for k, v in saved["counts"][net].items()}
+                  for net in ("g", "d")}
+        return {"iteration": iteration, "rng": saved["rng"], "arrays": arrays,
+                "snapshots": snapshots, "counts": counts,
+                "seconds": float(saved["seconds"]), "cpu_seconds": float(saved["cpu_seconds"])}
+    except ValueError as error:
+        if "another setting" in str(error):
+            raise ValueError("%s: %s" % (path, error)) from None
+        raise ValueError("%s cannot be resumed from (%s); delete %s to start over"
+                         % (path, error, folder)) from None
+    except (OSError, KeyError, TypeError, AttributeError, mx.base.MXNetError) as error:
+        raise ValueError("%s cannot be resumed from (%s: %s); delete %s to start over"
+                         % (path, type(error).__name__, str(error).splitlines()[0][:200],
+                            folder)) from None
 
 
 def write_run(out, shape, result, setting):
@@ -344,8 +476,11 @@ def main(argv=None):
         "paper: 512)", type=int)
     add(parser, "--latent", 2, "dimensions of G's noise (the authors' demo: 2, 5 or 10)",
         type=int)
+    add(parser, "--save-every", 500, "save the run's state every N iterations (and when "
+        "stopped by Ctrl-C): the same command continues it", type=int)
     threads.add_option(parser)
-    parser.add_argument("--out", required=True, help="the run's directory")
+    parser.add_argument("--out", required=True, help="the run's directory (the same options "
+                        "again continue an unfinished run)")
     args = parser.parse_args(argv)
     if not args.alpha >= 0 or not np.isfinite(args.alpha):
         parser.fail("--alpha must be >= 0 (0: the plain GAN), got %g" % args.alpha)
@@ -360,24 +495,80 @@ def main(argv=None):
     if not (np.isfinite(args.lr) and args.lr > 0):
         parser.fail("--lr must be a finite number > 0, got %g" % args.lr)
     parser.at_least(("--seed", args.seed, 0), ("--iterations", args.iterations, 1),
-                    ("--hidden", args.hidden, 1), ("--latent", args.latent, 1))
+                    ("--hidden", args.hidden, 1), ("--latent", args.latent, 1),
+                    ("--save-every", args.save_every, 1))
     parser.directory("--out", args.out)
     setting = {"shape": args.shape, "alpha": args.alpha, "lam_law": args.lam_law,
                "lr": args.lr, "adam": ADAM, "seed": args.seed,
                "iterations": args.iterations, "hidden": args.hidden, "latent": args.latent,
                "batch": BATCH, "d_steps": D_STEPS, "std": STD, "samples": SAMPLES,
                "mixing": describe({"alpha": args.alpha, "lam_law": args.lam_law})}
-    with bar(args.iterations, "gan %s, %s" % (args.shape, setting["mixing"]),
-             unit="it") as progress:
-        result = train(args.shape, alpha=args.alpha, seed=args.seed,
-                       iterations=args.iterations, hidden=args.hidden, latent=args.latent,
-                       lam_law=args.lam_law, lr=args.lr, progress=progress)
+    finished = _finished_run(args.out, setting)
+    if finished is not None:
+        if isinstance(finished, str):
+            parser.fail(finished)
+        print(_said(args, setting, finished))
+        print("%s is complete: nothing to do (another --out for a new run)" % args.out,
+              file=sys.stderr)
+        return 0
+    try:
+        resume = read_checkpoint(args.out, setting)
+    except ValueError as error:
+        parser.fail(error)
+    if resume:
+        print("continuing %s from iteration %d" % (args.out, resume["iteration"]),
+              file=sys.stderr)
+    with StopRequest("stopping after this iteration") as stop, \
+            bar(args.iterations, "gan %s, %s" % (args.shape, setting["mixing"]),
+                unit="it") as progress:
+        try:
+            result = train(args.shape, alpha=args.alpha, seed=args.seed,
+                           iterations=args.iterations, hidden=args.hidden, latent=args.latent,
+                           lam_law=args.lam_law, lr=args.lr, progress=progress, resume=resume,
+                           stop=stop, save_every=args.save_every,
+                           save=lambda state: write_checkpoint(args.out, setting, state))
+        except KeyboardInterrupt:
+            saved = read_checkpoint(args.out, setting)
+            print("interrupted: %s; run the same command again to continue" % (
+                "iterations 1-%d kept in %s" % (saved["iteration"], os.path.join(
+                    args.out, CHECKPOINT)) if saved else "nothing was saved"), file=sys.stderr)
+            return INTERRUPTED
     metrics = write_run(args.out, args.shape, result, setting)
-    print("%s %s seed %d: %s (%.1f ms per iteration, %.1f ms of CPU)" % (
-        args.shape, setting["mixing"], args.seed, summary(metrics),
-        metrics["ms_per_iteration"], metrics["cpu_ms_per_iteration"]))
+    shutil.rmtree(os.path.join(args.out, CHECKPOINT), ignore_errors=True)
+    print(_said(args, setting, metrics))
     print("wrote %s" % args.out, file=sys.stderr)
     return 0
+
+
+def _said(args, setting, metrics):
+    return "%s %s seed %d: %s (%.1f ms per iteration, %.1f ms of CPU)" % (
+        args.shape, setting["mixing"], args.seed, summary(metrics),
+        metrics["ms_per_iteration"], metrics["cpu_ms_per_iteration"])
+
+
+def _finished_run(out, setting):
+    """OUT's metrics.json if OUT holds a finished run of this setting; a refusal (str) if it
+    holds another one or a file that is not a run's; None if it holds no finished run."""
+    path = os.path.join(out, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        metrics = load_json(path)
+    except (OSError, ValueError) as error:
+        return "%s cannot be read (%s): give another --out" % (path, error)
+    if not isinstance(metrics, dict) or metrics.get("format") != METRICS_FORMAT:
+        return ("%s is not a finished run of this version of ./tools.sh gan: give another --out"
+                % path)
+    differing = sorted(k for k in setting if metrics.get(k) != setting[k])
+    if differing:
+        return ("%s holds a finished run of another setting (%s): give another --out" % (
+            path, ", ".join("--%s %s there" % (k.replace("_", "-"), metrics.get(k))
+                            for k in differing)))
+    if not all(isinstance(metrics.get(k), (int, float)) for k in (
+            "ms_per_iteration", "cpu_ms_per_iteration")) or not isinstance(
+                metrics.get("coverage"), list):
+        return "%s is damaged: give another --out" % path
+    return metrics
 
 
 if __name__ == "__main__":

@@ -169,4 +169,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .interrupts import run_main
+    sys.exit(run_main(main))

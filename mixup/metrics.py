@@ -71,13 +71,16 @@ class SoftMetrics:
         return result
 
 
-def predict(module, batches):
+def predict(module, batches, check=None):
     """(probabilities (N, C), labels (N,)) over an iterator, in order, padding dropped.
+    ``check``: called before each batch (a command's held Ctrl-C raises there).
 
     The module runs in inference mode, where MixUp is the identity."""
     mx.nd.waitall()  # BatchNorm's moving statistics must be final before they are read
     probs, labels = [], []
     for batch in batches:
+        if check is not None:
+            check()
         module.forward(batch, is_train=False)
         keep = batch.data[0].shape[0] - batch.pad
         probs.append(module.get_outputs()[0][:keep].asnumpy())

@@ -94,6 +94,8 @@ class _SharedState:
     first_step:  the training step at which ops created from now on start (:func:`seek`).
     live_ops:    the ops alive, so that :func:`seek` moves them too (weak references).
     place_seeds: manifold mixup's seed of each group of nodes, by num_places.
+    interrupted: a Ctrl-C that arrived in MixUpProp.__init__, to be raised from the next
+                 callback (see _callback).
 
     Manifold mixup's coordination (``place_seeds``): the P nodes of one network are separate
     CustomOp instances; they agree on the place of each step by sharing one seed: the place-0
@@ -110,9 +112,42 @@ class _SharedState:
         self.first_step = 0
         self.live_ops = weakref.WeakSet()
         self.place_seeds = {}
+        self.interrupted = False  # a Ctrl-C caught where it could not be raised (_callback)
 
 
 _shared = _SharedState()
+
+
+class OperatorInterrupted(RuntimeError):
+    """Ctrl-C arrived while MXNet was running one of the op's callbacks (see _callback)."""
+
+
+def _callback(method):
+    """A method MXNet calls through ctypes, made safe under Ctrl-C.
+
+    MXNet 1.9.1 wraps each callback in ``except Exception``, so a KeyboardInterrupt raised in
+    one (Python raises it wherever the main thread is when SIGINT arrives; the op's
+    shape/type inference and creation run there, its forward and backward too under the
+    NaiveEngine) passes through C++, which aborts the process or leaves MXNet's state
+    broken. Here it becomes :class:`OperatorInterrupted`, an Exception: MXNet abandons the call
+    and raises its MXNetError (which names the interrupt) in the caller, and the process goes
+    on. An interrupt that arrived in ``MixUpProp.__init__`` (which MXNet does not wrap at all)
+    is raised from the next callback."""
+    where = method.__name__
+
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        try:
+            if _shared.interrupted:
+                _shared.interrupted = False
+                raise KeyboardInterrupt
+            return method(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise OperatorInterrupted(
+                "MixUp: interrupted (Ctrl-C) while MXNet ran the op's %s; the call was "
+                "abandoned" % where) from None
+    return guarded
+
 
 
 @contextmanager
@@ -220,6 +255,7 @@ class MixUpOp(mx.operator.CustomOp):
         elif req != "null":
             src.copyto(dst)
 
+    @_callback
     def forward(self, is_train, req, in_data, out_data, aux):
         data, label = in_data
         p = self._params
@@ -254,6 +290,7 @@ class MixUpOp(mx.operator.CustomOp):
         else:
             _write(req[0], out_data[0], lambda out: mixing.apply(data, out))
 
+    @_callback
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         grad, mixing = out_grad[0], self._backward_mixing
         if mixing is None:  # identity forward (inference, or nothing mixed)
@@ -274,7 +311,8 @@ class MixUpOp(mx.operator.CustomOp):
 # message of MixUp's own refusals is printed, not a traceback; and on the CPU the callbacks'
 # arrays are read and written in place, without a copy or a wait for the engine.
 _backward_dependencies = mixup_compat.CustomOpBackwardDependencies(range(2 + 2 + 2))
-mixup_compat.install_concise_refusals(prefix="MixUp:")
+mixup_compat.install_concise_refusals(prefix="MixUp:",
+                                     types=(ValueError, OperatorInterrupted))
 _view = mixup_compat.callback_viewer()
 
 
@@ -288,25 +326,35 @@ class MixUpProp(mx.operator.CustomOpProp):
     """
 
     def __init__(self, **kwargs):
-        super().__init__(need_top_grad=True)
-        try:
-            self._params, self._error = _parse_op_kwargs(kwargs), None
-        except ValueError as error:
-            self._params, self._error = None, error
+        # Nothing may escape from here (see _callback): a Ctrl-C is remembered and raised from
+        # the next callback, and the parameters parsed to the end.
+        while True:
+            try:
+                super().__init__(need_top_grad=True)
+                try:
+                    self._params, self._error = _parse_op_kwargs(kwargs), None
+                except ValueError as error:
+                    self._params, self._error = None, error
+                return
+            except KeyboardInterrupt:
+                _shared.interrupted = True
 
     def _checked_params(self):
         if self._error is not None:
             raise self._error
         return self._params
 
+    @_callback
     def list_arguments(self):
         _backward_dependencies.give_back()
         return ["data", "label"]
 
+    @_callback
     def list_outputs(self):
         _backward_dependencies.give_back()
         return ["data_out", "label_out"]
 
+    @_callback
     def infer_shape(self, in_shape):
         _backward_dependencies.give_back()
         p = self._checked_params()
@@ -334,6 +382,7 @@ class MixUpProp(mx.operator.CustomOpProp):
         label_shape = (batch,) + label_shape[1:]
         return [data_shape, label_shape], [data_shape, (batch, p.num_classes)], []
 
+    @_callback
     def infer_type(self, in_type):
         _backward_dependencies.give_back()
         self._checked_params()
@@ -347,6 +396,7 @@ class MixUpProp(mx.operator.CustomOpProp):
                              % np.dtype(data_type).name)
         return [data_type, label_type], [data_type, np.float32], []
 
+    @_callback
     def declare_backward_dependency(self, out_grad, in_data, out_data):
         # The gradient needs only out_grad[0] and the stored plan, yet we declare every tensor:
         # see mixup_compat.CustomOpBackwardDependencies for why MXNet 1.9.1 requires it next
@@ -354,6 +404,7 @@ class MixUpProp(mx.operator.CustomOpProp):
         _backward_dependencies.declared_by_mixup()
         return out_grad + in_data + out_data
 
+    @_callback
     def create_operator(self, ctx, shapes, dtypes):
         _backward_dependencies.give_back()
         p = self._checked_params()

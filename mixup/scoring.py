@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-from . import datasets, iterators, records, runs, trainset
+from . import datasets, interrupts, iterators, records, runs, trainset
 from .metrics import predict
 from .progress import bar
 from .threads import decode_threads
@@ -132,6 +132,7 @@ def _attacked_pass(batches, gradient, scorer, eps, steps, mean, std, mean_b, std
     """(correct, count) over one pass of attacked images (padding not counted)."""
     correct = count = 0
     for batch in batches:
+        interrupts.check()
         raw = batch.data[0].asnumpy()
         labels = batch.label[0].asnumpy()
         adversarial = attack(gradient, raw, labels, eps, steps, mean, std) if eps else raw
@@ -157,4 +158,4 @@ def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val")
                                threads=decode_threads(gpus=any(c.device_type == "gpu"
                                                                for c in contexts)))
     module = module_for(checkpoint, batch_size, config.image_shape, contexts)
-    return predict(module, batches)
+    return predict(module, batches, check=interrupts.check)

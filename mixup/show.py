@@ -19,6 +19,7 @@ import numpy as np
 
 from . import datasets, iterators, paths, plots, preparation
 from .cli import ArgumentParser, add
+from .interrupts import INTERRUPTED, StopRequest
 from .params import MIXING_FIELDS, add_mixing_options, parse_mixing
 from .records import DataError
 
@@ -56,6 +57,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 2 <= args.count <= 32:
         parser.fail("--count must be between 2 and 32, got %d" % args.count)
+    stop = StopRequest("stopping").install()
     try:
         params = parse_mixing(**{k: v for k, v in vars(args).items()
                                  if k in MIXING_FIELDS}).values()
@@ -74,6 +76,14 @@ def main(argv=None):
         plots.batch_grid(before, after, captions, os.path.abspath(args.out), title=title)
     except (ValueError, DataError, OSError) as error:
         return parser.report(error)
+    except KeyboardInterrupt:
+        print("interrupted: %s not written" % args.out, file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        stop.restore()
+    if stop.requested:
+        print("interrupted after %s was written" % args.out, file=sys.stderr)
+        return INTERRUPTED
     print("wrote %s" % args.out, file=sys.stderr)
     return 0
 

@@ -34,9 +34,7 @@ The data are those bundled inside scikit-learn (nothing is downloaded).
 """
 import json
 import os
-import signal
 import sys
-import threading
 import time
 
 from . import threads
@@ -51,6 +49,7 @@ import numpy as np  # noqa: E402
 from .cli import ArgumentParser, add, finite  # noqa: E402
 from .console import quiet_native_repeats  # noqa: E402
 from .files import load_json, write_atomic  # noqa: E402
+from .interrupts import StopRequest  # noqa: E402
 from .progress import bar  # noqa: E402
 
 # scikit-learn's bundled UCI copies: name -> loader in sklearn.datasets
@@ -431,41 +430,6 @@ def print_tables(paths, parser):
     return 0
 
 
-class DeferredInterrupt:
-    """Ctrl-C held until :meth:`poll`, for the main thread of a command.
-
-    Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives, which may
-    be inside one of MXNet's CustomOp callbacks (MixUp's forward and backward run in them):
-    there MXNet cannot pass it on and the process may abort, losing the fit under way and the
-    chance to say what was kept. While this context is entered, the first SIGINT only sets a
-    flag, and :meth:`poll` (called between training steps) raises KeyboardInterrupt in the
-    command's own code; a second SIGINT raises at once (the user insists). Outside the main
-    thread (no signal handler can be set there) nothing changes."""
-
-    def __init__(self):
-        self.pending = False
-        self.previous = None
-
-    def _handler(self, signum, frame):
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def poll(self):
-        if self.pending:
-            raise KeyboardInterrupt
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
 def _positive_ints(text):
     widths = [int(w) for w in text.split(",")] if text.strip() else []
     if not widths or min(widths) < 1:
@@ -522,9 +486,9 @@ def main(argv=None):
                   epochs=args.epochs, batch_size=args.batch_size, hidden=hidden, lr=args.lr)
     results = os.path.join(args.out, "results.json")
     records = []  # what results.json holds: the earlier fits, then each new one
-    with DeferredInterrupt() as interrupt:
+    with StopRequest("stopping before the next training step") as stop:
         try:
-            return _cross_validate_into(args.out, run, records, parser, interrupt.poll)
+            return _cross_validate_into(args.out, run, records, parser, stop.check)
         except KeyboardInterrupt:
             print("interrupted: %d fits kept in %s; run the same command again to continue"
                   % (len(records), results) if records else

@@ -24,6 +24,7 @@ from .cli import ArgumentParser, add, explicit_options  # noqa: E402
 from .config import (AUGMENTS, DTYPES, KV_STORES, LR_SCHEDULES, SUBSET_DRAWS,  # noqa: E402
                      ConfigError, RunConfig, mixup_places)
 from .console import Log, quiet_native_repeats  # noqa: E402
+from .interrupts import StopRequest  # noqa: E402
 from .records import DataError  # noqa: E402
 
 DEFAULTS = RunConfig()
@@ -217,9 +218,8 @@ def main(argv=None):
                     if config.train_class_counts else "",
                     100 * config.train_labels_changed)))
         progress = {"on": True, "off": False, "auto": None}[args.progress]
-        stop = fit.StopRequest()
-        stop.install()
-        fit.fit(config, run_dir, begin, kv, progress and kv.rank == 0, stop, log)
+        with StopRequest("stopping after this step") as stop:
+            fit.fit(config, run_dir, begin, kv, progress and kv.rank == 0, stop, log)
         if kv.rank == 0:
             log("done: %s" % run_dir)
         return 0

@@ -4,11 +4,15 @@ import itertools
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from conftest import Watch, cli, named, refusal
+from conftest import ROOT, Watch, cli, named, refusal
 from mixup import gan, gan_report
 
 
@@ -394,3 +398,72 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
     path = tmp_path / "run"
     path.write_text("")
     assert str(path) in refusal(gan.main, ["--shape", "ring", "--out", str(path)], capsys)
+
+
+class _StopAt:
+    """A StopRequest whose stop is asked for after ``iteration`` checks."""
+
+    def __init__(self, iteration):
+        self.left = iteration
+
+    def check(self):
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("law", ["authors", "beta"])
+def test_an_interrupted_run_resumes_bit_for_bit(tmp_path, law):
+    kwargs = dict(alpha=0.5, seed=3, iterations=12, hidden=8, latent=2, lam_law=law)
+    setting = dict(kwargs, shape="grid")
+    straight = gan.train("grid", **kwargs)
+    out = str(tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # stopped after iteration 4, saved at 3 and 4
+        gan.train("grid", stop=_StopAt(4), save_every=3,
+                  save=lambda state: gan.write_checkpoint(out, setting, state), **kwargs)
+    state = gan.read_checkpoint(out, setting)
+    assert state["iteration"] == 4 and [i for i, _ in state["snapshots"]] == []
+    resumed = gan.train("grid", resume=state, **kwargs)
+    assert [i for i, _ in resumed["snapshots"]] == [10, 12]
+    for (_, a), (_, b) in zip(straight["snapshots"], resumed["snapshots"]):
+        np.testing.assert_array_equal(a, b)
+    # another setting is refused, naming the file and the option
+    with pytest.raises(ValueError, match="state.json.*--seed 3 there"):
+        gan.read_checkpoint(out, dict(setting, seed=4))
+
+
+def test_the_command_continues_an_interrupted_run_and_refuses_another_setting(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    args = ["--shape", "ring", "--iterations", "300", "--hidden", "8", "--seed", "2",
+            "--save-every", "10", "--out", out]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    assert gan.main(args) == 0
+    capsys.readouterr()
+    straight = np.load(os.path.join(out, "samples.npy"))
+    # the same again: a finished run is said again, not overwritten
+    before = open(os.path.join(out, "metrics.json")).read()
+    again = cli("mixup.gan", *args)
+    assert again.returncode == 0 and "is complete" in again.stderr
+    assert open(os.path.join(out, "metrics.json")).read() == before
+    # another setting over it is refused in one line naming metrics.json
+    other = cli("mixup.gan", *(args[:-2] + ["--seed", "5", "--out", out]))
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
+    assert "metrics.json" in other.stderr and "--seed 2 there" in other.stderr
+    # Ctrl-C: the state is saved, one line says how to go on, the same command finishes
+    out2 = str(tmp_path / "run2")
+    slow = args[:-1] + [out2]
+    proc = subprocess.Popen([sys.executable, "-m", "mixup.gan"] + slow, env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = os.path.join(out2, "checkpoint", "state.json")
+    deadline = time.time() + 120
+    while not os.path.exists(state) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    lines = [line for line in stderr.splitlines() if line.strip() and "Subgraph" not in line]
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
+    assert lines[-1].startswith("interrupted: iterations 1-") and "same command" in lines[-1]
+    resumed = cli("mixup.gan", *slow)
+    assert resumed.returncode == 0 and "continuing" in resumed.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out2, "samples.npy")), straight)
+    assert not os.path.exists(os.path.join(out2, "checkpoint"))
