@@ -2,7 +2,8 @@
 
     ./tools.sh report RUN [RUN ...] [--plot FILE] [--by-run]
 
-Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
+Each RUN needs config.json and metrics.jsonl (a last line cut off by a kill is left out, and
+said). test.json (from ./test.sh, of any version: mixup.readers) adds the scored
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
 and the accuracy under each FGSM size it was run with; test-train.json (./test.sh --split
 train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
@@ -19,7 +20,7 @@ import json
 import os
 import sys
 
-from . import plots, runs
+from . import plots, readers, runs
 from .cli import ArgumentParser, add
 from .config import RunConfig
 from .metrics import mean_confidence
@@ -61,13 +62,6 @@ def setting(config):
     return ", ".join(parts)
 
 
-def _read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def last_epochs_mean(rows, count=LAST_EPOCHS):
     """The mean validation accuracy of the last ``count`` epochs of ``rows`` (metrics rows),
     or None unless those are ``count`` consecutive epochs ending at the last one recorded and
@@ -86,8 +80,8 @@ def measure(run_dir):
     metrics = runs.read_metrics(run_dir)
     if not metrics:
         raise ValueError("%s has no finished epoch" % run_dir)
-    scored = _read_json(os.path.join(run_dir, "test.json"))
-    on_train = _read_json(os.path.join(run_dir, "test-train.json"))
+    scored = readers.read_test(run_dir)
+    on_train = readers.read_test(run_dir, "test-train.json")
     checked = runs.validated(metrics)
     if not checked:
         raise ValueError("%s has no validated epoch yet" % run_dir)
@@ -109,8 +103,9 @@ def measure(run_dir):
         figures["test CE"] = scored["cross_entropy"]
         figures["ECE"] = scored["ece"]
         # beside ECE: whether the network is over- or under-confident, not only how much
-        figures["mean conf"] = mean_confidence(scored["reliability"])
-        for method, attack in scored.get("attacks", {}).items():
+        if scored["reliability"] is not None:  # (test.json files of the first layout)
+            figures["mean conf"] = mean_confidence(scored["reliability"])
+        for method, attack in scored["attacks"].items():
             label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
             for eps, acc in attack["accuracy"].items():
                 figures["%s ε=%s" % (label, eps)] = acc
