@@ -154,3 +154,24 @@ def test_resume_continues_from_the_checkpoint_of_the_last_complete_row(tmp_path)
     assert len(said) == 1 and "epoch 3" in said[0] and "model-0003.params" in said[0]
     write(os.path.join(run, "metrics.jsonl"), lines(row(1, 0.4), row(2, 0.5), row(3, 0.6)))
     assert runs.last_loadable_checkpoint(run, said.append) == 3
+
+
+def test_a_killed_runs_cut_last_row_is_trained_again_on_resume(tmp_path, data_dir):
+    from conftest import TINY, cli
+    out = str(tmp_path / "r")
+    made = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
+               "--out-dir", out)
+    assert made.returncode == 0, made.stderr[-3000:]
+    path = os.path.join(out, "metrics.jsonl")
+    text = open(path).read()
+    first = runs.read_metrics(out)[0]
+    # epoch 2's row cut part-way, its checkpoint whole: the rows account for epoch 1 only
+    write(path, text[:text.index("\n") + 1] + text.splitlines()[1][:60])
+    resumed = cli("mixup.train", "--resume", "--out-dir", out, "--progress", "off")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Traceback" not in resumed.stderr
+    assert resumed.stderr.count("line 2) is incomplete") == 1, resumed.stderr
+    assert "resuming %s from epoch 1" % out in resumed.stdout
+    rows = runs.read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[0] == first
+    assert open(path).read().endswith("\n")
