@@ -11,7 +11,8 @@
 
 Every file is written atomically (mixup.files), the ``.params`` of a checkpoint last, so a run
 stopped at any moment leaves only complete checkpoints and ``--resume`` continues from the last
-one that loads. ``runs/latest`` points at the newest run that has a checkpoint.
+one that loads. ``runs/latest`` points at the newest run that has a checkpoint. Every command
+reads these files back through one checked reader per kind (mixup.readers, RunConfig.load).
 """
 import datetime
 import glob
