@@ -26,7 +26,7 @@ if __name__ == "__main__":
 
 import mixup  # noqa: E402,F401  (first: sets MXNet switches before MXNet loads)
 
-from . import datasets, paths, plots, records, runs, scoring  # noqa: E402
+from . import datasets, paths, plots, readers, records, runs, scoring  # noqa: E402
 from .cli import ArgumentParser, add  # noqa: E402
 from .config import ConfigError, RunConfig  # noqa: E402
 from .devices import DeviceError, contexts, parse_gpus  # noqa: E402
@@ -142,8 +142,9 @@ def _score(parser, args):
         print("error: scored %d images, the %s set has %d" % (result["count"], args.split,
                                                               expected), file=sys.stderr)
         return 3
-    result.update(run=run_dir, epoch=epoch, dataset=config.dataset, split=args.split,
-                  classes=list(info.classes))
+    # the layout's number: mixup.readers reads this and every earlier one
+    result.update(format=readers.TEST_FORMAT, run=run_dir, epoch=epoch, dataset=config.dataset,
+                  split=args.split, classes=list(info.classes))
     if attacks:
         result["attacks"] = {method: {"steps": steps, "space": "pixel levels 0..255",
                                       "accuracy": {"%g" % eps: correct / count

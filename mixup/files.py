@@ -1,6 +1,7 @@
 """Atomic files: the one place where a file is written under a temporary name and renamed,
 the stamp by which a cache tells that a file it was made from has been replaced, and the
-bounded reader of the small JSON files the project keeps (manifests, config.json, best.json).
+bounded reader of the small JSON files the project keeps (manifests, config.json, best.json;
+mixup.readers checks what a run directory's files hold).
 
 Every file this project writes (records, manifests, run directories, plots, benchmark results)
 goes through here, so a reader never sees a half-written file, whatever stops the writer: the
@@ -57,13 +58,20 @@ def stamp(path):
     return [status.st_size, status.st_mtime_ns, status.st_ctime_ns]
 
 
-def load_json(path, max_bytes=MAX_JSON_BYTES):
-    """The JSON value in path. ValueError (with the reason) for a file larger than max_bytes,
-    one that is not JSON, or one nested too deeply for the parser."""
+def read_bounded(path, max_bytes=MAX_JSON_BYTES):
+    """The bytes of path; ValueError for a file larger than max_bytes (only max_bytes + 1 of
+    them are ever read)."""
     with open(path, "rb") as f:
         raw = f.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise ValueError("more than %d bytes, larger than such a file ever is" % max_bytes)
+    return raw
+
+
+def load_json(path, max_bytes=MAX_JSON_BYTES):
+    """The JSON value in path. ValueError (with the reason) for a file larger than max_bytes,
+    one that is not JSON, or one nested too deeply for the parser."""
+    raw = read_bounded(path, max_bytes)
     try:
         return json.loads(raw)
     except RecursionError:

@@ -282,7 +282,9 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     if rate > 0 and mixup.mixed_count(rate, per_device) == 0:
         log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
             "run trains exactly like ERM" % (per_device, rate))
-    rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= begin_epoch]
+    # (read again: where it had a cut last line, choosing begin_epoch said so already)
+    rows = [r for r in runs.read_metrics(run_dir, warn=lambda *_: None)
+            if r["epoch"] <= begin_epoch]
     try:
         _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)
     except KeyboardInterrupt:

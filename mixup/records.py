@@ -169,8 +169,10 @@ def check_manifest(info, path):
     """info, after checking every field a reader uses for its type and for sizes a machine
     can build (DataError naming the file, the field and the value): a manifest may come from
     elsewhere (a shared data folder, a registered pair's cached manifest)."""
-    def refuse(field, need):
-        shown = repr(info.get(field) if isinstance(info, dict) else info)
+    def refuse(field, need, value=None):
+        # (a split's entry is shown itself: the whole "splits" would be cut before it)
+        shown = repr(value if value is not None
+                     else info.get(field) if isinstance(info, dict) else info)
         raise DataError("%s: %s must be %s, got %s; delete it and prepare the data again"
                         % (path, field, need, shown[:80] + ("..." if len(shown) > 80 else "")))
 
@@ -206,7 +208,7 @@ def check_manifest(info, path):
                 and all(isinstance(entry.get(key, ""), str)
                         for key in ("rec_sha256", "idx_sha256"))):
             refuse("splits", "{count, rec_bytes: whole numbers, checksums: text} for %s"
-                   % split)
+                   % split, entry)
     named = info.get("paths")
     if named is not None and not (isinstance(named, dict) and all(
             _is_text_list(named.get(split), 2) for split in SPLITS)):

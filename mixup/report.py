@@ -2,7 +2,8 @@
 
     ./tools.sh report RUN [RUN ...] [--plot FILE] [--by-run]
 
-Each RUN needs config.json and metrics.jsonl. test.json (from ./test.sh) adds the scored
+Each RUN needs config.json and metrics.jsonl (a last line cut off by a kill is left out, and
+said). test.json (from ./test.sh, of any version: mixup.readers) adds the scored
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
 and the accuracy under each FGSM size it was run with; test-train.json (./test.sh --split
 train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
@@ -11,7 +12,10 @@ the mean over the last 5 epochs, only for runs that validated each of them (./tr
 whichever epochs they were. Runs that differ only in --seed form one row, each figure given as
 mean ± half the range over the seeds (with the number of seeds; a figure that only some of
 them have says "(n of m runs)"); --by-run gives one row per run. Rows keep the order in which
-their first run is given. The plot draws each way of training in one colour, its seeds and
+their first run is given. Runs of different settings (dataset, image shape, network, depth,
+epochs, augmentation, subset draw, label noise, any mixing parameter, ...) are never one row nor
+one series of --plot-size; rows or series that would read alike say what keeps them apart.
+The plot draws each way of training in one colour, its seeds and
 settings in line styles.
 """
 import dataclasses
@@ -19,7 +23,7 @@ import json
 import os
 import sys
 
-from . import plots, runs
+from . import plots, readers, runs
 from .cli import ArgumentParser, add
 from .config import RunConfig
 from .metrics import mean_confidence
@@ -61,13 +65,6 @@ def setting(config):
     return ", ".join(parts)
 
 
-def _read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def last_epochs_mean(rows, count=LAST_EPOCHS):
     """The mean validation accuracy of the last ``count`` epochs of ``rows`` (metrics rows),
     or None unless those are ``count`` consecutive epochs ending at the last one recorded and
@@ -86,8 +83,8 @@ def measure(run_dir):
     metrics = runs.read_metrics(run_dir)
     if not metrics:
         raise ValueError("%s has no finished epoch" % run_dir)
-    scored = _read_json(os.path.join(run_dir, "test.json"))
-    on_train = _read_json(os.path.join(run_dir, "test-train.json"))
+    scored = readers.read_test(run_dir)
+    on_train = readers.read_test(run_dir, "test-train.json")
     checked = runs.validated(metrics)
     if not checked:
         raise ValueError("%s has no validated epoch yet" % run_dir)
@@ -109,8 +106,9 @@ def measure(run_dir):
         figures["test CE"] = scored["cross_entropy"]
         figures["ECE"] = scored["ece"]
         # beside ECE: whether the network is over- or under-confident, not only how much
-        figures["mean conf"] = mean_confidence(scored["reliability"])
-        for method, attack in scored.get("attacks", {}).items():
+        if scored["reliability"] is not None:  # (test.json files of the first layout)
+            figures["mean conf"] = mean_confidence(scored["reliability"])
+        for method, attack in scored["attacks"].items():
             label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
             for eps, acc in attack["accuracy"].items():
                 figures["%s ε=%s" % (label, eps)] = acc
@@ -130,6 +128,50 @@ def _group_key(config, **also):
         save_period=1, keep_last=0, subset_draw=draw, **also)), sort_keys=True)
 
 
+def _fields(key):
+    """The flat {field: value} of a :func:`_group_key` (the mixing parameters by their own
+    names, as their options have them)."""
+    flat = {}
+    for name, value in json.loads(key).items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _value(value):
+    if value is None:  # (an option left to its default, e.g. the dataset's image shape)
+        return "default"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def distinguish(labelled):
+    """{key: text} for ``labelled`` ({_group_key: label}): where several keys share a label,
+    the fields in which they differ, as "[dataset cifar10, image-shape 3,28,28]" (each key
+    its own values); "" for a key whose label is its own. Labels name only what usually
+    tells settings apart (the way of training, noise, augmentation): runs of other datasets,
+    image shapes, networks, depths, ... are kept apart by their keys, and this names how, so
+    two rows or series never read as one."""
+    by_label = {}
+    for key, label in labelled.items():
+        by_label.setdefault(label, []).append(key)
+    extra = {}
+    for keys in by_label.values():
+        fields = [_fields(key) for key in keys]
+        names = sorted(set().union(*fields))
+        differ = [n for n in names
+                  if len({json.dumps(f.get(n), sort_keys=True) for f in fields}) > 1]
+        for key, flat in zip(keys, fields):
+            extra[key] = "[%s]" % ", ".join("%s %s" % (n.replace("_", "-"), _value(flat.get(n)))
+                                            for n in differ) if len(keys) > 1 else ""
+    return extra
+
+
+def _labelled(label, extra):
+    return "%s %s" % (label, extra) if extra else label
+
+
 def _accuracy(figures):
     """The run's test accuracy (./test.sh), else its last validation: the same checkpoint."""
     return figures.get("test acc", figures["last val acc"])
@@ -138,11 +180,15 @@ def _accuracy(figures):
 def size_series(measured):
     """{series label: [(training images, accuracy, seed, epochs)]}: the runs of one way of
     training whatever their training-set size and schedule length, one point per run (the
-    picture keeps schedule lengths apart). Balanced and uniform subsets are other series; a run
-    on all images joins the balanced one."""
-    series, labels = {}, {}
-    for _, config, _, figures in measured:
+    picture keeps schedule lengths apart). Everything else that defines the setting (dataset,
+    image shape, network and depth, augmentation, label noise, subset draw, every mixing
+    parameter, ...) makes another series, named apart where the label would not say it
+    (:func:`distinguish`). Balanced and uniform subsets are other series; a run on all images
+    joins the balanced one."""
+    keys, labels = [], {}
+    for _, config, _, _ in measured:
         key = _group_key(config, train_subset=0, train_count=0, num_epochs=1)
+        keys.append(key)
         if key not in labels:
             # the size is the x axis; a uniform draw is named (balanced, the default, is not)
             extra = [part for part in setting(config).split(", ")
@@ -150,7 +196,10 @@ def size_series(measured):
             if config.train_subset and config.subset_draw != RunConfig.subset_draw:
                 extra.insert(0, "%s draw" % config.subset_draw)
             labels[key] = ", ".join([describe(config)] + extra)
-        series.setdefault(labels[key], []).append(
+    apart = distinguish(labels)
+    series = {}
+    for key, (_, config, _, figures) in zip(keys, measured):
+        series.setdefault(_labelled(labels[key], apart[key]), []).append(
             (config.train_count or config.train_subset, _accuracy(figures), config.seed,
              config.num_epochs))
     return series
@@ -170,10 +219,15 @@ def table(measured, by_run=False):
     """Markdown rows: one per group of seeds (or per run). ``measured``: (run_dir, config,
     metrics, figures) per run, as :func:`measure` gives them."""
     groups, order = {}, []
+    labels = {}
     for position, (run_dir, config, _, figures) in enumerate(measured):
-        key = position if by_run else _group_key(config)
+        setting_key = _group_key(config)
+        labels[setting_key] = " | ".join([describe(config), setting(config),
+                                          str(config.num_epochs)])
+        key = position if by_run else setting_key
         if key not in groups:
-            groups[key] = {"config": config, "runs": [], "figures": []}
+            groups[key] = {"config": config, "setting": setting_key, "runs": [],
+                           "figures": []}
             order.append(key)
         groups[key]["runs"].append(os.path.basename(os.path.normpath(run_dir)))
         groups[key]["figures"].append(figures)
@@ -181,13 +235,15 @@ def table(measured, by_run=False):
     for key in order:
         for figures in groups[key]["figures"]:
             names += [n for n in figures if n not in names]
+    apart = distinguish(labels)
     columns = ["training", "setting", "epochs", "seeds"] + names
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for key in order:
         group = groups[key]
         config = group["config"]
-        cells = [describe(config), setting(config), str(config.num_epochs),
-                 str(len(group["runs"]))]
+        # rows that would read alike say what keeps them apart (dataset, network, ...)
+        cells = [describe(config), _labelled(setting(config), apart[group["setting"]]),
+                 str(config.num_epochs), str(len(group["runs"]))]
         for name in names:
             values = [f[name] for f in group["figures"] if name in f]
             cell = _fmt(name, values) if values else ""

@@ -11,7 +11,8 @@
 
 Every file is written atomically (mixup.files), the ``.params`` of a checkpoint last, so a run
 stopped at any moment leaves only complete checkpoints and ``--resume`` continues from the last
-one that loads. ``runs/latest`` points at the newest run that has a checkpoint.
+one that loads. ``runs/latest`` points at the newest run that has a checkpoint. Every command
+reads these files back through one checked reader per kind (mixup.readers, RunConfig.load).
 """
 import datetime
 import glob
@@ -22,9 +23,9 @@ import re
 
 import mxnet as mx
 
-from . import pickles
+from . import pickles, readers
 from .config import ConfigError, RunConfig
-from .files import atomic_path, load_json, write_atomic
+from .files import atomic_path, write_atomic
 
 PREFIX = "model"
 
@@ -81,12 +82,10 @@ def holds_run(run_dir):
 
 # ------------------------------------------------------------------------- metrics
 
-def read_metrics(run_dir):
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_metrics(run_dir, warn=readers._stderr):
+    """The checked rows of RUN/metrics.jsonl (mixup.readers.read_metrics: a last line cut off
+    by a kill is left out, said in one line to ``warn``; anything else wrong is refused)."""
+    return readers.read_metrics(run_dir, warn)
 
 
 def validated(rows):
@@ -254,9 +253,16 @@ def load_states(module, run_dir, epoch):
 
 
 def last_loadable_checkpoint(run_dir, log):
-    """The newest epoch whose parameters (and optimizer state, if saved) load, or 0. Damaged
-    newer checkpoints are named and skipped."""
+    """The newest epoch whose parameters (and optimizer state, if saved) load and whose row
+    RUN/metrics.jsonl holds complete, or 0. Damaged newer checkpoints, and those of epochs
+    without a row (cut off by a kill), are named and skipped: a run resumed from them would
+    go on with a hole in its figures."""
+    recorded = {row["epoch"] for row in read_metrics(run_dir)}
     for epoch in reversed(checkpoint_epochs(run_dir)):
+        if epoch not in recorded:
+            log("warning: %s has no complete row for epoch %d; not resuming from %s"
+                % (os.path.join(run_dir, "metrics.jsonl"), epoch, params_path(run_dir, epoch)))
+            continue
         try:
             load_params(run_dir, epoch)
             check_states(run_dir, epoch)
@@ -271,21 +277,10 @@ def last_loadable_checkpoint(run_dir, log):
 # ------------------------------------------------------------------------- retention
 
 def best_epoch(run_dir):
-    """(epoch, val_accuracy) of the best epoch so far, or None."""
-    path = os.path.join(run_dir, "best.json")
-    if not os.path.exists(path):
-        return None
-    try:
-        best = load_json(path)
-    except (OSError, ValueError) as error:
-        raise CheckpointError("%s is unreadable (%s)" % (path, error)) from None
-    epoch = best.get("epoch") if isinstance(best, dict) else None
-    accuracy = best.get("val_accuracy") if isinstance(best, dict) else None
-    if not (type(epoch) is int and epoch >= 0 and type(accuracy) in (int, float)
-            and 0 <= accuracy <= 1):
-        raise CheckpointError("%s must be {\"epoch\": N >= 0, \"val_accuracy\": A in [0, 1]}, "
-                              "got %.80r" % (path, best))
-    return epoch, accuracy
+    """(epoch, val_accuracy) of the best epoch so far, or None (mixup.readers.read_best:
+    FileRefused, a ValueError naming RUN/best.json, when it is not what the trainer
+    writes)."""
+    return readers.read_best(run_dir)
 
 
 def record_best(run_dir, epoch, val_accuracy):

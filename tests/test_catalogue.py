@@ -6,6 +6,7 @@ Every case runs as a user would run it, in its own process, and must be refused 
 code 2, a message that names the option (or file, or parameter) and the bad value, and no
 traceback anywhere in the output.
 """
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,199 @@ def test_refused_cleanly(outcomes, name):
     for word in table[name][1]:
         assert word in said, "%s: %r not in\n%s" % (name, word, said[-3000:])
     assert "Traceback" not in output, output[-3000:]
+
+
+# ------------------------------------------------------------------ the run's own files
+# A run directory's files read back by the commands (mixup.readers, RunConfig.load): each
+# case is a run directory made here by hand from small JSON files (no training), damaged in
+# one file, handed to the real command in its own process. A refusal is exit code 2, one line
+# on stderr naming the file (and the key or line), no traceback, and every file of the run
+# directory as it was; a file the commands can still read (a last line cut by a kill, a
+# test.json of an earlier layout) is read, and said where something was left out.
+
+ROW = {"epoch": 1, "train_accuracy": 0.5, "train_loss": 1.0, "lr": 0.1, "seconds": 1.0,
+       "images_per_sec": 10.0, "num_workers": 1, "rank": 0, "mixup": False,
+       "val_accuracy": 0.6, "val_loss": 1.2, "val_count": 45}
+SCORES = {"accuracy": 0.7, "cross_entropy": 0.8, "ece": 0.05, "count": 45, "correct": 31,
+          "reliability": [{"count": 45, "confidence": 0.75, "accuracy": 0.7}],
+          "split": "val", "format": 3, "attacks": {}}
+
+
+def _rows(count, **change):
+    return "".join(json.dumps(dict(ROW, epoch=e, val_accuracy=0.5 + e / 100, **change))
+                   + "\n" for e in range(1, count + 1))
+
+
+def _hand_made_run(path, data_dir, metrics=None, test=None, best=None, config=None,
+                   others=None):
+    """A run directory of 3 finished epochs (config.json, metrics.jsonl, test.json,
+    best.json, an empty model-0003.params): each argument given replaces that file's text."""
+    from mixup.config import RunConfig
+    os.makedirs(path)
+    options = RunConfig.from_options(
+        dataset="synthetic", data_dir=data_dir, num_layers=8, image_shape=(3, 28, 28),
+        synthetic_size=(120, 45), batch_size=20, num_epochs=3, mix_rate=0).flat()
+    texts = {"config.json": json.dumps(options),
+             "metrics.jsonl": _rows(3),
+             "test.json": json.dumps(SCORES),
+             "best.json": json.dumps({"epoch": 3, "val_accuracy": 0.53}),
+             "model-0003.params": ""}
+    for name, text in (("metrics.jsonl", metrics), ("test.json", test), ("best.json", best),
+                       ("config.json", config)):
+        if text is not None:
+            texts[name] = text(options) if callable(text) else text
+    texts.update(others or {})
+    for name, text in texts.items():
+        with open(os.path.join(path, name), "w") as f:
+            f.write(text)
+    return path
+
+
+def _with(options, **change):
+    return json.dumps(dict(options, **change))
+
+
+def _report(run):
+    return ["-m", "mixup.report", run]
+
+
+def run_file_cases(tmp, data_dir):
+    """id -> (interpreter arguments, run directory, exit code, words on stderr, stdout
+    words). Exit code 2: the one stderr line must name the file; 0: the command reads it."""
+    cases = {}
+
+    def case(name, args_of, code, words, stdout_words=(), **files):
+        # (real: ./test.sh names the run by its real path)
+        run = os.path.realpath(_hand_made_run(os.path.join(tmp, name), data_dir, **files))
+        cases[name] = (args_of(run), run, code, [w.replace("RUN", run) for w in words],
+                       list(stdout_words))
+
+    case("report_metrics_bad_middle_line", _report, 2,
+         ["RUN/metrics.jsonl line 2", "not JSON"],
+         metrics=_rows(1) + '{"epoch": 2, "train_acc\n' + _rows(3).splitlines()[2] + "\n")
+    case("report_metrics_accuracy_as_text", _report, 2,
+         ["RUN/metrics.jsonl line 1", "'val_accuracy'", "'high'"],
+         metrics=_rows(1).replace('"val_accuracy": 0.51', '"val_accuracy": "high"'))
+    case("report_metrics_nan", _report, 2, ["RUN/metrics.jsonl line 1", "'val_loss'", "nan"],
+         metrics=_rows(1).replace('"val_loss": 1.2', '"val_loss": NaN'))
+    case("report_metrics_list_for_a_number", _report, 2,
+         ["RUN/metrics.jsonl line 1", "'train_accuracy'", "[0.5]"],
+         metrics=_rows(1).replace('"train_accuracy": 0.5', '"train_accuracy": [0.5]'))
+    case("report_metrics_epochs_out_of_order", _report, 2,
+         ["RUN/metrics.jsonl line 2", "epoch 1 follows epoch 1"],
+         metrics=_rows(1) + _rows(1))
+    case("report_test_accuracy_as_text", _report, 2, ["RUN/test.json", "'accuracy'", "'high'"],
+         test=json.dumps(dict(SCORES, accuracy="high")))
+    case("report_test_ece_nan", _report, 2, ["RUN/test.json", "'ece'", "nan"],
+         test=json.dumps(dict(SCORES, ece=float("nan"))))
+    case("report_test_without_accuracy", _report, 2, ["RUN/test.json", "no 'accuracy'"],
+         test=json.dumps({k: v for k, v in SCORES.items() if k != "accuracy"}))
+    case("report_test_from_a_newer_version", _report, 2, ["RUN/test.json", "format 7",
+                                                           "newer version"],
+         test=json.dumps(dict(SCORES, format=7)))
+    case("report_test_not_json", _report, 2, ["RUN/test.json", "unreadable"],
+         test='{"accuracy": 0.7,')
+    case("report_test_attack_accuracy_as_text", _report, 2, ["RUN/test.json", "FGSM",
+                                                              "'accuracy'"],
+         test=json.dumps(dict(SCORES, attacks={"FGSM": {"steps": 1, "accuracy": {"2": "x"}}})))
+    case("report_test_train_list_for_a_number", _report, 2,
+         ["RUN/test-train.json", "'accuracy'"],
+         others={"test-train.json": json.dumps(dict(SCORES, accuracy=[0.9], split="train"))})
+    case("report_config_alpha_as_text", _report, 2, ["RUN/config.json", "--alpha", "high"],
+         config=lambda o: _with(o, alpha="high"))
+    case("report_config_not_an_object", _report, 2, ["RUN/config.json", "not a JSON object"],
+         config="[1, 2]")
+    # read: the complete rows, the cut line said in one line
+    case("report_metrics_last_line_cut", _report, 0,
+         ["RUN/metrics.jsonl", "line 3", "incomplete", "epochs 1 to 2"],
+         stdout_words=["| 52.00 |"], metrics=_rows(2) + _rows(3).splitlines()[-1][:50])
+    case("report_test_of_the_first_layout", _report, 0, [], stdout_words=["| 70.00 |"],
+         test=json.dumps({k: v for k, v in SCORES.items()
+                          if k not in ("reliability", "split", "format", "attacks")}))
+    case("report_test_of_the_second_layout", _report, 0, [],
+         stdout_words=["FGSM ε=2", "| 30.00 |"],
+         test=json.dumps(dict({k: v for k, v in SCORES.items() if k not in ("format",
+                                                                            "attacks")},
+                              attack={"method": "FGSM", "steps": 1, "accuracy": {"2": 0.3},
+                                      "correct": {"2": 13}})))
+    # ./test.sh --epoch best reads best.json before anything is loaded
+    for name, best in (("nan", '{"epoch": 3, "val_accuracy": NaN}'),
+                       ("epoch_as_text", '{"epoch": "3", "val_accuracy": 0.5}'),
+                       ("a_list", "[3, 0.5]")):
+        case("test_best_" + name, lambda run: _test("--out-dir", run, "--epoch", "best"), 2,
+             ["RUN/best.json", "epoch"], best=best)
+    # --resume reads metrics.jsonl to choose its checkpoint: refused before anything is loaded
+    case("resume_metrics_bad_middle_line", lambda run: _train("--resume", "--out-dir", run),
+         2, ["RUN/metrics.jsonl line 2", "'val_accuracy'"],
+         metrics=_rows(1) + _rows(2).splitlines()[1].replace("0.52", "true") + "\n")
+    return cases
+
+
+def _snapshot(run):
+    out = {}
+    for name in sorted(os.listdir(run)):
+        with open(os.path.join(run, name), "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def file_outcomes(tmp_path_factory, data_dir):
+    tmp = str(tmp_path_factory.mktemp("run-files"))
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", MIXUP_HOME=tmp)
+    table = run_file_cases(tmp, data_dir)
+    before = {name: _snapshot(case[1]) for name, case in table.items()}
+
+    def attempt(item):
+        name, (arguments, run, _, _, _) = item
+        proc = subprocess.run([sys.executable] + arguments, env=env, cwd=tmp,
+                              capture_output=True, text=True, timeout=300)
+        return name, (proc, _snapshot(run))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(pool.map(attempt, table.items()))
+    return table, before, done
+
+
+def test_the_run_file_catalogue_covers_each_kind(data_dir, tmp_path):
+    names = " ".join(run_file_cases(str(tmp_path), data_dir))
+    for kind in ("metrics", "test", "best", "config"):
+        assert names.count("_%s_" % kind) >= 2, kind
+
+
+RUN_FILE_NAMES = [
+    "report_metrics_bad_middle_line", "report_metrics_accuracy_as_text", "report_metrics_nan",
+    "report_metrics_list_for_a_number", "report_metrics_epochs_out_of_order",
+    "report_test_accuracy_as_text", "report_test_ece_nan", "report_test_without_accuracy",
+    "report_test_from_a_newer_version", "report_test_not_json",
+    "report_test_attack_accuracy_as_text", "report_test_train_list_for_a_number",
+    "report_config_alpha_as_text", "report_config_not_an_object",
+    "report_metrics_last_line_cut", "report_test_of_the_first_layout",
+    "report_test_of_the_second_layout", "test_best_nan", "test_best_epoch_as_text",
+    "test_best_a_list", "resume_metrics_bad_middle_line"]
+
+
+def test_every_run_file_case_is_listed(data_dir, tmp_path):
+    assert sorted(run_file_cases(str(tmp_path), data_dir)) == sorted(RUN_FILE_NAMES)
+
+
+@pytest.mark.parametrize("name", RUN_FILE_NAMES)
+def test_a_run_file_is_read_or_refused_by_name(file_outcomes, name):
+    table, before, done = file_outcomes
+    _, run, code, words, stdout_words = table[name]
+    proc, after = done[name]
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == code, "%s: exit %d\n%s" % (name, proc.returncode, output[-3000:])
+    assert "Traceback" not in output, output[-3000:]
+    said = [line for line in proc.stderr.splitlines() if line.strip()]
+    if code == 2:
+        assert len(said) == 1 and "error: " in said[0], proc.stderr
+    elif words:
+        assert len(said) == 1 and said[0].startswith("warning: "), proc.stderr
+    else:
+        assert said == [], proc.stderr
+    for word in words:
+        assert word in proc.stderr, "%s: %r not in\n%s" % (name, word, proc.stderr)
+    for word in stdout_words:
+        assert word in proc.stdout, "%s: %r not in\n%s" % (name, word, proc.stdout)
+    assert after == before[name], "%s: the run directory changed" % name

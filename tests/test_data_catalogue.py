@@ -1,6 +1,7 @@
 """Catalogue of bad inputs to the data command line (issue 10): each is refused with exit code 2
 and one `error: ...` naming the option or file and the bad value, never a traceback. (Hostile
 files, made to run code or exhaust memory, are in test_hostile.py.)"""
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,48 @@ def write(path, content):
     with open(path, "w") as f:
         f.write(content)
     return path
+
+
+def damaged_manifest(change=None, text=None):
+    """A setup: the synthetic set prepared in {tmp}/data, then its manifest (DATASET.json)
+    changed by ``change(info)`` or replaced by ``text``."""
+    def setup(tmp):
+        from mixup import data
+        folder = os.path.join(tmp, "data")
+        data.prepare("synthetic", folder, log=lambda *_: None, synthetic_counts=(20, 10))
+        path = os.path.join(folder, "synthetic.json")
+        if change is not None:
+            with open(path) as f:
+                info = json.load(f)
+            info = change(info) or info
+        write(path, text if text is not None else json.dumps(info))
+    return setup
+
+
+def _set(**fields):
+    return lambda info: info.update(fields)
+
+
+# the manifest of a prepared set, read back by the command that prepares it (./tools.sh data
+# SET checks and reuses what is there): refused naming the file and the field
+SYNTHETIC = ["synthetic", "--synthetic-size", "20,10"]
+MANIFEST_CASES = {
+    "manifest mean NaN": (SYNTHETIC, damaged_manifest(_set(mean=[float("nan"), 1.0, 1.0])),
+                          ["data/synthetic.json", "mean", "nan"]),
+    "manifest shape as text": (SYNTHETIC, damaged_manifest(_set(image_shape=[3, "32", 32])),
+                               ["data/synthetic.json", "image_shape", "'32'"]),
+    "manifest count as text": (
+        SYNTHETIC, damaged_manifest(lambda i: i["splits"]["val"].update(count="ten")),
+        ["data/synthetic.json", "splits", "ten"]),
+    "manifest classes a number": (SYNTHETIC, damaged_manifest(_set(classes=10)),
+                                  ["data/synthetic.json", "classes", "10"]),
+    "manifest mirror as text": (SYNTHETIC, damaged_manifest(_set(mirror="no")),
+                                ["data/synthetic.json", "mirror", "'no'"]),
+    "manifest a list": (SYNTHETIC, damaged_manifest(lambda i: [i]),
+                        ["data/synthetic.json", "JSON object"]),
+    "manifest cut off": (SYNTHETIC, damaged_manifest(text='{"classes": ["a",'),
+                         ["data/synthetic.json", "corrupt"]),
+}
 
 
 # (arguments, setup(tmp) run first, words stderr must contain); {tmp} is the tmp folder
@@ -71,6 +114,17 @@ CASES = {
     "images bad --name": (["images", "{tmp}/t", "--name", "a b"], lambda t: image_tree(t + "/t"),
                           ["--name", "a b"]),
 }
+CASES.update(MANIFEST_CASES)
+
+
+def _files(folder):
+    """{path: bytes} of every file under folder (nothing a refusal may change)."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                out[os.path.join(root, name)] = f.read()
+    return out
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -79,6 +133,7 @@ def test_bad_input_is_refused_with_exit_2_naming_it(tmp_path, case):
     tmp = str(tmp_path)
     if setup is not None:
         setup(tmp)
+    before = _files(os.path.join(tmp, "data"))
     args = [a.replace("{tmp}", tmp) for a in args]
     if "--data-dir" not in args:
         args += ["--data-dir", os.path.join(tmp, "data")]
@@ -93,3 +148,5 @@ def test_bad_input_is_refused_with_exit_2_naming_it(tmp_path, case):
     for word in words:
         assert word.replace("{tmp}", tmp) in proc.stderr, (word, proc.stderr)
     assert not os.path.exists(os.path.join(tmp, "data", "t.json"))
+    after = _files(os.path.join(tmp, "data"))
+    assert {path: after.get(path) for path in before} == before  # nothing lost or changed

@@ -15,7 +15,8 @@ def _run(root, name, test_accuracy, vals, old=False, **options):
     value), and test.json. ``old``: its config.json as written before --subset-draw."""
     path = os.path.join(str(root), name)
     os.makedirs(path)
-    config = RunConfig.from_options(dataset="fashion-mnist", **options)
+    options.setdefault("dataset", "fashion-mnist")
+    config = RunConfig.from_options(**options)
     config = config.resolved(train_count=options.get("train_subset", 0))
     config.save(path)
     if old:
@@ -167,3 +168,29 @@ def test_an_unwritable_plot_path_is_refused_before_any_work(tmp_path, capsys, fl
     assert len(message.splitlines()) == 1 and flag in message and target in message
     assert "tmp" not in message.replace(str(tmp_path), "")      # names the file, not a temporary
     assert not os.path.exists(str(tmp_path / "no-such-folder"))
+
+
+def test_runs_of_other_datasets_shapes_or_networks_are_never_one_series_or_row(tmp_path):
+    def run(name, accuracy, **options):
+        options = dict(dict(train_subset=100, mix_rate=0, seed=1), **options)
+        return _run(tmp_path, name, accuracy, [accuracy], **options)
+
+    made = [run("f1", 0.80), run("f2", 0.82, seed=2),
+            run("c1", 0.40, dataset="cifar10"),
+            run("s1", 0.70, image_shape=(1, 24, 24)),
+            run("d1", 0.60, num_layers=14)]
+    measured = [(r,) + report.measure(r) for r in made]
+    series = report.size_series(measured)
+    # every setting a series of its own, named by what tells it apart; the seeds of one
+    # setting stay one series
+    assert sorted(len(points) for points in series.values()) == [1, 1, 1, 2]
+    labels = sorted(series)
+    assert all(label.startswith("ERM [") for label in labels)
+    assert any("dataset cifar10" in label for label in labels)
+    assert any("image-shape 1,24,24" in label for label in labels)
+    assert any("num-layers 14" in label for label in labels)
+    means = plots.size_lines(series)
+    assert sorted(round(m[0][1], 2) for m in means.values()) == [0.4, 0.6, 0.7, 0.81]
+    rows = report.table(measured).splitlines()[2:]
+    assert len(rows) == 4 and len(set(rows)) == 4
+    assert sum("dataset cifar10" in line for line in rows) == 1
