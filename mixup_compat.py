@@ -348,14 +348,83 @@ def disable_mkldnn_conv_bn_fusion():
     os.environ.setdefault("MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "1")
 
 
+# ---------------------------------------------------------------------- Ctrl-C from the start
+
+# A command's Ctrl-C is held until a safe point (mixup/interrupts.py): in MXNet 1.9.1 a
+# KeyboardInterrupt raised wherever the main thread is can abort the process or hang its engine.
+# Before the command has loaded its modules (importing mixup imports MXNet: seconds) nothing
+# of the package exists yet to hold it, and Python would print a traceback of the import. So
+# the wrappers (train.sh, test.sh, tools.sh) start each command through run_command, which holds
+# the signal from the first instant; the command's own StopRequest takes over what was held.
+_early = {"signals": 0}
+EARLY_SIGNAL_VARIABLE = "MIXUP_HELD_SIGNAL"  # carries a held signal across a re-exec
+
+
+def _hold_early(signum, frame):
+    _early["signals"] += 1
+    if _early["signals"] > 1:
+        os.write(2, b"\nstopped at once\n")
+        os._exit(130)
+    os.write(2, b"\nstopping as soon as the command can (Ctrl-C again to stop at once) ...\n")
+
+
+def interrupted_early():
+    """Whether Ctrl-C (or SIGTERM) arrived while run_command held it for the command."""
+    return _early["signals"] > 0
+
+
+def run_command(module, argv):
+    """Run ``python -m module argv`` with SIGINT and SIGTERM held from the start (see above).
+    Returns the exit code: the command's, or 130 after one line if it was interrupted before
+    it took the signal over."""
+    import runpy
+    import signal
+    # a signal held before the command re-executed itself (mixup.threads) is still held
+    if os.environ.pop(EARLY_SIGNAL_VARIABLE, None):
+        _early["signals"] = 1
+    # the wrappers ignore SIGINT while the interpreter starts (MIXUP_HOLD_INT): taken over here
+    wrapped = os.environ.pop("MIXUP_HOLD_INT", None) == "1"
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN or (wrapped and
+                                                             signum == signal.SIGINT):
+            signal.signal(signum, _hold_early)
+    sys.argv = [module] + list(argv)
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written (run the same command again)", file=sys.stderr)
+        return 130
+    except SystemExit as done:
+        code = done.code
+        if code is None:
+            return 0
+        if not isinstance(code, int):
+            print(code, file=sys.stderr)
+            return 1
+        if code == 130:
+            # An interrupted command has saved what it keeps (atomically, synced). MXNet's own
+            # shutdown (MXNotifyShutdown at exit waits for every engine operation) can hang
+            # after a signal was delivered mid-run (seen with one in about four Ctrl-C's while
+            # training): leave without it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return code
+    return 130 if interrupted_early() else 0
+
+
 def _main(argv):
+    if argv[:1] == ["--run"] and len(argv) >= 2:
+        import mixup_compat  # this file as the module the package imports, not as __main__
+        return mixup_compat.run_command(argv[1], argv[2:])
     if argv == ["--install-hook"]:
         print(install_startup_hook())
         return 0
     if argv == ["--mxnet-build"]:  # for scripts/ensure-env.sh: the build, then the reason
         print("%s\n%s" % choose_mxnet_build())
         return 0
-    print("usage: python -m mixup_compat --install-hook | --mxnet-build", file=sys.stderr)
+    print("usage: python -m mixup_compat --install-hook | --mxnet-build | --run MODULE [ARG ...]",
+          file=sys.stderr)
     return 2
 
 

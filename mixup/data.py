@@ -17,7 +17,7 @@ import sys
 from .cli import ArgumentParser
 # The data modules' public names, importable from mixup.data as before the split by job:
 # the catalogue (datasets), the preparation (preparation), the record iterators (iterators).
-from . import paths, records  # noqa: F401
+from . import interrupts, paths, records  # noqa: F401
 from .datasets import (DATASETS, NAME_CHARS, DatasetSpec, check_image_shape,  # noqa: F401
                        check_synthetic_counts, dataset_name, is_prepared, spec)
 from .iterators import record_iter  # noqa: F401
@@ -99,6 +99,7 @@ def main(argv=None):
             parser.error(str(error))
     image_size = args.image_size and _ints(parser, args.image_size, "--image-size", 2)
     try:
+        interrupts.raise_anywhere()  # preparing data runs no MXNet engine: safe to raise
         if args.dataset == "images":
             prepare_images(args.folder, args.data_dir, name=args.name, image_size=image_size,
                            channels=args.channels, mirror=args.mirror is not False)

@@ -16,6 +16,8 @@ import os
 import signal
 import threading
 
+import mixup_compat
+
 INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C, as shells report SIGINT
 _active = []  # the StopRequests entered, innermost last
 
@@ -38,6 +40,8 @@ class StopRequest:
         for signum in self.SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 self._previous[signum] = signal.signal(signum, self._handle)
+        # a signal held while the command started (mixup_compat.run_command) is this one's
+        self.requested = self.requested or mixup_compat.interrupted_early()
         _active.append(self)
         return self
 
@@ -82,7 +86,19 @@ def run_main(main, said="interrupted: nothing was written (files are written who
     anywhere is safe to catch at the top."""
     import sys
     try:
+        raise_anywhere()
         return main()
     except KeyboardInterrupt:
         print(said, file=sys.stderr)
         return INTERRUPTED
+
+
+def raise_anywhere():
+    """For a command that never runs MXNet's engine: Ctrl-C raises KeyboardInterrupt wherever it
+    lands from now on (Python's default), and at once if it arrived while the command started
+    (mixup_compat.run_command held it)."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if mixup_compat.interrupted_early():
+        raise KeyboardInterrupt

@@ -91,6 +91,9 @@ def configure_or_reexec(module):
     if "mxnet" not in sys.modules or os.environ.get(_MARK):
         return
     os.environ[_MARK] = "1"
+    import mixup_compat
+    if mixup_compat.interrupted_early():  # Ctrl-C held so far stays held in the new process
+        os.environ[mixup_compat.EARLY_SIGNAL_VARIABLE] = "1"
     sys.stdout.flush()
     sys.stderr.flush()
     argv = getattr(sys, "orig_argv", None) or [sys.executable, "-m", module] + sys.argv[1:]
