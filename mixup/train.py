@@ -141,7 +141,7 @@ def check_cluster(config, role):
     if config.kv_store.startswith("dist") and role is None and config.num_workers == 1 and \
             "DMLC_PS_ROOT_URI" not in os.environ:
         raise ConfigError("--kv-store %s needs --num-workers N (a local cluster of N workers) "
-                          "or the DMLC_* variables of a cluster (see the README)"
+                          "or the DMLC_* variables of a cluster (see docs/TRAINING.md)"
                           % config.kv_store)
 
 
