@@ -25,7 +25,9 @@ def new_config(options, log):
     if config.train_rec:
         reason = "--dataset rec: %s and %s" % (config.train_rec, config.val_rec)
     spec = datasets.spec(dataset, config.data_dir)
+    # num_classes: the dataset's, recorded (config.json says what the run trained on)
     config = config.resolved(dataset=dataset, dataset_reason=reason,
+                             num_classes=spec.num_classes,
                              image_shape=config.image_shape or spec.default_shape,
                              mixup_version=mixup.__version__, mxnet_version=mx.__version__)
     datasets.check_image_shape(config.data_dir, dataset, config.image_shape)
