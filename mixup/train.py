@@ -114,7 +114,8 @@ def build_parser():
         "without validating every epoch before", type=int, metavar="L")
     add(g, "--keep-last", d.keep_last, "keep only the newest K checkpoints, plus the best "
         "(0: keep all)", type=int)
-    add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal)",
+    add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal, else a line "
+        "every 50 batches or 30 s)",
         choices=["auto", "on", "off"])
     return p
 

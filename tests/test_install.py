@@ -91,3 +91,11 @@ def test_numpy_bounds_hold_the_pinned_numpy(python):
     said = Requirement(re.search(r'"(numpy[^"]*)"', command).group(1))
     assert said.specifier.contains(pinned[0])
     assert ("--no-deps" in command) == (python >= (3, 13))
+
+
+def test_tools_help_exits_0_and_an_unknown_tool_2():
+    tools = os.path.join(ROOT, "tools.sh")
+    helped = run([tools, "--help"])
+    assert helped.returncode == 0 and "./tools.sh data DATASET" in helped.stdout
+    assert run([tools, "bogus"]).returncode == 2
+    assert run([tools]).returncode == 2
