@@ -55,11 +55,16 @@ class Lines:
 
     def line(self):
         elapsed = max(time.time() - self.start, 1e-9)
+        head = "%s: %d/%d %s (%d%%) in %s" % (self.desc, self.done, self.total, self.unit,
+                                               100 * self.done // max(self.total, 1),
+                                               _clock(elapsed))
+        if self.updates <= FIRST_LINE_AFTER:
+            # no rate yet: MXNet runs the first steps asynchronously, so a rate over them
+            # would be several times the real one
+            return head
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 and self.total else 0
-        return "%s: %d/%d %s (%d%%), %.0f %s/s, ETA %s" % (
-            self.desc, self.done, self.total, self.unit,
-            100 * self.done // max(self.total, 1), rate, self.unit, _clock(left))
+        return "%s, %.0f %s/s, ETA %s" % (head, rate, self.unit, _clock(left))
 
 
 def _clock(seconds):
