@@ -14,25 +14,27 @@ LINES_EVERY = 50
 LINE_SECONDS = 30.0
 
 
-def bar(total, desc, unit="img", enabled=None, lines=False):
+def bar(total, desc, unit="img", enabled=None, lines=0):
     """A progress bar (a context manager with ``update(n)``). ``enabled``: True / False, or
     None for a bar when stderr is a terminal (or MIXUP_PROGRESS=1); ``lines``: when that
-    leaves no bar, :class:`Lines` instead."""
+    leaves no bar (and MIXUP_PROGRESS is not 0), :class:`Lines` instead, a line every
+    ``lines`` updates (True: LINES_EVERY)."""
     if enabled is None:
-        enabled = sys.stderr.isatty() or os.environ.get("MIXUP_PROGRESS") == "1"
-        if not enabled and lines:
-            return Lines(total, desc, unit)
+        setting = os.environ.get("MIXUP_PROGRESS")
+        enabled = sys.stderr.isatty() or setting == "1"
+        if not enabled and lines and setting != "0":
+            return Lines(total, desc, unit, every=LINES_EVERY if lines is True else lines)
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True,
                 disable=not enabled, mininterval=0.5, file=sys.stderr)
 
 
 class Lines:
-    """A bar's stand-in off a terminal: 'DESC: done/total UNIT (P%), R UNIT/s, ETA T' on
-    stderr after the first FIRST_LINE_AFTER updates, then every LINES_EVERY updates or
+    """A bar's stand-in off a terminal: 'DESC: done/total UNIT (P%) in T, R UNIT/s, ETA T' on
+    stderr after the first FIRST_LINE_AFTER updates, then every ``every`` updates or
     LINE_SECONDS seconds, whichever comes first."""
 
-    def __init__(self, total, desc, unit="img", out=None):
-        self.total, self.desc, self.unit = total, desc, unit
+    def __init__(self, total, desc, unit="img", out=None, every=LINES_EVERY):
+        self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.out = out or sys.stderr
         self.done = self.updates = 0
         self.start = self.last = time.time()
@@ -47,7 +49,7 @@ class Lines:
         self.done += n
         self.updates += 1
         now = time.time()
-        if self.updates == FIRST_LINE_AFTER or self.updates % LINES_EVERY == 0 or (
+        if self.updates == FIRST_LINE_AFTER or self.updates % self.every == 0 or (
                 self.updates > FIRST_LINE_AFTER and now - self.last >= LINE_SECONDS):
             self.last = now
             self.out.write(self.line() + "\n")

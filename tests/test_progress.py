@@ -34,3 +34,19 @@ def test_a_slow_step_still_gives_a_line_every_so_many_seconds(monkeypatch):
         lines.update(1)
     # after 5 updates, then every second update (30 s apart)
     assert len(out.getvalue().splitlines()) == 2
+
+
+def test_mixup_progress_0_silences_the_lines_too(monkeypatch):
+    monkeypatch.setenv("MIXUP_PROGRESS", "0")
+    assert progress.bar(100, "epoch 1/2", lines=True).disable
+
+
+def test_data_preparation_says_how_far_it_is_off_a_terminal(tmp_path, monkeypatch, capsys):
+    from mixup import data
+    monkeypatch.delenv("MIXUP_PROGRESS", raising=False)
+    monkeypatch.setattr(progress, "LINE_SECONDS", 1e9)
+    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(120, 45))
+    err = capsys.readouterr().err
+    # after the first few images of each split; every 10 000 images beyond
+    assert "synthetic train: 5/120 img (4%) in " in err
+    assert "synthetic val: 5/45 img (11%) in " in err
