@@ -213,6 +213,46 @@ def choose_mxnet_build(gpus=None, listed=None):
                    % ", ".join("%s %s" % (name, cap) for _, name, cap in gpus))
 
 
+def mxnet_install_command(version=None):
+    """The one pip command line that installs MXNet 1.9.1 (CPU build) with a numpy it runs on,
+    for a Python ``version`` ((major, minor); default this one), as constraints.txt pins them:
+    3.11 numpy < 1.24; 3.12 numpy < 2 (MXNet's own bound; distutils from setuptools); 3.13
+    MXNet without its requirements (it declares numpy < 2, which has no 3.13 build) beside
+    numpy < 2.3, then the requirements it has besides numpy."""
+    major, minor = version or sys.version_info[:2]
+    if (major, minor) < (3, 12):
+        return 'pip install "mxnet==1.9.1" "numpy<1.24"'
+    if (major, minor) == (3, 12):
+        return 'pip install "mxnet==1.9.1" "numpy>=1.24,<2" setuptools'
+    return ('pip install --no-deps "mxnet==1.9.1" && pip install "numpy>=2,<2.3" '
+            '"requests>=2.20,<3" "graphviz>=0.8.1,<0.9" setuptools')
+
+
+def missing_mxnet_message(version=None):
+    """One line saying MXNet is missing and exactly what to install (``import mixup`` without
+    MXNet: the wheel does not bring it, since the build, CPU or CUDA, is the user's choice)."""
+    return ("mxnet-mixup needs Apache MXNet 1.9.1, which is not installed in this Python: "
+            "install it with  %s  (for NVIDIA GPUs of compute capability 5.0-8.6: "
+            "mxnet-cu112==1.9.1 in place of mxnet==1.9.1; see docs/INSTALL.md)"
+            % mxnet_install_command(version))
+
+
+def require_mxnet():
+    """Check that MXNet can be imported, or fail with :func:`missing_mxnet_message`: as
+    ``ModuleNotFoundError`` for code that imports mixup; as that one line and exit status 1
+    for the installed commands (mixup-train, ...), which print no traceback for a missing
+    package."""
+    import importlib.machinery
+    # found on sys.path, not imported (numpy's aliases must be in place before MXNet loads),
+    # and without the start-up hook's finder, which would import numpy
+    if "mxnet" in sys.modules or importlib.machinery.PathFinder.find_spec("mxnet"):
+        return
+    message = missing_mxnet_message()
+    if sys.argv and os.path.basename(sys.argv[0] or "").startswith("mixup-"):
+        raise SystemExit("error: " + message)
+    raise ModuleNotFoundError(message, name="mxnet")
+
+
 # ---------------------------------------------------------------------- Python CustomOps
 
 def _custom_op_registry():

@@ -36,14 +36,39 @@ setup(
     version=version(),
     description="mixup (Zhang et al., 2017) as an Apache MXNet 1.x operator, with ResNet symbols "
                 "and CIFAR-10 / Fashion-MNIST training scripts",
+    long_description=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"),
+                          encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    author="the mxnet-mixup authors",
+    url="https://github.com/mxnet-mixup/mxnet-mixup",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=["Programming Language :: Python :: 3.11", "Programming Language :: Python :: 3.12",
+                 "Programming Language :: Python :: 3.13"],
     python_requires=">=3.11,<3.14",
     packages=find_packages(include=["mixup", "mixup.*", "symbols", "symbols.*"]),
     py_modules=["mixup_compat"],
     data_files=[("", ["mixup_compat.pth"])],
     cmdclass={"install_data": StartupHookIntoSitePackages},
     # MXNet imports distutils, which Python 3.12 removed; setuptools provides it
-    install_requires=["numpy", "tqdm", "matplotlib", "Pillow",
-                      'setuptools; python_version >= "3.12"'],
+    # numpy bounded per Python as constraints.txt pins it, so that a plain install never gets a
+    # numpy MXNet 1.9.1 cannot run with (3.11: < 1.24, no aliases needed; 3.12: MXNet's own
+    # numpy < 2; 3.13: < 2.3, which removed ndarray.tostring). MXNet itself is an extra (cpu or
+    # gpu: choose the build); `import mixup` without it says in one line what to install.
+    install_requires=['numpy>=1.17,<1.24; python_version < "3.12"',
+                      'numpy>=1.24,<2; python_version == "3.12"',
+                      'numpy>=2,<2.3; python_version >= "3.13"',
+                      'matplotlib<3.9; python_version < "3.12"',
+                      'matplotlib; python_version >= "3.12"',
+                      "tqdm", "Pillow", 'setuptools; python_version >= "3.12"'],
+    entry_points={"console_scripts": [
+        # the wrappers' commands, installed: ./train.sh is mixup-train, ./test.sh mixup-test,
+        # ./tools.sh TOOL is mixup-TOOL (mixup/commands.py)
+        "mixup-train = mixup.commands:train", "mixup-test = mixup.commands:test",
+        "mixup-data = mixup.commands:data", "mixup-report = mixup.commands:report",
+        "mixup-show = mixup.commands:show", "mixup-tabular = mixup.commands:tabular",
+        "mixup-gan = mixup.commands:gan", "mixup-gan-report = mixup.commands:gan_report",
+    ]},
     extras_require={
         # Choose exactly one of cpu / gpu. Install with `-c constraints.txt`. On 3.13 MXNet
         # (which declares numpy < 2) is installed first with `pip install --no-deps`, and these

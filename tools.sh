@@ -10,10 +10,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 tool=${1:-}
+usage="usage: ./tools.sh data|report|show|tabular|gan|gan-report [options]  (each takes --help)"
 case "$tool" in
   data|report|show|tabular|gan|gan-report) shift ;;
-  *) echo "usage: ./tools.sh data|report|show|tabular|gan|gan-report [options]  (each takes --help)" >&2
-     exit 2 ;;
+  -h|--help) echo "$usage"; sed -n 's/^#   /  /p' "$0"; exit 0 ;;
+  "") echo "$usage" >&2; exit 2 ;;
+  *) echo "./tools.sh: unknown tool '$tool'; $usage" >&2; exit 2 ;;
 esac
 py=$("$root/scripts/ensure-env.sh")
 export MIXUP_HOME="$root"

@@ -11,6 +11,9 @@ raises ``ValueError`` at the call instead of an ``MXNetError`` at bind time.
 """
 import mixup_compat
 
+# MXNet is not a requirement of the wheel (the build, CPU or CUDA, is the user's choice):
+# without it, one line that says what to install
+mixup_compat.require_mxnet()
 # Before MXNet loads (when mixup is imported first): numpy's removed names MXNet reads, and
 # MXNet's load-time switches. mixup_compat says why.
 mixup_compat.add_numpy_aliases()

@@ -7,9 +7,20 @@ import os
 import sys
 
 
+def prog(wrapper):
+    """The name a command shows (usage, --help, refusals): ``wrapper`` (``./train.sh``, the
+    repository's way, also under ``python -m``) unless the command was invoked as one of the
+    installed package's commands (``mixup-train``, ...: mixup/commands.py), whose own name it
+    then is."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("mixup-") else wrapper
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        if kwargs.get("prog"):
+            kwargs["prog"] = prog(kwargs["prog"])
         super().__init__(**kwargs)
 
     def error(self, message):

@@ -165,7 +165,7 @@ class RunConfig:
     data_dir: str = "data"
     train_rec: str = ""         # --dataset rec: the user's record files
     val_rec: str = ""
-    num_classes: int = 0        # --dataset rec: the number of classes (else the dataset's)
+    num_classes: int = 0        # --dataset rec: the number of classes; a run records its dataset's
     synthetic_size: Tuple[int, int] = (2000, 500)
     train_subset: int = 0
     subset_draw: str = SUBSET_DRAWS[0]  # how --train-subset draws (uniform: a config.json

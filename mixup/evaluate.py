@@ -154,8 +154,9 @@ def _score(parser, args):
                              for method, (steps, done) in attacks.items()}
     suffix = "" if args.split == "val" else "-train"
     write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
-    title = "%s %s, epoch %d: accuracy %.2f%%, ECE %.3f" % (
-        config.dataset, args.split, epoch, 100 * result["accuracy"], result["ece"])
+    title = "%s %s, epoch %d: accuracy %.2f%%, %s" % (
+        config.dataset, args.split, epoch, 100 * result["accuracy"],
+        plots.ece_text(result["ece"]))
     plots.confusion(result["confusion"], info.classes,
                     os.path.join(run_dir, "confusion%s.png" % suffix), title=title)
     plots.reliability(result["reliability"], result["ece"],
@@ -163,10 +164,11 @@ def _score(parser, args):
                       title="%s %s, epoch %d: accuracy %.2f%%" % (
                           config.dataset, args.split, epoch, 100 * result["accuracy"]))
     # details to stderr: stdout is the one line scripts read
-    print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  ECE %.4f  (details: %s)" % (
+    print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  %s  (details: %s)" % (
         config.dataset, args.split, epoch,
         "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
-        result["ece"], os.path.join(run_dir, "test%s.json" % suffix)), file=sys.stderr)
+        plots.ece_text(result["ece"]), os.path.join(run_dir, "test%s.json" % suffix)),
+        file=sys.stderr)
     for method, (steps, done) in attacks.items():
         for eps, (correct, count) in done.items():
             print("%s eps %g: accuracy %.4f (%d/%d)" % (method, eps, correct / count, correct,

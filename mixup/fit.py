@@ -302,7 +302,8 @@ def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, s
         started = time.time()
         mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
         progress_bar = bar(lay.batches_per_epoch * config.batch_size,
-                           "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress)
+                           "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress,
+                           lines=True)
         with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
             train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
                                                  mixing, progress_bar, stop)

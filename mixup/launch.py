@@ -1,6 +1,6 @@
 """dist_sync clusters: a local one (scheduler, servers and workers as plain processes on this
 machine, configured by MXNet's DMLC_* environment variables, the mechanism MXNet's own
-tools/launch.py uses across machines; see the README for several machines), and how a worker
+tools/launch.py uses across machines; see docs/TRAINING.md for several machines), and how a worker
 joins one: its view of the run directory and the start epoch all workers agree on."""
 import os
 import signal

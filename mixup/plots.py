@@ -70,6 +70,12 @@ def confusion(matrix, classes, path, title=""):
     _save(fig, path)
 
 
+def ece_text(ece):
+    """ECE as every output writes it (both pictures' titles, the scorer's line): 4 decimals,
+    so the confusion matrix and the reliability diagram of one run show the same number."""
+    return "ECE %.4f" % ece
+
+
 def reliability(bins, ece, path, title=""):
     """Reliability diagram: accuracy against mean confidence per confidence bin (bars), the
     diagonal of perfect calibration, and how many images fall in each bin."""
@@ -90,7 +96,7 @@ def reliability(bins, ece, path, title=""):
             label="gap to mean confidence")
     top.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-            title="%s\nECE %.4f" % (title, ece) if title else "ECE %.4f" % ece)
+            title="%s\n%s" % (title, ece_text(ece)) if title else ece_text(ece))
     top.legend(loc="upper left", fontsize=8)
     bottom.bar(centers, [b["count"] for b in bins], width=1 / count, color="gray")
     bottom.set(xlabel="confidence (max probability)", ylabel="images", yscale="log")

@@ -23,13 +23,31 @@ def register_records(data_dir, train_rec, val_rec, num_classes, image_shape=None
     return name
 
 
+def cifar10_files_here(data_dir):
+    """Whether data_dir holds CIFAR-10 to prepare without the network: the archive in
+    downloads/, or the .rec/.idx files."""
+    archive = os.path.join(data_dir, "downloads", "cifar-10-python.tar.gz")
+    pairs = [records.paths(data_dir, "cifar10", split) for split in records.SPLITS]
+    return os.path.isfile(archive) or all(os.path.exists(p) for pair in pairs for p in pair)
+
+
 def resolve_dataset(dataset, data_dir, log, synthetic_counts=None):
-    """(dataset, reason): the dataset to use, prepared in data_dir. 'auto' picks CIFAR-10 when
-    it is there or can be downloaded, else Fashion-MNIST (real data that works offline), and
-    says why loudly."""
+    """(dataset, reason): the dataset to use, prepared in data_dir. 'auto' looks in data_dir
+    first: CIFAR-10 prepared or its files there, else Fashion-MNIST prepared there (chosen
+    once, when CIFAR-10 could not be had: later runs do not try the network again, and say so
+    in one line). With neither, it tries to get CIFAR-10 (downloads), else prepares
+    Fashion-MNIST (real data that works offline) and says why loudly."""
     if dataset != "auto":
         prepare(dataset, data_dir, log=log, synthetic_counts=synthetic_counts)
         return dataset, "asked for with --dataset %s" % dataset
+    if os.path.exists(records.manifest_path(data_dir, "cifar10")) or cifar10_files_here(data_dir):
+        prepare("cifar10", data_dir, log=log)
+        return "cifar10", "CIFAR-10 is available"
+    if os.path.exists(records.manifest_path(data_dir, "fashion-mnist")):
+        log("--dataset auto: FASHION-MNIST, prepared in %s (CIFAR-10 is not: "
+            "./tools.sh data cifar10 --data-dir %s gets it)" % (data_dir, data_dir))
+        prepare("fashion-mnist", data_dir, log=log)
+        return "fashion-mnist", "auto: Fashion-MNIST prepared in the data directory, CIFAR-10 not"
     try:
         prepare("cifar10", data_dir, log=log)
         return "cifar10", "CIFAR-10 is available"

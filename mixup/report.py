@@ -1,4 +1,4 @@
-"""Compare runs: a Markdown table (the README's results) and one plot.
+"""Compare runs: a Markdown table (the results of docs/RESULTS.md) and one plot.
 
     ./tools.sh report RUN [RUN ...] [--plot FILE] [--by-run]
 

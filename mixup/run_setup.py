@@ -7,6 +7,7 @@ import mixup
 
 from . import datasets, devices, fit, preparation, runs, trainset
 from .config import ConfigError, RunConfig
+from .records import DataError
 
 
 def new_config(options, log):
@@ -15,6 +16,7 @@ def new_config(options, log):
     the run directory is written."""
     config = RunConfig.from_options(**options)
     runs.check_writable_dir(config.data_dir, "--data-dir")
+    check_before_data(config)
     if config.dataset == "rec":
         name = preparation.register_records(config.data_dir, config.train_rec,
                                             config.val_rec, config.num_classes,
@@ -25,7 +27,9 @@ def new_config(options, log):
     if config.train_rec:
         reason = "--dataset rec: %s and %s" % (config.train_rec, config.val_rec)
     spec = datasets.spec(dataset, config.data_dir)
+    # num_classes: the dataset's, recorded (config.json says what the run trained on)
     config = config.resolved(dataset=dataset, dataset_reason=reason,
+                             num_classes=spec.num_classes,
                              image_shape=config.image_shape or spec.default_shape,
                              mixup_version=mixup.__version__, mxnet_version=mx.__version__)
     datasets.check_image_shape(config.data_dir, dataset, config.image_shape)
@@ -39,9 +43,26 @@ def new_config(options, log):
                                             train_set.count // config.num_workers,
                                             config.num_workers))
     fit.training_graph(config, spec.num_classes)  # refuses a bad network / depth / shape
+    return config
+
+
+def check_before_data(config):
+    """What can be checked before the data are prepared (which may download), so that a bad
+    option is refused at once: the network, depth and image shape against the dataset's
+    description (for auto: CIFAR-10's, which either choice shares but the channels), and the
+    GPUs."""
+    name = "cifar10" if config.dataset == "auto" else config.dataset
+    try:
+        spec = datasets.spec(name, config.data_dir)
+    except DataError:
+        spec = None  # a name not prepared yet: preparing it refuses it, or says what it is
+    if spec is not None:
+        shape = config.image_shape or spec.default_shape
+        if config.dataset == "auto" and config.image_shape:
+            shape = (spec.default_shape[0],) + tuple(config.image_shape[1:])
+        fit.training_graph(config.resolved(image_shape=shape), spec.num_classes)
     if config.gpus:
         devices.contexts(list(config.gpus))
-    return config
 
 
 def prepare_data(config, log):

@@ -115,7 +115,8 @@ def build_parser():
         "without validating every epoch before", type=int, metavar="L")
     add(g, "--keep-last", d.keep_last, "keep only the newest K checkpoints, plus the best "
         "(0: keep all)", type=int)
-    add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal)",
+    add(g, "--progress", "auto", "progress bar (auto: when stderr is a terminal, else a line "
+        "every 50 batches or 30 s)",
         choices=["auto", "on", "off"])
     return p
 
@@ -142,7 +143,7 @@ def check_cluster(config, role):
     if config.kv_store.startswith("dist") and role is None and config.num_workers == 1 and \
             "DMLC_PS_ROOT_URI" not in os.environ:
         raise ConfigError("--kv-store %s needs --num-workers N (a local cluster of N workers) "
-                          "or the DMLC_* variables of a cluster (see the README)"
+                          "or the DMLC_* variables of a cluster (see docs/TRAINING.md)"
                           % config.kv_store)
 
 

@@ -28,6 +28,7 @@ def test_training_writes_a_complete_run_directory(finished_run):
     config = json.load(open(os.path.join(out, "config.json")))
     assert config["dataset"] == "synthetic" and config["mix_rate"] == 0.7
     assert config["alpha"] == 0.2 and config["cpu_devices"] == 2
+    assert config["num_classes"] == 10  # the dataset's, resolved (not the option's 0)
     rows = runs.read_metrics(out)
     assert [r["epoch"] for r in rows] == [1, 2]
     for row in rows:
@@ -58,6 +59,8 @@ def test_scoring_counts_every_validation_image_once(finished_run, data_dir):
     assert np.array(result["confusion"]).sum(axis=1).tolist() == np.bincount(
         labels, minlength=10).tolist()
     assert 0 <= result["ece"] <= 1
+    # the scorer's line writes ECE as both pictures' titles do
+    assert "ECE %.4f" % result["ece"] in proc.stderr
     # the same checkpoint scored during training and by the scorer: the same accuracy
     assert runs.read_metrics(out)[-1]["val_accuracy"] == pytest.approx(result["accuracy"])
     assert open(os.path.join(out, "confusion.png"), "rb").read(4) == b"\x89PNG"
