@@ -3,9 +3,11 @@
 Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives. In MXNet
 1.9.1 that is unsafe: inside a CustomOp's or the kvstore updater's ctypes callback the
 exception cannot pass through C (the process aborts, or ctypes drops it and a step is cut
-short), and raised between two of MXNet's own calls it can leave the engine waiting forever
-(a plain loop of ``mx.nd`` operations and ``asnumpy()`` hangs on Ctrl-C in most tries, no
-CustomOp involved; tests/test_interrupts.py). So a command enters :class:`StopRequest`: the
+short), and raised inside MXNet's own Python around those callbacks it can leave the engine
+waiting forever. Measured by ``python -m bench.ctrl_c`` (SIGINT at a random moment of a loop
+that calls the MixUp op imperatively, 12 tries): 6 clean, 4 hangs, 1 abort, 1 MXNetError; the
+same loop holding the signal as below: 12 clean; plain MXNet operators without a CustomOp: 12
+clean. So a command enters :class:`StopRequest`: the
 first signal only sets a flag and says so on stderr, the command calls :meth:`StopRequest.check`
 between steps, where the KeyboardInterrupt is raised in its own code, saves what it has and
 says in one line how to go on (exit code 130). A second signal exits at once: every file the
