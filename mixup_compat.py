@@ -400,12 +400,33 @@ _early = {"signals": 0}
 EARLY_SIGNAL_VARIABLE = "MIXUP_HELD_SIGNAL"  # carries a held signal across a re-exec
 
 
+def say(message):
+    """Write bytes to the command's stderr from a signal handler: unbuffered, to the file that
+    sys.stderr writes to (the commands send MXNet's own fd 2 through a filter thread,
+    mixup.console.quiet_native_repeats, which would deliver it out of order)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = 2
+    try:
+        sys.stderr.flush()  # what the command printed comes first
+    except (OSError, ValueError, RuntimeError):  # closed, or interrupted inside a write
+        pass
+    os.write(fd, message)
+
+
 def _hold_early(signum, frame):
     _early["signals"] += 1
     if _early["signals"] > 1:
-        os.write(2, b"\nstopped at once\n")
+        say(b"\nstopped at once\n")
         os._exit(130)
-    os.write(2, b"\nstopping as soon as the command can (Ctrl-C again to stop at once) ...\n")
+    say(b"\nstopping as soon as the command can (Ctrl-C again to stop at once) ...\n")
+
+
+def holding_early():
+    """Whether run_command's handler holds SIGINT now (the command has not taken it over)."""
+    import signal
+    return signal.getsignal(signal.SIGINT) is _hold_early
 
 
 def interrupted_early():

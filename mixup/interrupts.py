@@ -62,11 +62,11 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         if self.requested:
-            os.write(2, b"\nstopped at once (files are written atomically: none is left "
-                        b"half-written)\n")
+            mixup_compat.say(b"\nstopped at once (files are written atomically: none is left "
+                             b"half-written)\n")
             os._exit(INTERRUPTED)
         self.requested = True
-        os.write(2, ("\n%s (Ctrl-C again to stop at once) ...\n" % self._what).encode())
+        mixup_compat.say(("\n%s (Ctrl-C again to stop at once) ...\n" % self._what).encode())
 
     def check(self):
         """Raise KeyboardInterrupt here if a stop was requested."""

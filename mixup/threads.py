@@ -94,6 +94,13 @@ def configure_or_reexec(module):
     import mixup_compat
     if mixup_compat.interrupted_early():  # Ctrl-C held so far stays held in the new process
         os.environ[mixup_compat.EARLY_SIGNAL_VARIABLE] = "1"
+    if mixup_compat.holding_early():
+        # exec resets a handled signal to its default (death by SIGINT while the new
+        # interpreter starts): ignored across it instead, and taken over again by the new
+        # process's run_command, as the wrappers do
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.environ["MIXUP_HOLD_INT"] = "1"
     sys.stdout.flush()
     sys.stderr.flush()
     argv = getattr(sys, "orig_argv", None) or [sys.executable, "-m", module] + sys.argv[1:]

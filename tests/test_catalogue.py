@@ -76,7 +76,9 @@ def cases(data_dir, run, tmp):
         "train_val_last_zero": (_train(*base, "--val-last", "0"), ["--val-last", "0"]),
         "train_image_shape_short": (_train(*base, "--image-shape", "3,28"),
                                     ["--image-shape", "3,28"]),
-        "train_image_shape_too_large": (_train(*base, "--image-shape", "3,64,64"),
+        # a depth that has a ResNet at 64 pixels, so that the network is not refused first
+        "train_image_shape_too_large": (_train(*base, "--image-shape", "3,64,64",
+                                               "--num-layers", "18"),
                                         ["--image-shape", "3,64,64"]),
         "train_depth_without_resnet": (_train(*base, "--num-layers", "9"),
                                        ["num_layers=9"]),
