@@ -132,20 +132,21 @@ def read_snapshots(run_dir):
 
 def figure(grouped, path):
     """Figure 5's layout: a row per setting (its lowest seed), a column per iteration."""
-    grid, row_titles, columns = [], [], []
+    grid, row_titles, columns, sizes = [], [], [], set()
     for runs in grouped.values():
         run_dir, metrics = runs[0]
         real, shots = read_snapshots(run_dir)
         columns += [i for i in shots if i not in columns]
         grid.append((real, shots))
-        row_titles.append("%s, %s\n%d it., H %d, seed %d" % (
-            metrics["shape"], describe(metrics), metrics["iterations"], metrics["hidden"],
-            metrics["seed"]))
+        sizes.add("%d iterations, H %d" % (metrics["iterations"], metrics["hidden"]))
+        row_titles.append("%s, seed %d\n%s" % (
+            metrics["shape"], metrics["seed"],
+            describe(metrics).replace(", 2 batches", ",\n2 batches")))
     columns.sort()
     panels = [[(real, shots[i]) if i in shots else None for i in columns]
               for real, shots in grid]
     plots.point_clouds(panels, path, ["iteration %d" % i for i in columns], row_titles,
-                       limits=VIEW)
+                       limits=VIEW, title="; ".join(sorted(sizes)))
 
 
 def main(argv=None):
