@@ -95,6 +95,11 @@ def test_ctrl_c_inside_the_ops_callbacks_is_an_error_mxnet_carries_not_an_abort(
                 print(name, "MXNetError")
             setattr(op, name, real)
             print(name, "then", call()[1].shape)
+        # MXNet's own exit (MXNotifyShutdown waits for every engine operation) now and then
+        # hangs after an abandoned call; what is tested is the op, above: leave without it
+        import os, sys
+        sys.stdout.flush()
+        os._exit(0)
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # MXNet prints the callback's error on stdout: our one line, no Python traceback
