@@ -1,5 +1,6 @@
 """Ctrl-C: the commands' held signal (mixup/interrupts.py) and the op's callbacks, which turn
 an interrupt into an error MXNet can carry instead of letting it through C++."""
+import glob
 import os
 import signal
 import subprocess
@@ -141,10 +142,17 @@ def _commands(data_dir, tmp):
         "tabular": ["./tools.sh", "tabular", "--dataset", "iris", "--epochs", "2000",
                     "--seeds", "1", "--folds", "2", "--out", os.path.join(tmp, "tab")],
         "data": ["./tools.sh", "data", "synthetic", "--data-dir", os.path.join(tmp, "data")],
+        "show": ["./tools.sh", "show", "--dataset", "synthetic", "--data-dir", data_dir,
+                 "--out", os.path.join(tmp, "show.png")],
+        "report": ["./tools.sh", "report"] + sorted(glob.glob(os.path.join(
+            ROOT, "docs", "results", "size*"))) + ["--plot", os.path.join(tmp, "r.png")],
+        "gan-report": ["./tools.sh", "gan-report"] + sorted(glob.glob(os.path.join(
+            ROOT, "docs", "results", "gan", "*"))) + ["--plot", os.path.join(tmp, "g.png")],
     }
 
 
-@pytest.mark.parametrize("command", ["train", "gan", "tabular", "data"])
+@pytest.mark.parametrize("command", ["train", "gan", "tabular", "data", "show", "report",
+                                     "gan-report"])
 def test_ctrl_c_at_any_moment_stops_every_command_cleanly(command, data_dir, tmp_path):
     """SIGINT while the command starts (MXNet loading), and while it works: exit 130 with one
     line saying so (or 0 if it had finished), never a traceback, an abort or a hang."""
