@@ -142,6 +142,8 @@ def _commands(data_dir, tmp):
         "tabular": ["./tools.sh", "tabular", "--dataset", "iris", "--epochs", "2000",
                     "--seeds", "1", "--folds", "2", "--out", os.path.join(tmp, "tab")],
         "data": ["./tools.sh", "data", "synthetic", "--data-dir", os.path.join(tmp, "data")],
+        "test": ["./test.sh", "--out-dir", os.path.join(tmp, "..", "trained"), "--fgsm",
+                 "1,2,4,8", "--ifgsm-steps", "5"],
         "show": ["./tools.sh", "show", "--dataset", "synthetic", "--data-dir", data_dir,
                  "--out", os.path.join(tmp, "show.png")],
         "report": ["./tools.sh", "report"] + sorted(glob.glob(os.path.join(
@@ -151,11 +153,17 @@ def _commands(data_dir, tmp):
     }
 
 
-@pytest.mark.parametrize("command", ["train", "gan", "tabular", "data", "show", "report",
-                                     "gan-report"])
+@pytest.mark.parametrize("command", ["train", "test", "gan", "tabular", "data", "show",
+                                     "report", "gan-report"])
 def test_ctrl_c_at_any_moment_stops_every_command_cleanly(command, data_dir, tmp_path):
     """SIGINT while the command starts (MXNet loading), and while it works: exit 130 with one
     line saying so (or 0 if it had finished), never a traceback, an abort or a hang."""
+    if command == "test":  # a run to score (one short epoch)
+        from conftest import cli
+        trained = cli("mixup.train", "--dataset", "synthetic", "--data-dir", data_dir,
+                      "--num-layers", "8", "--batch-size", "8", "--num-epochs", "1",
+                      "--out-dir", str(tmp_path / "trained"))
+        assert trained.returncode == 0, trained.stderr[-2000:]
     for after in (1.0, 6.0):
         tmp = str(tmp_path / ("at%g" % after))
         os.makedirs(tmp)
