@@ -390,7 +390,7 @@ def disable_mkldnn_conv_bn_fusion():
 
 # ---------------------------------------------------------------------- Ctrl-C from the start
 
-# A command's Ctrl-C is held until a safe point (mixup/interrupts.py): in MXNet 1.9.1 a
+# A command's Ctrl-C is held until a safe point (mixup_app/interrupts.py): in MXNet 1.9.1 a
 # KeyboardInterrupt raised wherever the main thread is can abort the process or hang its engine.
 # Before the command has loaded its modules (importing mixup imports MXNet: seconds) nothing
 # of the package exists yet to hold it, and Python would print a traceback of the import. So
@@ -403,7 +403,7 @@ EARLY_SIGNAL_VARIABLE = "MIXUP_HELD_SIGNAL"  # carries a held signal across a re
 def say(message):
     """Write bytes to the command's stderr from a signal handler: unbuffered, to the file that
     sys.stderr writes to (the commands send MXNet's own fd 2 through a filter thread,
-    mixup.console.quiet_native_repeats, which would deliver it out of order)."""
+    mixup_app.console.quiet_native_repeats, which would deliver it out of order)."""
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
@@ -440,7 +440,7 @@ def run_command(module, argv):
     it took the signal over."""
     import runpy
     import signal
-    # a signal held before the command re-executed itself (mixup.threads) is still held
+    # a signal held before the command re-executed itself (mixup_app.threads) is still held
     if os.environ.pop(EARLY_SIGNAL_VARIABLE, None):
         _early["signals"] = 1
     # the wrappers ignore SIGINT while the interpreter starts (MIXUP_HOLD_INT): taken over here

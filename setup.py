@@ -46,7 +46,7 @@ setup(
     classifiers=["Programming Language :: Python :: 3.11", "Programming Language :: Python :: 3.12",
                  "Programming Language :: Python :: 3.13"],
     python_requires=">=3.11,<3.14",
-    packages=find_packages(include=["mixup", "mixup.*", "symbols", "symbols.*"]),
+    packages=find_packages(include=["mixup", "mixup_symbols", "mixup_app", "mixup_app.*"]),
     py_modules=["mixup_compat"],
     data_files=[("", ["mixup_compat.pth"])],
     cmdclass={"install_data": StartupHookIntoSitePackages},
@@ -63,11 +63,11 @@ setup(
                       "tqdm", "Pillow", 'setuptools; python_version >= "3.12"'],
     entry_points={"console_scripts": [
         # the wrappers' commands, installed: ./train.sh is mixup-train, ./test.sh mixup-test,
-        # ./tools.sh TOOL is mixup-TOOL (mixup/commands.py)
-        "mixup-train = mixup.commands:train", "mixup-test = mixup.commands:test",
-        "mixup-data = mixup.commands:data", "mixup-report = mixup.commands:report",
-        "mixup-show = mixup.commands:show", "mixup-tabular = mixup.commands:tabular",
-        "mixup-gan = mixup.commands:gan", "mixup-gan-report = mixup.commands:gan_report",
+        # ./tools.sh TOOL is mixup-TOOL (mixup_app/commands.py)
+        "mixup-train = mixup_app.commands:train", "mixup-test = mixup_app.commands:test",
+        "mixup-data = mixup_app.commands:data", "mixup-report = mixup_app.commands:report",
+        "mixup-show = mixup_app.commands:show", "mixup-tabular = mixup_app.commands:tabular",
+        "mixup-gan = mixup_app.commands:gan", "mixup-gan-report = mixup_app.commands:gan_report",
     ]},
     extras_require={
         # Choose exactly one of cpu / gpu. Install with `-c constraints.txt`. On 3.13 MXNet

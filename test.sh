@@ -10,4 +10,4 @@ export MIXUP_HOME="$root"
 # command, would print a traceback of the start-up: ignored for that instant (unless the caller
 # ignores it already: a background job's stays ignored)
 if [ -z "$(trap -p INT)" ]; then trap '' INT; export MIXUP_HOLD_INT=1; fi
-exec "$py" -P -m mixup_compat --run mixup.evaluate "$@"
+exec "$py" -P -m mixup_compat --run mixup_app.score "$@"

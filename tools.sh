@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's other command-line tools, in the project's environment (set up on first use):
-#   ./tools.sh data DATASET [options]      prepare a dataset as RecordIO (python -m mixup.data)
+#   ./tools.sh data DATASET [options]      prepare a dataset as RecordIO (python -m mixup_app.data.command)
 #   ./tools.sh report RUN [RUN ...]        results table and plot from run directories
 #   ./tools.sh show [options]              picture of a batch before and after mixing
 #   ./tools.sh tabular --dataset NAME ...  ERM vs mixup on a UCI set, by cross-validation
@@ -23,4 +23,9 @@ export MIXUP_HOME="$root"
 # command, would print a traceback of the start-up: ignored for that instant (unless the caller
 # ignores it already: a background job's stays ignored)
 if [ -z "$(trap -p INT)" ]; then trap '' INT; export MIXUP_HOLD_INT=1; fi
-exec "$py" -P -m mixup_compat --run "mixup.${tool//-/_}" "$@"
+case "$tool" in
+  data) module=mixup_app.data.command ;;
+  report|show) module=mixup_app.$tool ;;
+  *) module=mixup_app.experiments.${tool//-/_} ;;   # tabular, gan, gan-report
+esac
+exec "$py" -P -m mixup_compat --run "$module" "$@"

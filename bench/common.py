@@ -7,7 +7,7 @@ import time
 
 import mxnet as mx
 
-from mixup.files import write_atomic
+from mixup_app.files import write_atomic
 
 
 def machine():

@@ -1,6 +1,6 @@
 """What Ctrl-C does to an MXNet 1.9.1 process, measured: SIGINT sent at a random moment to a
 loop that runs (a) plain MXNet operators and asnumpy(), (b) the MixUp op imperatively, (c) the
-same inside the commands' held signal (mixup/interrupts.py, checked once per step). Each
+same inside the commands' held signal (mixup_app/interrupts.py, checked once per step). Each
 outcome is counted: a clean KeyboardInterrupt (exit 130), an MXNetError, an abort (killed by
 SIGABRT/SIGSEGV), or a hang (still running 20 s after the signal, then killed).
 
@@ -34,7 +34,7 @@ def step():
 """,
     "MixUp op, held signal": """
 import numpy as np, mxnet as mx, mixup
-from mixup.interrupts import StopRequest
+from mixup_app.interrupts import StopRequest
 x = mx.nd.array(np.random.rand(8, 3)); y = mx.nd.array(np.arange(8) % 2)
 stop = StopRequest().install()
 def step():

@@ -30,7 +30,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from PIL import Image
 
-from mixup import records
+from mixup_app.data import records
 
 BATCH = 128
 # the script's normalisation (CIFAR-10's channel statistics)

@@ -2,14 +2,15 @@
 next to what a training step consumes."""
 import time
 
-from mixup import data
+
 
 from .common import table
+from mixup_app.data import iterators
 
 
 def run(data_dir, dataset, step_images_per_s, batch=128, threads=2, max_batches=60):
     shape = {"fashion-mnist": (1, 28, 28)}.get(dataset, (3, 28, 28))
-    it = data.record_iter(data_dir, dataset, "train", batch, shape, train=True, threads=threads)
+    it = iterators.record_iter(data_dir, dataset, "train", batch, shape, train=True, threads=threads)
     next(iter(it))  # start-up
     start, images = time.perf_counter(), 0
     for i, b in enumerate(it):

@@ -10,10 +10,11 @@ import tempfile
 import mixup  # noqa: F401  (first: MXNet switches)
 import mxnet as mx
 
-from mixup import data
+
 
 from . import op_alone, pipeline, threads, throughput, train_step
 from .common import machine, table, write_json
+from mixup_app.data import preparation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,7 +43,7 @@ def main(argv=None):
           % plain_ms, shares, ["shape", "op_ms", "share_of_step"])
     result["op_share_of_step"] = shares
     with tempfile.TemporaryDirectory() as tmp:
-        data.prepare("synthetic", tmp, log=lambda *_: None,
+        preparation.prepare("synthetic", tmp, log=lambda *_: None,
                      synthetic_counts=(640 if args.quick else 2560, 128))
         result["pipeline"] = pipeline.run(tmp, "synthetic", step_rate)
         result["throughput"] = throughput.run(

@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 
-from mixup.threads import available_cores
+from mixup_app.threads import available_cores
 
 from .common import table
 
@@ -21,10 +21,10 @@ from .common import table
 def probe(steps=12, warmup=3, batch=128):
     import mixup  # noqa: F401
     import mxnet as mx
-    import symbols
+    import mixup_symbols
     from .trainer import own_module, waited_steps
     mx.random.seed(0)
-    net, label = symbols.get_symbol("resnet", num_classes=10, num_layers=20,
+    net, label = mixup_symbols.get_symbol("resnet", num_classes=10, num_layers=20,
                                     image_shape=(1, 28, 28), mixup_at="input", alpha=0.2,
                                     mix_rate=0.7, with_label=True)
     module = own_module(mx.sym.Group([net, mx.sym.BlockGrad(label)]), [mx.cpu()],

@@ -2,7 +2,7 @@
 import os
 import tempfile
 
-from mixup import runs, train
+from mixup_app import runs, train
 
 from .common import table
 

@@ -3,7 +3,7 @@ the input and at the stem against the same network without MixUp, interleaved ro
 import mxnet as mx
 import numpy as np
 
-from symbols import resnet
+from mixup_symbols import resnet
 
 from .alternatives import builtin_mixup
 from .common import interleaved, paired_ratios, table

@@ -4,7 +4,7 @@ Every measurement is a fresh process (MXNet sizes its OpenMP pool when it loads)
 variants run in turn within each round and the order rotates from round to round; ratios are
 taken within a round (the same phase of the machine) and summarised over rounds:
 
-- **bound step**: the graph ./train.sh trains (``mixup.fit.training_graph``: ResNet-20, 3x28x28,
+- **bound step**: the graph ./train.sh trains (``mixup_app.fit.training_graph``: ResNet-20, 3x28x28,
   MixUp at the input; or GluonCV's ``cifar_resnet20_v1`` at 3x32x32) bound in a Module with
   the trainer's optimizer, one preloaded batch of the set, forward + backward + update and a
   wait per step: what the trainer could reach with free data and no bookkeeping;
@@ -21,7 +21,7 @@ taken within a round (the same phase of the machine) and summarised over rounds:
 
 ``--before DIR`` also runs DIR's training command (a checkout of another commit, run from DIR)
 in the same rounds: before/after figures from one run. ``--profile`` times the parts of the
-training loop in one process (the loop is mixup.fit's own functions): ms per step by part.
+training loop in one process (the loop is mixup_app.fit's own functions): ms per step by part.
 """
 import argparse
 import json
@@ -43,19 +43,19 @@ GLUONCV = ["--network", "gluoncv:cifar_resnet20_v1", "--image-shape", "3,32,32"]
 
 def _run_config(data_dir, train_size, network_args, mix_rate="0.7"):
     """The RunConfig ./train.sh would run with these options (the data already prepared)."""
-    from mixup import run_setup
-    from mixup.train import build_parser, config_options
+    from mixup_app import preflight
+    from mixup_app.train import build_parser, config_options
     args = build_parser().parse_args(["--dataset", "synthetic", "--data-dir", data_dir,
                                       "--synthetic-size", "%d,%d" % train_size,
                                       "--mix-rate", mix_rate] + list(network_args))
-    return run_setup.new_config(config_options(args, None), lambda *_: None)
+    return preflight.new_config(config_options(args, None), lambda *_: None)
 
 
 def _preloaded(config, lay, count):
     """`count` training batches of the set, decoded, augmented and copied (the iterator's
     own arrays are refilled by its next batches)."""
     import mxnet as mx
-    from mixup import fit
+    from mixup_app import fit
     batches = []
     for batch in fit.train_iter(config, lay, 0):
         batches.append(mx.io.DataBatch([batch.data[0].copy()], [batch.label[0].copy()],
@@ -84,7 +84,7 @@ def bound_step(config, steps=12, warmup=3):
     """Median seconds of forward + backward + update + wait on one preloaded batch, the
     trainer's graph and optimizer settings in a Module of its own (own_module)."""
     import mxnet as mx
-    from mixup import fit
+    from mixup_app import fit
     kv = mx.kv.create("local")
     lay = fit.layout(config, kv)
     mx.random.seed(0)
@@ -137,7 +137,7 @@ def _last_json(out):
 def _train_rate(data_dir, size, epochs, network_args, mix_rate, threads, code, tmp):
     """images/s of epochs 2.. of a real run of the training command from checkout `code`."""
     out_dir = tempfile.mkdtemp(dir=tmp)
-    cmd = [sys.executable, "-m", "mixup.train", "--dataset", "synthetic", "--data-dir",
+    cmd = [sys.executable, "-m", "mixup_app.train", "--dataset", "synthetic", "--data-dir",
            data_dir, "--synthetic-size", "%d,%d" % size, "--num-epochs", str(epochs),
            "--val-every", str(epochs), "--mix-rate", mix_rate, "--out-dir", out_dir,
            "--progress", "off"] + list(network_args)
@@ -167,7 +167,7 @@ def _recipe_rate(data_dir, epochs, workers, threads):
 
 def variants(only, data_dir, size, epochs, before, tmp):
     """name -> a function measuring images/s, for the groups in `only`."""
-    from mixup.threads import available_cores
+    from mixup_app.threads import available_cores
     cores = available_cores()
     found = {}
 
@@ -218,7 +218,7 @@ def run(rounds=2, size=(2560, 256), epochs=3, only=("trainer", "gluoncv"), befor
         rotate=0):
     """Measure every variant in `rounds` interleaved rounds (the first round's order rotated
     by `rotate`, so that short runs combined with --combine do not all start alike)."""
-    from mixup import preparation
+    from mixup_app.data import preparation
     from .common import with_foreign_load
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = os.path.join(tmp, "data")
@@ -351,6 +351,6 @@ if __name__ == "__main__":
         _probe(sys.argv[2:])
     else:
         if "--profile" in sys.argv:  # the threads ./train.sh would run with
-            from mixup import threads
+            from mixup_app import threads
             threads.configure_or_reexec("bench.trainer")
         sys.exit(main())

@@ -1,6 +1,6 @@
 """7a. Where ./train.sh's step goes: the training loop taken apart, ms per step.
 
-One process running the trainer's own functions (``mixup.fit``: bind, train_iter,
+One process running the trainer's own functions (``mixup_app.fit``: bind, train_iter,
 train_epoch) on a synthetic set of 3x32x32 images: ResNet-20 at 3x28x28 with MixUp at the
 input, batch 128, the threads ./train.sh would use (``python -m bench.trainer --profile``
 chooses them as the commands do; ``--threads N`` as theirs). Each candidate runs `steps`
@@ -31,10 +31,11 @@ import time
 import mxnet as mx
 import numpy as np
 
-from mixup import fit, preparation
-from mixup.fit import StopRequest
-from mixup.metrics import SoftMetrics
-from mixup.progress import bar
+from mixup_app import fit
+from mixup_app.data import preparation
+from mixup_app.fit import StopRequest
+from mixup_app.metrics import SoftMetrics
+from mixup_app.progress import bar
 
 from .common import table, with_foreign_load
 from .trainer import BATCH, RESNET, _preloaded, _run_config, own_module
@@ -93,9 +94,10 @@ def _interleaved_rounds(candidates, rounds, per_sample):
 
 
 def _scoring(config, lay, trained, rounds, batch=100):
-    """./test.sh's loops (mixup.scoring) against their own bound: ms per image of scoring
+    """./test.sh's loops (mixup_app.scoring) against their own bound: ms per image of scoring
     and of FGSM, on the validation images, and of the same work on one preloaded batch."""
-    from mixup import metrics, iterators, records, runs, scoring
+    from mixup_app import metrics, runs, scoring
+    from mixup_app.data import iterators, records
     with tempfile.TemporaryDirectory() as run_dir:
         runs.save_checkpoint(run_dir, trained, 1)
         checkpoint = scoring.load(run_dir, config, 1)

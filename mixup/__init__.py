@@ -23,7 +23,8 @@ from typing import Optional, Tuple  # noqa: E402
 
 from .params import (ARGS_DOC, OP_TYPE, Mixing, MixUpParams, mixed_count, parse,  # noqa: E402
                      parse_mixing)
-from .op import draw_plan, paused, seek  # noqa: E402
+from .draws import draw_plan  # noqa: E402
+from .op import paused, seek  # noqa: E402
 
 __all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_count",
            "draw_plan", "paused", "seek", "symbol"]

@@ -78,10 +78,8 @@ import numpy as np
 
 import mixup_compat
 
-from .draws import (CutMixPlan, MixPlan, chosen_place, draw_batch_plan,  # noqa: F401
-                    draw_cutmix_plan, draw_plan, symmetric_beta)
-from .mixing import (PROBABILITY_SUM_TOLERANCE, SPARSE_DTYPES, BoxMixing,  # noqa: F401
-                     RowMixing, check_labels, device_array, label_classes,
+from .draws import CutMixPlan, chosen_place, draw_batch_plan
+from .mixing import (BoxMixing, RowMixing, check_labels, device_array, label_classes,
                      label_probabilities)
 from .params import MAX_BATCH, OP_TYPE, mixed_count, parse
 

@@ -5,8 +5,8 @@ takes them) and its command-line option.
 Two typed records:
 
 * :class:`Mixing`: *how* to mix (alpha, mix_rate, mode, ...), what a network and a training
-  run are configured with (``symbols.get_symbol(..., mixing=...)``, ``RunConfig.mixing``, the
-  trainer's options, which :func:`add_mixing_options` builds from the declarations below);
+  run are configured with (``mixup_symbols.get_symbol(..., mixing=...)``, the application's
+  ``RunConfig.mixing`` and command-line options, built from the declarations below);
 * :class:`MixUpParams`: one node's full parameter set, the mixing plus the node's wiring
   (num_classes, check_labels, manifold mixup's place, batch_size), which
   ``mx.sym.Custom(op_type='MixUp', ...)`` receives.
@@ -289,21 +289,6 @@ def mixing_defaults(entry="op"):
         trainer = f.metadata["trainer_default"]
         out[f.name] = trainer if entry == "train" and trainer is not None else f.default
     return out
-
-
-def add_mixing_options(group, defaults=None):
-    """Add --alpha, --mix-rate, ... (every mixing parameter) to an argparse group, with their
-    defaults shown and their choices; ``defaults`` maps a parameter to the entry point's
-    default (see :func:`mixing_defaults`). The values are checked by :func:`parse_mixing`."""
-    from .cli import add
-    defaults = defaults or mixing_defaults()
-    choices = {"lam_mode": LAM_MODES, "mode": MODES, "pairing": PAIRINGS}
-    for f in dataclasses.fields(Mixing):
-        kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
-        if f.metadata["kind"] == "float":
-            kwargs["type"] = float
-        add(group, "--" + f.name.replace("_", "-"), defaults[f.name], f.metadata["option"],
-            **kwargs)
 
 
 def mixed_count(mix_rate, batch):

@@ -9,6 +9,7 @@ import mixup  # noqa: F401,I001  (first: registers MixUp and sets MXNet's switch
 import mxnet as mx
 import numpy as np
 import pytest
+from mixup_app.data import preparation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,9 +74,9 @@ def cli(module, *args, timeout=300, env=None, cwd=None):
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """A prepared synthetic dataset of 120 training and 45 validation images."""
-    from mixup import data
+
     path = str(tmp_path_factory.mktemp("data"))
-    data.prepare("synthetic", path, log=lambda *_: None, synthetic_counts=(120, 45))
+    preparation.prepare("synthetic", path, log=lambda *_: None, synthetic_counts=(120, 45))
     return path
 
 

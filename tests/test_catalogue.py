@@ -40,11 +40,11 @@ print("accepted")
 
 
 def _train(*args):
-    return ["-m", "mixup.train"] + list(args)
+    return ["-m", "mixup_app.train"] + list(args)
 
 
 def _test(*args):
-    return ["-m", "mixup.evaluate"] + list(args)
+    return ["-m", "mixup_app.score"] + list(args)
 
 
 def _op(code):
@@ -134,7 +134,7 @@ def cases(data_dir, run, tmp):
                               ["config.json", os.path.join(tmp, "no")]),
         "test_damaged_checkpoint": (_test("--out-dir", damaged),
                                     [os.path.join(damaged, "model-0001.params"), "corrupt"]),
-        "report_no_run_there": (["-m", "mixup.report", os.path.join(tmp, "no")],
+        "report_no_run_there": (["-m", "mixup_app.report", os.path.join(tmp, "no")],
                                 ["config.json"]),
         "op_alpha_negative_bound": (_op("bound(alpha=-1)"), ["alpha", "-1"]),
         "op_num_classes_missing": (_op("nd(num_classes=None)"), ["num_classes", "required"]),
@@ -158,7 +158,7 @@ def outcomes(tmp_path_factory, data_dir):
     tmp = str(tmp_path_factory.mktemp("catalogue"))
     run = os.path.join(tmp, "run")
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", MIXUP_HOME=tmp)
-    made = subprocess.run([sys.executable, "-m", "mixup.train"] + TINY + [
+    made = subprocess.run([sys.executable, "-m", "mixup_app.train"] + TINY + [
         "--data-dir", data_dir, "--num-epochs", "1", "--out-dir", run], env=env,
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert made.returncode == 0, made.stderr[-2000:]
@@ -201,7 +201,7 @@ def test_refused_cleanly(outcomes, name):
 
 
 # ------------------------------------------------------------------ the run's own files
-# A run directory's files read back by the commands (mixup.readers, RunConfig.load): each
+# A run directory's files read back by the commands (mixup_app.readers, RunConfig.load): each
 # case is a run directory made here by hand from small JSON files (no training), damaged in
 # one file, handed to the real command in its own process. A refusal is exit code 2, one line
 # on stderr naming the file (and the key or line), no traceback, and every file of the run
@@ -225,7 +225,7 @@ def _hand_made_run(path, data_dir, metrics=None, test=None, best=None, config=No
                    others=None):
     """A run directory of 3 finished epochs (config.json, metrics.jsonl, test.json,
     best.json, an empty model-0003.params): each argument given replaces that file's text."""
-    from mixup.config import RunConfig
+    from mixup_app.config import RunConfig
     os.makedirs(path)
     options = RunConfig.from_options(
         dataset="synthetic", data_dir=data_dir, num_layers=8, image_shape=(3, 28, 28),
@@ -251,7 +251,7 @@ def _with(options, **change):
 
 
 def _report(run):
-    return ["-m", "mixup.report", run]
+    return ["-m", "mixup_app.report", run]
 
 
 def run_file_cases(tmp, data_dir):

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TINY, cli
-from mixup import runs, sources, train
+from mixup_app import runs, train
+from mixup_app.data import sources
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, data_dir):
     out = str(tmp_path_factory.mktemp("run") / "r")
-    proc = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
+    proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
                "--out-dir", out, "--cpu-devices", "2", "--mixup-off-epochs", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     return out, proc
@@ -48,7 +49,7 @@ def test_training_writes_a_complete_run_directory(finished_run):
 def test_scoring_counts_every_validation_image_once(finished_run, data_dir):
     out, _ = finished_run
     # 45 images in batches of 20: the last batch wraps 15 samples around; none may count.
-    proc = cli("mixup.evaluate", "--out-dir", out, "--batch-size", "20")
+    proc = cli("mixup_app.score", "--out-dir", out, "--batch-size", "20")
     assert proc.returncode == 0, proc.stderr[-3000:]
     match = re.search(r"^accuracy: ([0-9.]+) \((\d+)/(\d+)\)$", proc.stdout, re.M)
     assert match and int(match.group(3)) == 45
@@ -77,28 +78,28 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, data_dir, capsys):
     assert code == 2 and "--batch-size 500 is larger than the 120" in capsys.readouterr().err
     # every check runs before anything is written: no run directory is left behind
     assert not os.path.exists(tmp_path / "x") and not os.path.exists(tmp_path / "y")
-    from mixup import evaluate
-    assert evaluate.main(["--out-dir", str(tmp_path / "nothing")]) == 2
+    from mixup_app import score
+    assert score.main(["--out-dir", str(tmp_path / "nothing")]) == 2
     assert "config.json" in capsys.readouterr().err
     run = str(tmp_path / "scored")
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "1", "--out-dir",
                               run]) == 0
     capsys.readouterr()
-    assert evaluate.main(["--out-dir", run, "--gpus", "x"]) == 2
+    assert score.main(["--out-dir", run, "--gpus", "x"]) == 2
     assert "--gpus" in capsys.readouterr().err
-    assert evaluate.main(["--out-dir", run, "--epoch", "7"]) == 2
+    assert score.main(["--out-dir", run, "--epoch", "7"]) == 2
     assert "model-0007.params not found" in capsys.readouterr().err
 
 
 def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, data_dir):
     pytest.importorskip("gluoncv")
     out = str(tmp_path / "gcv")
-    proc = cli("mixup.train", "--dataset", "synthetic", "--synthetic-size", "120,45",
+    proc = cli("mixup_app.train", "--dataset", "synthetic", "--synthetic-size", "120,45",
                "--data-dir", data_dir, "--network", "gluoncv:cifar_resnet20_v1",
                "--image-shape", "3,32,32", "--batch-size", "20", "--num-epochs", "1",
                "--out-dir", out, "--progress", "off")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    scored = cli("mixup.evaluate", "--out-dir", out)
+    scored = cli("mixup_app.score", "--out-dir", out)
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert re.search(r"^accuracy: [0-9.]+ \(\d+/45\)$", scored.stdout, re.M)
     assert scored.stdout.count("\n") == 1, "stdout is the one accuracy line"
@@ -109,7 +110,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     env = dict(os.environ, PYTHONPATH=ROOT)
     # many epochs, so that the interrupt lands mid-run (resuming is tested above); validation
     # is due only at the end, so the run validates its last checkpoint when it stops
-    proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + TINY +
+    proc = subprocess.Popen([sys.executable, "-m", "mixup_app.train"] + TINY +
                             ["--data-dir", data_dir, "--num-epochs", "200", "--out-dir", out,
                              "--val-every", "1000"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -135,9 +136,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
 
 
 def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
-    from mixup import report
+    from mixup_app import report
     out, _ = finished_run
-    cli("mixup.evaluate", "--out-dir", out)  # adds test.json
+    cli("mixup_app.score", "--out-dir", out)  # adds test.json
     plot = str(tmp_path / "cmp.png")
     assert report.main([out, out, "--plot", plot, "--by-run"]) == 0
     table = capsys.readouterr().out.strip().splitlines()
@@ -192,7 +193,7 @@ def test_out_dir_that_is_a_file_or_read_only_is_refused_before_anything_is_writt
 
 def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
     out = str(tmp_path / "r")
-    proc = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
+    proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
                "--out-dir", out, "--mode", "switch", "--mixup-at", "stem,input",
                "--label-smoothing", "0.1", "--cutmix-alpha", "0.5")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
@@ -205,7 +206,7 @@ def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
 
 def test_scoring_under_attack_and_on_the_training_set(finished_run):
     out, _ = finished_run
-    proc = cli("mixup.evaluate", "--out-dir", out, "--fgsm", "0,4", "--ifgsm-steps", "2")
+    proc = cli("mixup_app.score", "--out-dir", out, "--fgsm", "0,4", "--ifgsm-steps", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("\n") == 1  # stdout keeps its one line
     result = json.load(open(os.path.join(out, "test.json")))
@@ -214,5 +215,5 @@ def test_scoring_under_attack_and_on_the_training_set(finished_run):
     assert fgsm["correct"]["0"] == ifgsm["correct"]["0"] == result["correct"]
     assert "FGSM eps 4: accuracy" in proc.stderr and "I-FGSM (2 steps) eps 4" in proc.stderr
     assert open(os.path.join(out, "reliability.png"), "rb").read(4) == b"\x89PNG"
-    train = cli("mixup.evaluate", "--out-dir", out, "--split", "train")
+    train = cli("mixup_app.score", "--out-dir", out, "--split", "train")
     assert train.returncode == 0 and train.stdout.strip().endswith("/120)"), train.stderr

@@ -1,12 +1,12 @@
-"""mixup/config.py: every option parsed and checked once, the config.json round trip, and the
+"""mixup_app/config.py: every option parsed and checked once, the config.json round trip, and the
 command line's refusals (one line, the option and the value, exit code 2)."""
 import json
 
 import pytest
 
 from conftest import TINY
-from mixup import fit, train
-from mixup.config import ConfigError, RunConfig
+from mixup_app import fit, train
+from mixup_app.config import ConfigError, RunConfig
 
 
 @pytest.mark.parametrize("options, words", [

@@ -12,8 +12,12 @@ import numpy as np
 import py2pickle
 import pytest
 
-from mixup import data, records, sources, userrec
-from mixup.records import DataError
+from mixup_app.data import records, sources, userrec
+from mixup_app.data.records import DataError
+from mixup_app.data import catalogue
+from mixup_app.data import command as data_command
+from mixup_app.data import iterators
+from mixup_app.data import preparation
 
 
 def py2_batch(images, labels):
@@ -71,7 +75,7 @@ def make_fashion_dir(directory, rng, counts=(9, 5)):
 
 def read_back(data_dir, dataset, split, batch_size=4, **kwargs):
     """Every image of a split once, in record order, as uint8 (N, H, W, C), with labels."""
-    it = data.record_iter(data_dir, dataset, split, batch_size, normalize=False, train=False,
+    it = iterators.record_iter(data_dir, dataset, split, batch_size, normalize=False, train=False,
                           **kwargs)
     images, labels = [], []
     for batch in it:
@@ -89,7 +93,7 @@ def test_cifar10_archive_converts_pixel_exact_in_official_order(tmp_path, rng):
     with tarfile.open(archive) as tar:  # written as Python 2 did: str, not _codecs'd bytes
         raw = tar.extractfile(sources.CIFAR10_TEST_MEMBER).read()
     assert b"_codecs" not in raw and b"cnumpy.core.multiarray\n_reconstruct" in raw
-    assert data.main(["cifar10", "--data-dir", str(tmp_path / "d"), "--from", archive]) == 0
+    assert data_command.main(["cifar10", "--data-dir", str(tmp_path / "d"), "--from", archive]) == 0
     for split in ("train", "val"):
         images, labels = read_back(str(tmp_path / "d"), "cifar10", split)
         np.testing.assert_array_equal(images, made[split][0])  # RGB, not BGR
@@ -123,7 +127,7 @@ def test_bad_cifar10_archives_are_refused_naming_the_file(tmp_path, rng, damage,
         raw = open(archive, "rb").read()
         open(archive, "wb").write(raw[: len(raw) // 2] if damage == "truncate" else b"hello")
     with pytest.raises(DataError) as caught:
-        data.prepare("cifar10", str(tmp_path / "d"), source=archive, log=lambda *_: None)
+        preparation.prepare("cifar10", str(tmp_path / "d"), source=archive, log=lambda *_: None)
     for word in words:
         assert word in str(caught.value)
     assert not os.path.exists(tmp_path / "d" / "cifar10.json")
@@ -131,7 +135,7 @@ def test_bad_cifar10_archives_are_refused_naming_the_file(tmp_path, rng, damage,
 
 def test_fashion_mnist_idx_converts_pixel_exact(tmp_path, rng):
     made = make_fashion_dir(str(tmp_path / "idx"), rng)
-    data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
+    preparation.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
                  log=lambda *_: None)
     for split in ("train", "val"):
         images, labels = read_back(str(tmp_path / "d"), "fashion-mnist", split)
@@ -149,7 +153,7 @@ def test_bad_idx_files_are_refused_naming_the_file(tmp_path, rng, damage):
     with gzip.open(name, "wb") as f:
         f.write(raw)
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
-        data.prepare("fashion-mnist", str(tmp_path / "d"), source=directory,
+        preparation.prepare("fashion-mnist", str(tmp_path / "d"), source=directory,
                      log=lambda *_: None)
 
 
@@ -174,27 +178,27 @@ def test_interrupted_conversion_leaves_nothing_that_looks_finished(tmp_path, mon
 
     monkeypatch.setattr(records, "encode_png", failing)
     with pytest.raises(KeyboardInterrupt):
-        data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 10))
+        preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 10))
     finished = [f for f in os.listdir(tmp_path) if not f.endswith(".part")]
     assert finished == []
-    assert not data.is_prepared(str(tmp_path), "synthetic")
+    assert not catalogue.is_prepared(str(tmp_path), "synthetic")
 
 
 def test_corrupt_or_truncated_records_are_refused_naming_the_file(tmp_path):
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
     rec, _ = records.paths(str(tmp_path), "synthetic", "train")
     raw = bytearray(open(rec, "rb").read())
     raw[len(raw) // 2] ^= 0xFF
     open(rec, "wb").write(bytes(raw))
     with pytest.raises(DataError, match="synthetic_train.rec.*SHA-256"):
-        data.prepare("synthetic", str(tmp_path), log=lambda *_: None)
+        preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None)
     open(rec, "wb").write(bytes(raw[:-10]))
     with pytest.raises(DataError, match="synthetic_train.rec has .* bytes"):
-        data.record_iter(str(tmp_path), "synthetic", "train", 8)
+        iterators.record_iter(str(tmp_path), "synthetic", "train", 8)
 
 
 def test_foreign_truncated_rec_is_refused_by_the_scan(tmp_path):
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
     rec, idx = records.paths(str(tmp_path), "synthetic", "val")
     raw = open(rec, "rb").read()
     open(rec, "wb").write(raw[: len(raw) - 500])
@@ -203,7 +207,7 @@ def test_foreign_truncated_rec_is_refused_by_the_scan(tmp_path):
 
 
 def test_shards_cover_every_record_exactly_once(tmp_path):
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 23))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(50, 23))
     everything, _ = read_back(str(tmp_path), "synthetic", "val")
     seen = []
     for part in range(3):
@@ -214,10 +218,10 @@ def test_shards_cover_every_record_exactly_once(tmp_path):
 
 
 def test_training_iterator_augments_and_shuffles_reproducibly(tmp_path):
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(40, 10))
 
     def first_batch(seed):
-        it = data.record_iter(str(tmp_path), "synthetic", "train", 40, seed=seed,
+        it = iterators.record_iter(str(tmp_path), "synthetic", "train", 40, seed=seed,
                               normalize=False)
         batch = next(iter(it))
         return batch.data[0].asnumpy(), batch.label[0].asnumpy()
@@ -236,7 +240,7 @@ def test_offline_cifar10_error_says_what_to_download(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "CIFAR10_REC_URLS", {"train": closed + "t.rec",
                                                       "val": closed + "v.rec"})
     with pytest.raises(DataError) as caught:
-        data.prepare("cifar10", str(tmp_path), log=lambda *_: None)
+        preparation.prepare("cifar10", str(tmp_path), log=lambda *_: None)
     text = str(caught.value)
     assert "cifar-10-python.tar.gz" in text and "--from" in text and sources.CIFAR10_MD5 in text
 
@@ -249,7 +253,7 @@ def test_an_archive_that_is_not_the_published_one_is_said_so_and_read_as_data(tm
 
     def notes(data_dir, source=None):
         said = []
-        data.prepare("cifar10", str(tmp_path / data_dir), source=source, log=said.append)
+        preparation.prepare("cifar10", str(tmp_path / data_dir), source=source, log=said.append)
         return [line for line in said if "MD5" in line]
 
     said = notes("given", archive)  # given with --from
@@ -268,22 +272,22 @@ def test_an_archive_that_is_not_the_published_one_is_said_so_and_read_as_data(tm
 
 
 def test_bad_iterator_shape_is_refused(tmp_path):
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(20, 10))
     with pytest.raises(ValueError, match="image.shape"):
-        data.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
+        iterators.record_iter(str(tmp_path), "synthetic", "train", 4, image_shape=(1, 32, 32))
 
 
 def test_cifar10_records_without_a_manifest_are_scanned_and_adopted(tmp_path):
     import shutil
     made = str(tmp_path / "made")
-    data.prepare("synthetic", made, log=lambda *_: None, synthetic_counts=(30, 12))
+    preparation.prepare("synthetic", made, log=lambda *_: None, synthetic_counts=(30, 12))
     target = str(tmp_path / "d")
     os.makedirs(target)
     for split in ("train", "val"):
         for src, dst in zip(records.paths(made, "synthetic", split),
                             records.paths(target, "cifar10", split)):
             shutil.copy(src, dst)
-    manifest = data.prepare("cifar10", target, log=lambda *_: None)
+    manifest = preparation.prepare("cifar10", target, log=lambda *_: None)
     assert manifest["encoding"] == "as found"
     assert [manifest["splits"][s]["count"] for s in ("train", "val")] == [30, 12]
     assert records.verify(target, "cifar10")["splits"]["val"]["count"] == 12
@@ -293,7 +297,7 @@ def test_missing_idx_file_is_named_as_missing(tmp_path, rng):
     make_fashion_dir(str(tmp_path / "idx"), rng)
     os.remove(str(tmp_path / "idx" / "train-labels-idx1-ubyte.gz"))
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz not found"):
-        data.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
+        preparation.prepare("fashion-mnist", str(tmp_path / "d"), source=str(tmp_path / "idx"),
                      log=lambda *_: None)
 
 
@@ -327,10 +331,10 @@ def test_encode_png_refuses_other_arrays():
 
 def test_synthetic_set_of_other_counts_is_rebuilt_and_said_so(tmp_path):
     said = []
-    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
-    data.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
+    preparation.prepare("synthetic", str(tmp_path), log=said.append, synthetic_counts=(30, 10))
     assert "using synthetic" in said[-1]
-    manifest = data.prepare("synthetic", str(tmp_path), log=said.append,
+    manifest = preparation.prepare("synthetic", str(tmp_path), log=said.append,
                             synthetic_counts=(40, 12))
     assert any("30 train / 10 val" in line and "40 / 12" in line and "rebuilding" in line
                for line in said)
@@ -338,24 +342,24 @@ def test_synthetic_set_of_other_counts_is_rebuilt_and_said_so(tmp_path):
     assert records.verify(str(tmp_path), "synthetic")["splits"]["train"]["count"] == 40
     assert len(read_back(str(tmp_path), "synthetic", "val")[0]) == 12
     # no counts asked for: whatever is there
-    assert data.prepare("synthetic", str(tmp_path), log=said.append)["source"] == \
+    assert preparation.prepare("synthetic", str(tmp_path), log=said.append)["source"] == \
         "synthetic(num_train=40, num_val=12)"
 
 
 def test_data_cli_takes_synthetic_size_like_train_sh(tmp_path, capsys):
-    assert data.main(["synthetic", "--data-dir", str(tmp_path), "--synthetic-size",
+    assert data_command.main(["synthetic", "--data-dir", str(tmp_path), "--synthetic-size",
                       "20,7"]) == 0
     assert _counts(records.load_manifest(str(tmp_path), "synthetic")) == [20, 7]
     with pytest.raises(SystemExit) as stop:
-        data.main(["synthetic", "--data-dir", str(tmp_path), "--num-train", "20"])
+        data_command.main(["synthetic", "--data-dir", str(tmp_path), "--num-train", "20"])
     assert stop.value.code == 2 and "--num-train" in capsys.readouterr().err
 
 
 def test_data_cli_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
-        data.main(["--help"])
+        data_command.main(["--help"])
     out = capsys.readouterr().out
-    parser = data.build_parser()
+    parser = data_command.build_parser()
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             assert "default" in (action.help or ""), action.option_strings
@@ -363,7 +367,7 @@ def test_data_cli_help_shows_every_default(capsys):
 
 
 def test_manifests_carry_mirror_and_classes(tmp_path):
-    manifest = data.prepare("synthetic", str(tmp_path), log=lambda *_: None,
+    manifest = preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None,
                             synthetic_counts=(20, 10))
     assert manifest["mirror"] is False and manifest["classes"][0] == "grating-0"
     assert records.load_manifest(str(tmp_path), "synthetic")["mirror"] is False

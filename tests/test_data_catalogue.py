@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from mixup_app.data import preparation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,9 +39,9 @@ def damaged_manifest(change=None, text=None):
     """A setup: the synthetic set prepared in {tmp}/data, then its manifest (DATASET.json)
     changed by ``change(info)`` or replaced by ``text``."""
     def setup(tmp):
-        from mixup import data
+
         folder = os.path.join(tmp, "data")
-        data.prepare("synthetic", folder, log=lambda *_: None, synthetic_counts=(20, 10))
+        preparation.prepare("synthetic", folder, log=lambda *_: None, synthetic_counts=(20, 10))
         path = os.path.join(folder, "synthetic.json")
         if change is not None:
             with open(path) as f:
@@ -138,12 +139,12 @@ def test_bad_input_is_refused_with_exit_2_naming_it(tmp_path, case):
     if "--data-dir" not in args:
         args += ["--data-dir", os.path.join(tmp, "data")]
     env = dict(os.environ, MIXUP_HOME=tmp, PYTHONPATH=ROOT, MIXUP_PROGRESS="0")
-    proc = subprocess.run([sys.executable, "-m", "mixup.data"] + args, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "mixup_app.data.command"] + args, capture_output=True,
                           text=True, env=env, cwd=tmp, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    # "error: ..." (or "PROG: error: ..." in mixup.cli's spelling), one line, hint to --help
+    # "error: ..." (or "PROG: error: ..." in mixup_app.cli's spelling), one line, hint to --help
     assert lines and "error: " in lines[0] and len(lines) == 1, proc.stderr
     for word in words:
         assert word.replace("{tmp}", tmp) in proc.stderr, (word, proc.stderr)

@@ -1,4 +1,4 @@
-"""A folder of images as a dataset (mixup.images, `./tools.sh data images DIR`): pixels come back
+"""A folder of images as a dataset (mixup_app.data.images, `./tools.sh data images DIR`): pixels come back
 through MXNet's ImageRecordIter exactly as Pillow (and OpenCV) decode the files."""
 import json
 import os
@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import read_records
-from mixup import data, images, records
-from mixup.records import DataError
+from mixup_app.data import images, records
+from mixup_app.data.records import DataError
+from mixup_app.data import command as data_command
+from mixup_app.data import preparation
 
 
 def save(path, pixels, **kwargs):
@@ -51,7 +53,7 @@ def test_folder_becomes_records_pixel_exact_in_class_then_file_order(tmp_path, r
     shape = (6, 9, 3) if channels == 3 else (6, 9)
     made = make_tree(str(tmp_path / "pets"), rng, shape=shape)
     out = str(tmp_path / "d")
-    manifest = data.prepare_images(str(tmp_path / "pets"), out, log=quiet)
+    manifest = preparation.prepare_images(str(tmp_path / "pets"), out, log=quiet)
     classes = ["ant", "bee", "cat"]
     assert manifest["dataset"] == "pets" and manifest["classes"] == classes
     assert manifest["image_shape"] == [channels, 6, 9] and manifest["num_classes"] == 3
@@ -73,7 +75,7 @@ def test_folder_becomes_records_pixel_exact_in_class_then_file_order(tmp_path, r
 
 def test_jpeg_files_are_stored_as_decoded(tmp_path, rng):
     made = make_tree(str(tmp_path / "j"), rng, ext="jpg", per_class=(2, 1))
-    data.prepare_images(str(tmp_path / "j"), str(tmp_path / "d"), log=quiet)
+    preparation.prepare_images(str(tmp_path / "j"), str(tmp_path / "d"), log=quiet)
     pixels, _ = iterate(str(tmp_path / "d"), "j", "val", (3, 6, 9))
     cv2 = pytest.importorskip("cv2")
     for got, (path, _) in zip(pixels, sorted(made["val"], key=lambda item: item[1])):
@@ -89,8 +91,8 @@ def test_mixed_sizes_need_image_size_and_are_resized(tmp_path, rng):
     odd = save(os.path.join(root, "train", "cat", "zz.png"),
                rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8))
     with pytest.raises(DataError, match=r"different sizes.*zz\.png is 12x10.*--image-size H,W"):
-        data.prepare_images(root, str(tmp_path / "d"), log=quiet)
-    manifest = data.prepare_images(root, str(tmp_path / "d"), image_size=(8, 7), log=quiet)
+        preparation.prepare_images(root, str(tmp_path / "d"), log=quiet)
+    manifest = preparation.prepare_images(root, str(tmp_path / "d"), image_size=(8, 7), log=quiet)
     assert manifest["image_shape"] == [3, 8, 7]
     pixels, labels = iterate(str(tmp_path / "d"), "mixed", "train", (3, 8, 7))
     with Image.open(odd) as image:
@@ -104,8 +106,8 @@ def test_mixed_channels_need_channels(tmp_path, rng):
     gray = save(os.path.join(root, "val", "ant", "g.png"),
                 rng.integers(0, 256, size=(6, 9), dtype=np.uint8))
     with pytest.raises(DataError, match="grayscale and colour.*--channels"):
-        data.prepare_images(root, str(tmp_path / "d"), log=quiet)
-    manifest = data.prepare_images(root, str(tmp_path / "d"), channels=3, log=quiet)
+        preparation.prepare_images(root, str(tmp_path / "d"), log=quiet)
+    manifest = preparation.prepare_images(root, str(tmp_path / "d"), channels=3, log=quiet)
     assert manifest["image_shape"] == [3, 6, 9]
     pixels, _ = iterate(str(tmp_path / "d"), "m", "val", (3, 6, 9))
     np.testing.assert_array_equal(pixels[1], pillow_pixels(gray, "RGB"))  # ant: 00, g
@@ -121,7 +123,7 @@ def test_exif_orientation_and_alpha(tmp_path, rng):
     save(turned, rng.integers(0, 256, size=(6, 9, 3), dtype=np.uint8), exif=exif)
     rgba = rng.integers(0, 256, size=(9, 6, 4), dtype=np.uint8)
     save(os.path.join(root, "val", "b", "00.png"), rgba)
-    data.prepare_images(root, str(tmp_path / "d"), log=quiet)
+    preparation.prepare_images(root, str(tmp_path / "d"), log=quiet)
     pixels, _ = iterate(str(tmp_path / "d"), "e", "train", (3, 9, 6))
     with Image.open(turned) as image:
         np.testing.assert_array_equal(pixels[0], np.asarray(image.transpose(
@@ -136,16 +138,16 @@ def test_cli_name_mirror_and_skipped_files(tmp_path, rng, capsys):
     open(os.path.join(root, "train", "ant", "notes.txt"), "w").write("x")
     open(os.path.join(root, "train", ".DS_Store"), "w").write("x")
     out = str(tmp_path / "d")
-    assert data.main(["images", root, "--data-dir", out, "--no-mirror"]) == 0
+    assert data_command.main(["images", root, "--data-dir", out, "--no-mirror"]) == 0
     manifest = json.load(open(os.path.join(out, "My-Pets.json")))
     assert manifest["mirror"] is False and manifest["source"] == root
     assert "notes.txt" in capsys.readouterr().out
     for split in ("train", "val"):
         assert all(os.path.exists(p) for p in records.paths(out, "My-Pets", split))
-    assert data.main(["images", root, "--data-dir", out, "--name", "pets2"]) == 0
+    assert data_command.main(["images", root, "--data-dir", out, "--name", "pets2"]) == 0
     assert records.verify(out, "pets2")["mirror"] is True
     # a dataset with a manifest is reused by name, like a built-in one
-    assert data.prepare("pets2", out, log=quiet)["classes"] == ["ant", "bee", "cat"]
+    assert preparation.prepare("pets2", out, log=quiet)["classes"] == ["ant", "bee", "cat"]
 
 
 def keep_only_class(root, name):
@@ -190,7 +192,7 @@ def test_bad_folders_are_refused_naming_the_folder_or_file(tmp_path, rng, damage
     make_tree(root, rng)
     damage(root)
     with pytest.raises(DataError) as caught:
-        data.prepare_images(root, str(tmp_path / "d"), log=quiet)
+        preparation.prepare_images(root, str(tmp_path / "d"), log=quiet)
     for word in words:
         assert word in str(caught.value)
     assert not os.path.exists(tmp_path / "d" / "t.json")
@@ -202,7 +204,7 @@ def test_bad_folders_are_refused_naming_the_folder_or_file(tmp_path, rng, damage
 def test_bad_names_are_refused(tmp_path, rng, name, words):
     make_tree(str(tmp_path / "t"), rng, per_class=(1, 1))
     with pytest.raises(DataError) as caught:
-        data.prepare_images(str(tmp_path / "t"), str(tmp_path / "d"), name=name, log=quiet)
+        preparation.prepare_images(str(tmp_path / "t"), str(tmp_path / "d"), name=name, log=quiet)
     for word in words:
         assert word in str(caught.value)
 
@@ -210,7 +212,7 @@ def test_bad_names_are_refused(tmp_path, rng, name, words):
 def test_folder_name_that_sanitises_to_nothing_asks_for_name(tmp_path, rng):
     make_tree(str(tmp_path / "!!!"), rng, per_class=(1, 1))
     with pytest.raises(DataError, match="give --name"):
-        data.prepare_images(str(tmp_path / "!!!"), str(tmp_path / "d"), log=quiet)
+        preparation.prepare_images(str(tmp_path / "!!!"), str(tmp_path / "d"), log=quiet)
 
 
 def test_scan_reports_the_tree(tmp_path, rng):

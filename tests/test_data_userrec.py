@@ -1,4 +1,4 @@
-"""Records made elsewhere (mixup.userrec.adopt), written here with MXNet's own mx.recordio tools."""
+"""Records made elsewhere (mixup_app.data.userrec.adopt), written here with MXNet's own mx.recordio tools."""
 import io
 import json
 import os
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import read_records
-from mixup import userrec
-from mixup.records import DataError
+from mixup_app.data import userrec
+from mixup_app.data.records import DataError
 
 
 def quiet(*_):

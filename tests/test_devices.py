@@ -1,8 +1,8 @@
-"""mixup/devices.py: --gpus parsing and the GPU architecture check."""
+"""mixup_app/devices.py: --gpus parsing and the GPU architecture check."""
 import mxnet as mx
 import pytest
 
-from mixup import devices
+from mixup_app import devices
 
 
 def test_gpu_architecture_check():

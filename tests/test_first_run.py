@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from mixup import preparation, records, sources, train
+from mixup_app.data import preparation, records, sources
+from mixup_app import train
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, Watch, cli, named, refusal
-from mixup import gan, gan_report
+from mixup_app.experiments import gan, gan_report
 
 
 def test_the_mixtures_are_the_papers():
@@ -269,7 +269,7 @@ def test_the_commands_write_a_run_and_compare_runs(tmp_path, capsys):
             assert gan.main(args) == 0
             stdout = capsys.readouterr().out
         else:
-            proc = cli("mixup.gan", *args)
+            proc = cli("mixup_app.experiments.gan", *args)
             assert proc.returncode == 0, proc.stderr[-2000:]
             stdout = proc.stdout
         assert "of 25 modes" in stdout
@@ -442,17 +442,17 @@ def test_the_command_continues_an_interrupted_run_and_refuses_another_setting(tm
     straight = np.load(os.path.join(out, "samples.npy"))
     # the same again: a finished run is said again, not overwritten
     before = open(os.path.join(out, "metrics.json")).read()
-    again = cli("mixup.gan", *args)
+    again = cli("mixup_app.experiments.gan", *args)
     assert again.returncode == 0 and "is complete" in again.stderr
     assert open(os.path.join(out, "metrics.json")).read() == before
     # another setting over it is refused in one line naming metrics.json
-    other = cli("mixup.gan", *(args[:-2] + ["--seed", "5", "--out", out]))
+    other = cli("mixup_app.experiments.gan", *(args[:-2] + ["--seed", "5", "--out", out]))
     assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
     assert "metrics.json" in other.stderr and "--seed 2 there" in other.stderr
     # Ctrl-C: the state is saved, one line says how to go on, the same command finishes
     out2 = str(tmp_path / "run2")
     slow = args[:-1] + [out2]
-    proc = subprocess.Popen([sys.executable, "-m", "mixup.gan"] + slow, env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "mixup_app.experiments.gan"] + slow, env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = os.path.join(out2, "checkpoint", "state.json")
     deadline = time.time() + 120
@@ -463,7 +463,7 @@ def test_the_command_continues_an_interrupted_run_and_refuses_another_setting(tm
     lines = [line for line in stderr.splitlines() if line.strip() and "Subgraph" not in line]
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
     assert lines[-1].startswith("interrupted: iterations 1-") and "same command" in lines[-1]
-    resumed = cli("mixup.gan", *slow)
+    resumed = cli("mixup_app.experiments.gan", *slow)
     assert resumed.returncode == 0 and "continuing" in resumed.stderr
     np.testing.assert_array_equal(np.load(os.path.join(out2, "samples.npy")), straight)
     assert not os.path.exists(os.path.join(out2, "checkpoint"))

@@ -170,17 +170,17 @@ def cifar_cases(tmp, rng):
         payload = evil_pickles(marker)[name]
         make_cifar_archive(archive, rng, mutate=lambda im, lb, payload=payload: payload)
         cases["cifar10 batch calls " + name] = Case(
-            "mixup.data", ["cifar10", "--from", archive, "--data-dir", folder + "/d"],
+            "mixup_app.data.command", ["cifar10", "--from", archive, "--data-dir", folder + "/d"],
             [archive, "data_batch_1", "refused"], "data",
             absent=[marker, folder + "/d/cifar10.json"], cwd=folder)
     # a 2 GB member: read whole before unpickling, it needs 2 GB
     cases["cifar10 member of 2 GB"] = Case(
-        "mixup.data", ["cifar10", "--from", tar_bomb(tmp + "/big-member.tar.gz", tarfile.REGTYPE,
+        "mixup_app.data.command", ["cifar10", "--from", tar_bomb(tmp + "/big-member.tar.gz", tarfile.REGTYPE,
                                                      2048), "--data-dir", tmp + "/d"],
         ["big-member.tar.gz", "data_batch_1", "2147483648 bytes"], "data")
     # a pax header claiming 2 GB: tarfile reads extended headers into memory whole
     cases["cifar10 pax header of 2 GB"] = Case(
-        "mixup.data", ["cifar10", "--from", tar_bomb(tmp + "/big-pax.tar.gz", tarfile.XHDTYPE,
+        "mixup_app.data.command", ["cifar10", "--from", tar_bomb(tmp + "/big-pax.tar.gz", tarfile.XHDTYPE,
                                                      2048), "--data-dir", tmp + "/d"],
         ["big-pax.tar.gz", "extended header claims 2147483648 bytes"], "data")
     return cases
@@ -214,7 +214,7 @@ def fashion_cases(tmp, rng):
              ["900000 items", "truncated"])):
         directory = folder(name.replace(" ", "-"), write)
         cases["fashion-mnist IDX " + name] = Case(
-            "mixup.data", ["fashion-mnist", "--from", directory, "--data-dir", tmp + "/d"],
+            "mixup_app.data.command", ["fashion-mnist", "--from", directory, "--data-dir", tmp + "/d"],
             [directory + "/train-images-idx3-ubyte.gz"] + words, "data",
             absent=[tmp + "/d/fashion-mnist.json"])
     return cases
@@ -227,7 +227,7 @@ def image_cases(tmp, rng):
         root = image_tree(os.path.join(tmp, name), rng)
         plant(root)
         cases["images " + name.replace("-", " ")] = Case(
-            "mixup.data", ["images", root, "--data-dir", tmp + "/d"] + list(extra),
+            "mixup_app.data.command", ["images", root, "--data-dir", tmp + "/d"] + list(extra),
             [w.replace("{root}", root) for w in words], "images",
             absent=[tmp + "/d/%s.json" % name])
 
@@ -260,7 +260,7 @@ def rec_case(tmp, rng):
     with open(train, "ab") as f:
         f.write(struct.pack("<II", 0xced7230a, (1 << 29) - 1) + bytes(64))
     return {"rec record claiming 512 MB": Case(
-        "mixup.train", ["--dataset", "rec", "--train-rec", train, "--val-rec", val,
+        "mixup_app.train", ["--dataset", "rec", "--train-rec", train, "--val-rec", val,
                         "--num-classes", "3", "--num-layers", "8", "--batch-size", "2",
                         "--num-epochs", "1", "--progress", "off", "--data-dir",
                         tmp + "/rec-data", "--out-dir", tmp + "/rec-run"],
@@ -297,7 +297,7 @@ def manifest_cases(tmp, data_dir):
         with open(manifest, "w") as f:
             json.dump(info, f)
         cases["manifest " + name] = Case(
-            "mixup.train", TINY + ["--data-dir", copy, "--num-epochs", "1", "--out-dir",
+            "mixup_app.train", TINY + ["--data-dir", copy, "--num-epochs", "1", "--out-dir",
                                    tmp + "/m-run-%d" % number],
             [manifest] + words, "train", absent=[tmp + "/m-run-%d/config.json" % number])
     return cases
@@ -325,14 +325,14 @@ def run_dir_cases(tmp, run):
     marker = os.path.join(tmp, "MARKER-states-resume")
     evil = foreign("evil states", evil_states(marker))
     cases["train --resume with .states calling os.system"] = Case(
-        "mixup.train", ["--resume", "--out-dir", evil, "--num-epochs", "2"],
+        "mixup_app.train", ["--resume", "--out-dir", evil, "--num-epochs", "2"],
         [evil + "/model-0001.states", "posix.system", "refused"], "train",
         absent=[marker, evil + "/model-0002.params"])
     # ./test.sh never reads .states: it scores the run and nothing is run
     marker = os.path.join(tmp, "MARKER-states-test")
     evil = foreign("evil states for test.sh", evil_states(marker))
     cases["test.sh beside .states calling os.system"] = Case(
-        "mixup.evaluate", ["--out-dir", evil], [], "evaluate", code=0,
+        "mixup_app.score", ["--out-dir", evil], [], "evaluate", code=0,
         stdout_words=["accuracy: "], absent=[marker])
 
     def config(value):
@@ -362,7 +362,7 @@ def run_dir_cases(tmp, run):
              ["nested too deeply"])):
         copy = foreign("config " + name, config(value))
         cases["test.sh on config.json with " + name] = Case(
-            "mixup.evaluate", ["--out-dir", copy], [copy + "/config.json"] + words, "evaluate",
+            "mixup_app.score", ["--out-dir", copy], [copy + "/config.json"] + words, "evaluate",
             absent=[copy + "/test.json"])
 
     def best(copy):
@@ -371,7 +371,7 @@ def run_dir_cases(tmp, run):
 
     copy = foreign("bad best", best)
     cases["test.sh --epoch best on a bad best.json"] = Case(
-        "mixup.evaluate", ["--out-dir", copy, "--epoch", "best"], [copy + "/best.json", "epoch"],
+        "mixup_app.score", ["--out-dir", copy, "--epoch", "best"], [copy + "/best.json", "epoch"],
         "evaluate", absent=[copy + "/test.json"])
 
     def huge_params(copy):
@@ -385,7 +385,7 @@ def run_dir_cases(tmp, run):
 
     copy = foreign("huge params", huge_params)
     cases["test.sh on a .params claiming 64 GB"] = Case(
-        "mixup.evaluate", ["--out-dir", copy], [copy + "/model-0001.params", "corrupt"],
+        "mixup_app.score", ["--out-dir", copy], [copy + "/model-0001.params", "corrupt"],
         "evaluate", absent=[copy + "/test.json"])
     return cases
 
@@ -432,11 +432,11 @@ def outcomes(tmp_path_factory, data_dir):
     good_tree = image_tree(tmp + "/good-tree", rng)
     # the same commands on small good inputs: what the refusals are measured against
     baselines = {
-        "train": ("mixup.train", TINY + ["--data-dir", data_dir, "--num-epochs", "1",
+        "train": ("mixup_app.train", TINY + ["--data-dir", data_dir, "--num-epochs", "1",
                                          "--out-dir", run]),
-        "data": ("mixup.data", ["cifar10", "--from", good_archive, "--data-dir", tmp + "/gd"]),
-        "images": ("mixup.data", ["images", good_tree, "--data-dir", tmp + "/gd"]),
-        "evaluate": ("mixup.evaluate", ["--out-dir", run]),
+        "data": ("mixup_app.data.command", ["cifar10", "--from", good_archive, "--data-dir", tmp + "/gd"]),
+        "images": ("mixup_app.data.command", ["images", good_tree, "--data-dir", tmp + "/gd"]),
+        "evaluate": ("mixup_app.score", ["--out-dir", run]),
     }
     peaks = {}
     for name, (module, args) in baselines.items():

@@ -32,7 +32,7 @@ def test_every_wrapper_command_has_an_installed_name():
 def test_an_installed_command_shows_its_own_name(name, tmp_path):
     # the script pip writes for a console entry point
     script = tmp_path / name
-    script.write_text("import sys\nfrom mixup.commands import %s\nsys.exit(%s())\n"
+    script.write_text("import sys\nfrom mixup_app.commands import %s\nsys.exit(%s())\n"
                       % ((console_scripts()[name],) * 2))
     proc = run([sys.executable, str(script), "--help"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -40,7 +40,7 @@ def test_an_installed_command_shows_its_own_name(name, tmp_path):
 
 
 def test_the_modules_keep_the_wrappers_name(tmp_path):
-    proc = run([sys.executable, "-P", "-m", "mixup.evaluate", "--help"], cwd=tmp_path)
+    proc = run([sys.executable, "-P", "-m", "mixup_app.score", "--help"], cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ./test.sh ")
 
 
@@ -57,7 +57,7 @@ def test_import_mixup_without_mxnet_says_in_one_line_what_to_install(tmp_path):
 
 def test_an_installed_command_without_mxnet_prints_only_that_line(tmp_path):
     script = tmp_path / "mixup-train"
-    script.write_text("import sys\nsys.path.insert(0, %r)\nfrom mixup.commands import train\n"
+    script.write_text("import sys\nsys.path.insert(0, %r)\nfrom mixup_app.commands import train\n"
                       "sys.exit(train())\n" % ROOT)
     proc = subprocess.run([sys.executable, "-S", str(script), "--help"], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)

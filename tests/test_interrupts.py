@@ -1,4 +1,4 @@
-"""Ctrl-C: the commands' held signal (mixup/interrupts.py) and the op's callbacks, which turn
+"""Ctrl-C: the commands' held signal (mixup_app/interrupts.py) and the op's callbacks, which turn
 an interrupt into an error MXNet can carry instead of letting it through C++."""
 import glob
 import os
@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from mixup import interrupts
+from mixup_app import interrupts
 
 
 def _signal_self(signum=signal.SIGINT):
@@ -56,7 +56,7 @@ def _run(code, timeout=120):
 def test_a_second_signal_stops_at_once_with_the_interrupted_code():
     proc = _run("""
         import os, signal, time
-        from mixup.interrupts import StopRequest
+        from mixup_app.interrupts import StopRequest
         with StopRequest("stopping soon"):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
@@ -160,7 +160,7 @@ def test_ctrl_c_at_any_moment_stops_every_command_cleanly(command, data_dir, tmp
     line saying so (or 0 if it had finished), never a traceback, an abort or a hang."""
     if command == "test":  # a run to score (one short epoch)
         from conftest import cli
-        trained = cli("mixup.train", "--dataset", "synthetic", "--data-dir", data_dir,
+        trained = cli("mixup_app.train", "--dataset", "synthetic", "--data-dir", data_dir,
                       "--num-layers", "8", "--batch-size", "8", "--num-epochs", "1",
                       "--out-dir", str(tmp_path / "trained"))
         assert trained.returncode == 0, trained.stderr[-2000:]

@@ -6,12 +6,13 @@ import sys
 import time
 
 from conftest import ROOT, TINY, cli
-from mixup import data, launch, runs
+from mixup_app import launch, runs
+from mixup_app.data import preparation
 
 
 def test_two_worker_dist_sync_run(tmp_path, data_dir):
     out = str(tmp_path / "dist")
-    proc = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
+    proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
                "--out-dir", out, "--kv-store", "dist_sync", "--num-workers", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "2 worker(s)" in proc.stdout
@@ -24,9 +25,9 @@ def test_unequal_shards_run_the_same_number_of_steps(tmp_path):
     # 130 images over 3 workers at batch 21: shards of 43/43/44 images, 3 batches each only
     # if every worker runs ceil(44 / 21) = 3 steps; otherwise the synchronous kvstore hangs
     data_dir = str(tmp_path / "d")
-    data.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(130, 20))
+    preparation.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(130, 20))
     out = str(tmp_path / "r")
-    proc = cli("mixup.train", "--dataset", "synthetic", "--synthetic-size", "130,20",
+    proc = cli("mixup_app.train", "--dataset", "synthetic", "--synthetic-size", "130,20",
                "--num-layers", "8", "--batch-size", "21", "--progress", "off",
                "--data-dir", data_dir, "--num-epochs", "2", "--out-dir", out,
                "--kv-store", "dist_sync", "--num-workers", "3", timeout=300)
@@ -49,14 +50,14 @@ def test_a_killed_worker_stops_the_cluster_and_the_run_resumes(tmp_path, data_di
     args = TINY + ["--data-dir", data_dir, "--num-epochs", "30", "--out-dir", out,
                    "--kv-store", "dist_sync", "--num-workers", "2"]
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    launcher = subprocess.Popen([sys.executable, "-m", "mixup.train"] + args, cwd=ROOT,
+    launcher = subprocess.Popen([sys.executable, "-m", "mixup_app.train"] + args, cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
     deadline = time.time() + 180
     while not os.path.exists(runs.params_path(out, 1)):
         assert launcher.poll() is None and time.time() < deadline
         time.sleep(0.1)
-    workers = subprocess.run(["pgrep", "-f", "-P", str(launcher.pid), "mixup.train"],
+    workers = subprocess.run(["pgrep", "-f", "-P", str(launcher.pid), "mixup_app.train"],
                              capture_output=True, text=True).stdout.split()
     assert len(workers) == 2
     os.kill(int(workers[-1]), signal.SIGKILL)
@@ -66,6 +67,6 @@ def test_a_killed_worker_stops_the_cluster_and_the_run_resumes(tmp_path, data_di
     assert time.time() - killed < 60  # promptly
     done = runs.checkpoint_epochs(out)
     assert done and done[-1] < 30
-    resumed = cli("mixup.train", "--resume", "--out-dir", out, "--num-epochs", str(done[-1] + 1))
+    resumed = cli("mixup_app.train", "--resume", "--out-dir", out, "--num-epochs", str(done[-1] + 1))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
     assert runs.read_metrics(out)[-1]["epoch"] == done[-1] + 1

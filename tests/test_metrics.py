@@ -1,10 +1,10 @@
-"""mixup/metrics.py: calibration, reliability bins and one cross-entropy convention."""
+"""mixup_app/metrics.py: calibration, reliability bins and one cross-entropy convention."""
 import mxnet as mx
 import numpy as np
 import pytest
 
-from mixup import metrics
-from mixup.metrics import SoftMetrics
+from mixup_app import metrics
+from mixup_app.metrics import SoftMetrics
 
 
 def test_expected_calibration_error_on_hand_made_cases():

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from conftest import last_json_line, run_python
-from mixup.op import symmetric_beta
+from mixup.draws import symmetric_beta
 
 # Bin edges fine enough to see the mass that piles up near 0 and 1 for small alpha; values
 # within 1e-16 of 1 round to 1.0 in float64, so the upper edges stay away from 1.

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import mixup
-from symbols import get_symbol, resnet
+from mixup_symbols import get_symbol, resnet
 
 P, N = 3, 4
 

@@ -12,7 +12,8 @@ from scipy import stats
 
 import mixup
 from conftest import TINY, observed_matrix
-from mixup import draws, runs, train
+from mixup import draws
+from mixup_app import runs, train
 
 
 def _classes(rng, batch, weights):

@@ -7,8 +7,8 @@ import pytest
 import mixup
 import mixup.gluon
 from mixup import params
-from mixup.config import RunConfig
-from mixup.train import build_parser
+from mixup_app.config import RunConfig
+from mixup_app.train import build_parser
 
 EXAMPLES = dict(alpha=0.4, mix_rate=0.5, lam_mode="sample", mode="switch", cutmix_alpha=2.0,
                 switch_prob=0.25, label_smoothing=0.1, pairing="other_class", num_classes=7,

@@ -1,4 +1,4 @@
-"""Pickles read as data (mixup.pickles): CIFAR-10's batches and MXNet's optimizer state are
+"""Pickles read as data (mixup_app.data.pickles): CIFAR-10's batches and MXNet's optimizer state are
 built exactly as the full unpickler builds them, and anything else they could name is refused
 before it is called."""
 import os
@@ -9,7 +9,8 @@ import numpy as np
 import py2pickle
 import pytest
 
-from mixup import pickles, runs
+from mixup_app.data import pickles
+from mixup_app import runs
 
 MAX = 100_000
 

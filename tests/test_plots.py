@@ -1,5 +1,5 @@
-"""mixup/plots.py: what the comparison plot shows of groups of runs."""
-from mixup import plots
+"""mixup_app/plots.py: what the comparison plot shows of groups of runs."""
+from mixup_app import plots
 
 
 def test_runs_of_one_group_share_a_colour_and_differ_in_line_style(monkeypatch, tmp_path):

@@ -1,7 +1,8 @@
 """Progress off a terminal: plain lines, early and then at a steady pace."""
 import io
 
-from mixup import progress
+from mixup_app import progress
+from mixup_app.data import preparation
 
 
 def test_off_a_terminal_the_trainer_gets_lines_not_silence(monkeypatch):
@@ -42,10 +43,10 @@ def test_mixup_progress_0_silences_the_lines_too(monkeypatch):
 
 
 def test_data_preparation_says_how_far_it_is_off_a_terminal(tmp_path, monkeypatch, capsys):
-    from mixup import data
+
     monkeypatch.delenv("MIXUP_PROGRESS", raising=False)
     monkeypatch.setattr(progress, "LINE_SECONDS", 1e9)
-    data.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(120, 45))
+    preparation.prepare("synthetic", str(tmp_path), log=lambda *_: None, synthetic_counts=(120, 45))
     err = capsys.readouterr().err
     # after the first few images of each split; every 10 000 images beyond
     assert "synthetic train: 5/120 img (4%) in " in err

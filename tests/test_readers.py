@@ -1,4 +1,4 @@
-"""The readers of a run directory's own files (mixup.readers): metrics.jsonl cut by a kill or
+"""The readers of a run directory's own files (mixup_app.readers): metrics.jsonl cut by a kill or
 damaged in the middle, test.json of every layout ./test.sh has written, wrong types in any of
 them, and --resume continuing only from a checkpoint whose metrics row is complete."""
 import json
@@ -7,7 +7,7 @@ import os
 import mxnet as mx
 import pytest
 
-from mixup import readers, runs
+from mixup_app import readers, runs
 
 
 def row(epoch, val=None, **extra):
@@ -159,7 +159,7 @@ def test_resume_continues_from_the_checkpoint_of_the_last_complete_row(tmp_path)
 def test_a_killed_runs_cut_last_row_is_trained_again_on_resume(tmp_path, data_dir):
     from conftest import TINY, cli
     out = str(tmp_path / "r")
-    made = cli("mixup.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
+    made = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "2",
                "--out-dir", out)
     assert made.returncode == 0, made.stderr[-3000:]
     path = os.path.join(out, "metrics.jsonl")
@@ -167,7 +167,7 @@ def test_a_killed_runs_cut_last_row_is_trained_again_on_resume(tmp_path, data_di
     first = runs.read_metrics(out)[0]
     # epoch 2's row cut part-way, its checkpoint whole: the rows account for epoch 1 only
     write(path, text[:text.index("\n") + 1] + text.splitlines()[1][:60])
-    resumed = cli("mixup.train", "--resume", "--out-dir", out, "--progress", "off")
+    resumed = cli("mixup_app.train", "--resume", "--out-dir", out, "--progress", "off")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Traceback" not in resumed.stderr
     assert resumed.stderr.count("line 2) is incomplete") == 1, resumed.stderr

@@ -14,7 +14,7 @@ README = os.path.join(ROOT, "README.md")
 DOCS = os.path.join(ROOT, "docs")
 
 # how each wrapper runs the application (train.sh, test.sh, tools.sh)
-MODULES = {"./train.sh": "mixup.train", "./test.sh": "mixup.evaluate"}
+MODULES = {"./train.sh": "mixup_app.train", "./test.sh": "mixup_app.score"}
 
 
 def blocks(path, language):

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from mixup import plots, report, runs
-from mixup.config import RunConfig
+from mixup_app import plots, report, runs
+from mixup_app.config import RunConfig
 
 
 def _run(root, name, test_accuracy, vals, old=False, **options):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT, TINY, cli
-from mixup import runs, train
+from mixup_app import runs, train
 
 # identical values for the same run, interrupted or not (floats printed by json round-trip)
 COMPARED = ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "lr")
@@ -24,7 +24,7 @@ def test_resume_after_a_killed_run_continues_from_the_last_checkpoint(tmp_path, 
     args = TINY + ["--data-dir", data_dir, "--num-epochs", "3", "--out-dir", out,
                    "--lr-step-epochs", "2"]
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "mixup.train"] + args, cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mixup_app.train"] + args, cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not os.path.exists(os.path.join(out, "model-0001.params")):
@@ -35,16 +35,16 @@ def test_resume_after_a_killed_run_continues_from_the_last_checkpoint(tmp_path, 
     done = runs.checkpoint_epochs(out)
     assert 1 <= done[-1] < 3
     before = runs.read_metrics(out)
-    refused = cli("mixup.train", *args)
+    refused = cli("mixup_app.train", *args)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    resumed = cli("mixup.train", "--resume", "--out-dir", out, "--progress", "off")
+    resumed = cli("mixup_app.train", "--resume", "--out-dir", out, "--progress", "off")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "from epoch %d" % done[-1] in resumed.stdout
     rows = runs.read_metrics(out)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[:len(before)] == before[:done[-1]]
     assert rows[0]["lr"] == pytest.approx(0.1) and rows[2]["lr"] == pytest.approx(0.01)
-    again = cli("mixup.train", "--resume", "--out-dir", out)
+    again = cli("mixup_app.train", "--resume", "--out-dir", out)
     assert again.returncode == 0 and "complete" in again.stdout
     log = open(os.path.join(out, "train.log")).read()  # appended across the resume
     assert log.count("run %s" % out) == 2 and "resuming %s from epoch" % out in log
@@ -94,8 +94,8 @@ def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, data_dir,
         f.truncate(os.path.getsize(path) // 2)
     capsys.readouterr()
     if damage == "params":
-        from mixup import evaluate
-        assert evaluate.main(["--out-dir", out]) == 2
+        from mixup_app import score
+        assert score.main(["--out-dir", out]) == 2
         err = capsys.readouterr().err
         assert path in err and "truncated or corrupt" in err and "Traceback" not in err
     assert train.main(["--resume", "--out-dir", out, "--num-epochs", "3"]) == 0
@@ -123,9 +123,9 @@ def test_checkpoint_policy_keeps_the_last_k_and_the_best(tmp_path, data_dir, cap
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))
     assert runs.best_epoch(out) == (best["epoch"], best["val_accuracy"])
     assert set(runs.checkpoint_epochs(out)) == {5, best["epoch"]}
-    from mixup import evaluate
+    from mixup_app import score
     capsys.readouterr()
-    assert evaluate.main(["--out-dir", out, "--epoch", "best"]) == 0
+    assert score.main(["--out-dir", out, "--epoch", "best"]) == 0
     assert capsys.readouterr().out.strip().startswith("accuracy: %.4f" % best["val_accuracy"])
     # and a resumed extension goes on from the last checkpoint
     assert train.main(["--resume", "--out-dir", out, "--num-epochs", "6"]) == 0
@@ -156,7 +156,7 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
     rows = runs.read_metrics(out)
     assert [r["epoch"] for r in rows if "val_accuracy" in r] == [2, 4, 5, 6, 8, 9]
     assert 9 in runs.checkpoint_epochs(out)
-    from mixup import report
+    from mixup_app import report
     _, _, figures = report.measure(out)
     validated = [r["val_accuracy"] for r in rows if "val_accuracy" in r]
     assert figures["last val acc"] == validated[-1]
@@ -167,7 +167,7 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
 
 def test_val_last_validates_each_of_the_last_epochs_and_may_change_on_resume(tmp_path,
                                                                              data_dir):
-    from mixup import report
+    from mixup_app import report
     out = str(tmp_path / "r")
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--val-every", "2",
                               "--val-last", "3", "--out-dir", out]) == 0
@@ -217,7 +217,7 @@ def test_the_in_place_update_is_the_kvstore_update_and_states_move_between_them(
     its momentum: the next step is the one the saving module takes."""
     import mxnet as mx
     import numpy as np
-    from mixup import fit
+    from mixup_app import fit
     assert fit.update_store(mx.kv.create("device"), [mx.cpu()]) is None
     several = mx.kv.create("device")
     assert fit.update_store(several, [mx.cpu(0), mx.cpu(1)]) is several
@@ -252,7 +252,7 @@ def test_a_subset_is_class_balanced_by_default_and_an_older_run_resumes_uniform(
         tmp_path, data_dir, capsys):
     import json
     import numpy as np
-    from mixup import trainset
+    from mixup_app.data import trainset
     out = str(tmp_path / "r")
     # 120 images, 12 per class: 65 = 6 per class and one more for 5 classes
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "1", "--train-subset",
@@ -278,7 +278,7 @@ def test_a_subset_is_class_balanced_by_default_and_an_older_run_resumes_uniform(
     assert runs.load_config(out).subset_draw == "uniform"
     derived = os.path.join(data_dir, "derived", "synthetic_train-subset65-seed4.json")
     summary = json.load(open(derived))
-    from mixup import sources
+    from mixup_app.data import sources
     labels = sources.make_synthetic(120, 45)["train"][1]
     chosen = np.sort(np.random.default_rng([4, 1]).choice(120, 65, replace=False))
     assert summary["draw"] == "uniform"

@@ -1,8 +1,8 @@
-"""mixup/scoring.py: the FGSM / I-FGSM attack against an independent numpy computation."""
+"""mixup_app/scoring.py: the FGSM / I-FGSM attack against an independent numpy computation."""
 import mxnet as mx
 import numpy as np
 
-from mixup import scoring
+from mixup_app import scoring
 
 
 def _linear_model(rng, shape, classes):
@@ -52,8 +52,8 @@ def test_fgsm_and_ifgsm_match_a_hand_computed_attack(rng):
 def test_the_attack_gradient_is_that_of_the_scored_function(rng):
     """On a ResNet with BatchNorm: the gradient graph scores exactly like the inference graph
     and its input gradient matches central differences of the inference cross-entropy."""
-    import symbols
-    symbol = symbols.get_symbol("resnet", num_classes=4, num_layers=8,
+    import mixup_symbols
+    symbol = mixup_symbols.get_symbol("resnet", num_classes=4, num_layers=8,
                                 image_shape=(1, 12, 12), train=False)
     shapes = dict(data=(6, 1, 12, 12), softmax_label=(6,))
     arg_shapes, _, aux_shapes = symbol.infer_shape(**shapes)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from conftest import cli
-from mixup import show
+from mixup_app import show
 
 
 def test_label_parts_name_the_two_classes_and_their_weights():
@@ -22,10 +22,10 @@ def test_mixed_batch_is_what_the_op_makes_and_the_picture_is_written(data_dir, t
         others = [np.all((after[i] == before[j]) | own) for j in range(6) if j != i]
         assert any(others)
     out = str(tmp_path / "grid.png")
-    proc = cli("mixup.show", "--dataset", "synthetic", "--data-dir", data_dir, "--mode",
+    proc = cli("mixup_app.show", "--dataset", "synthetic", "--data-dir", data_dir, "--mode",
                "mixup", "--count", "4", "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert open(out, "rb").read(4) == b"\x89PNG"
-    refused = cli("mixup.show", "--dataset", "synthetic", "--data-dir", data_dir,
+    refused = cli("mixup_app.show", "--dataset", "synthetic", "--data-dir", data_dir,
                   "--alpha", "-1", "--out", out)
     assert refused.returncode == 2 and "alpha" in refused.stderr and "-1" in refused.stderr

@@ -1,10 +1,10 @@
-"""symbols/resnet.py: sizes, shapes, MixUp placement, loss scale, checkpoints; and the metrics."""
+"""mixup_symbols/resnet.py: sizes, shapes, MixUp placement, loss scale, checkpoints; and the metrics."""
 import mxnet as mx
 import numpy as np
 import pytest
 
-from mixup.metrics import SoftMetrics
-from symbols import get_symbol, resnet
+from mixup_app.metrics import SoftMetrics
+from mixup_symbols import get_symbol, resnet
 
 
 def count_params(sym, shape):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, Watch, cli, named, refusal
-from mixup import tabular
+from mixup_app.experiments import tabular
 
 
 def relu_mlp_classes(params, rows, depth):
@@ -107,7 +107,7 @@ def test_erm_trains_on_the_rows_themselves_and_scoring_never_mixes(rng):
 
 def test_the_command_writes_one_record_per_fit_and_the_table(tmp_path):
     out = str(tmp_path / "iris")
-    proc = cli("mixup.tabular", "--dataset", "iris", "--alpha", "0.5", "--seeds", "2",
+    proc = cli("mixup_app.experiments.tabular", "--dataset", "iris", "--alpha", "0.5", "--seeds", "2",
                "--folds", "3", "--epochs", "1", "--hidden", "8", "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = json.load(open(os.path.join(out, "results.json")))
@@ -249,7 +249,7 @@ def test_table_prints_saved_results_again_and_refuses_what_is_not_results(tmp_pa
 def _refused(*args, words=()):
     """Run the real command; assert it refused in one line (exit code 2, no traceback)
     containing ``words``, and return that line."""
-    proc = cli("mixup.tabular", *args)
+    proc = cli("mixup_app.experiments.tabular", *args)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr and not proc.stdout.strip()
@@ -347,14 +347,14 @@ TINY_RUN = ["--dataset", "iris", "--alpha", "0.5", "--seeds", "1", "--folds", "2
 def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys):
     out = str(tmp_path / "run")
     results = os.path.join(out, "results.json")
-    assert cli("mixup.tabular", *TINY_RUN, "--out", out).returncode == 0
+    assert cli("mixup_app.experiments.tabular", *TINY_RUN, "--out", out).returncode == 0
     full = json.load(open(results))
     assert len(full) == 4 and all(r["seeds"] == 1 and r["alphas"] == [0.5] for r in full)
     # an interrupted run's file: its first two fits, marked so that a refit would show
     kept = [dict(r, seconds=-1.0) for r in full[:2]]
     with open(results, "w") as f:
         json.dump(kept, f)
-    proc = cli("mixup.tabular", *TINY_RUN, "--out", out)
+    proc = cli("mixup_app.experiments.tabular", *TINY_RUN, "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 of the 4 fits are done; continuing" in proc.stderr
     again = json.load(open(results))
@@ -363,7 +363,7 @@ def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys
         assert {k: v for k, v in new.items() if k != "seconds"} == \
             {k: v for k, v in old.items() if k != "seconds"}
     # everything done: nothing trained, the table printed
-    proc = cli("mixup.tabular", *TINY_RUN, "--out", out)
+    proc = cli("mixup_app.experiments.tabular", *TINY_RUN, "--out", out)
     assert proc.returncode == 0 and json.load(open(results)) == again
     assert "| iris | mixup | 0.5 | 1; hidden 4 |" in proc.stdout
     assert "all 4 fits were done already; nothing trained" in proc.stderr
@@ -389,7 +389,7 @@ def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys
 def test_ctrl_c_keeps_the_finished_fits_and_says_how_to_go_on(tmp_path):
     out = str(tmp_path / "run")
     results = os.path.join(out, "results.json")
-    args = [sys.executable, "-m", "mixup.tabular", "--dataset", "iris", "--alpha", "0.5",
+    args = [sys.executable, "-m", "mixup_app.experiments.tabular", "--dataset", "iris", "--alpha", "0.5",
             "--seeds", "1", "--folds", "2", "--epochs", "400", "--hidden", "4", "--out", out]
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,8 +1,8 @@
-"""mixup/threads.py: the CPU thread count the commands give MXNet, chosen before it loads."""
+"""mixup_app/threads.py: the CPU thread count the commands give MXNet, chosen before it loads."""
 import os
 
 from conftest import TINY, cli, run_python
-from mixup import threads
+from mixup_app import threads
 
 
 def test_thread_count_precedence():
@@ -19,13 +19,13 @@ def test_thread_count_precedence():
 def test_the_commands_run_mxnet_with_the_chosen_threads(tmp_path, data_dir):
     base = TINY + ["--data-dir", data_dir, "--num-epochs", "1"]
     unset = {"OMP_NUM_THREADS": ""}
-    default = cli("mixup.train", *base, "--out-dir", str(tmp_path / "a"), env=unset)
+    default = cli("mixup_app.train", *base, "--out-dir", str(tmp_path / "a"), env=unset)
     assert default.returncode == 0, default.stderr[-2000:]
     assert "(%d threads)" % threads.available_cores() in default.stdout
-    given = cli("mixup.train", *base, "--out-dir", str(tmp_path / "b"), "--threads", "3",
+    given = cli("mixup_app.train", *base, "--out-dir", str(tmp_path / "b"), "--threads", "3",
                 env={"OMP_NUM_THREADS": "1"})
     assert given.returncode == 0 and "(3 threads)" in given.stdout, given.stderr[-2000:]
-    user = cli("mixup.train", *base, "--out-dir", str(tmp_path / "c"),
+    user = cli("mixup_app.train", *base, "--out-dir", str(tmp_path / "c"),
                env={"OMP_NUM_THREADS": "1"})
     assert user.returncode == 0 and "(1 threads)" in user.stdout
 

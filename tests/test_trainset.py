@@ -1,10 +1,12 @@
-"""mixup/trainset.py and --augment none: the training set a run reads."""
+"""mixup_app/data/trainset.py and --augment none: the training set a run reads."""
 import mxnet as mx
 import numpy as np
 import pytest
 from scipy import stats
 
-from mixup import data, records, sources, trainset
+from mixup_app.data import records, sources, trainset
+from mixup_app.data import iterators
+from mixup_app.data import preparation
 
 
 def _read_all(rec, idx):
@@ -130,7 +132,7 @@ def test_a_class_too_small_for_its_share_is_refused_naming_it():
 
 def test_derived_set_keeps_the_images_and_changes_only_the_chosen_labels(tmp_path):
     data_dir = str(tmp_path)
-    data.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(200, 20))
+    preparation.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(200, 20))
     original = _read_all(*records.paths(data_dir, "synthetic", "train"))
     made = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80,
                                  label_noise=0.5, log=lambda *_: None)
@@ -153,9 +155,9 @@ def test_derived_set_keeps_the_images_and_changes_only_the_chosen_labels(tmp_pat
 
 def test_augment_none_feeds_the_stored_pixels(tmp_path):
     data_dir = str(tmp_path)
-    data.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(40, 8))
+    preparation.prepare("synthetic", data_dir, log=lambda *_: None, synthetic_counts=(40, 8))
     images, labels = sources.make_synthetic(40, 8)["train"]
-    it = data.record_iter(data_dir, "synthetic", "train", 8, (3, 32, 32), train=True,
+    it = iterators.record_iter(data_dir, "synthetic", "train", 8, (3, 32, 32), train=True,
                           seed=1, augment=False, normalize=False)
     seen = []
     for batch in it:
@@ -163,7 +165,7 @@ def test_augment_none_feeds_the_stored_pixels(tmp_path):
     stored = {img.tobytes() for img in images}
     assert len(seen) == 40 and {img.tobytes() for img in seen} == stored
     # and the standard augmentation does change them (padding + crop)
-    it = data.record_iter(data_dir, "synthetic", "train", 8, (3, 32, 32), train=True,
+    it = iterators.record_iter(data_dir, "synthetic", "train", 8, (3, 32, 32), train=True,
                           seed=1, augment=True, normalize=False)
     augmented = [img for batch in it
                  for img in batch.data[0].asnumpy().transpose(0, 2, 3, 1).astype(np.uint8)]
@@ -173,13 +175,13 @@ def test_augment_none_feeds_the_stored_pixels(tmp_path):
 def test_a_derived_set_follows_its_source_when_the_data_are_prepared_again(tmp_path):
     data_dir = str(tmp_path)
     quiet = dict(log=lambda *_: None)
-    data.prepare("synthetic", data_dir, synthetic_counts=(200, 20), **quiet)
+    preparation.prepare("synthetic", data_dir, synthetic_counts=(200, 20), **quiet)
     first = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80, **quiet)
     labels = sources.make_synthetic(200, 20)["train"][1]
     assert sorted(_read_all(first.rec, first.idx)) == list(
         trainset.subset_indices(labels, 80, 5, 10))
     # the same options over a set of another size: a new cut, not the stale one
-    data.prepare("synthetic", data_dir, synthetic_counts=(300, 20), **quiet)
+    preparation.prepare("synthetic", data_dir, synthetic_counts=(300, 20), **quiet)
     second = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=80, **quiet)
     labels = sources.make_synthetic(300, 20)["train"][1]
     assert sorted(_read_all(second.rec, second.idx)) == list(
@@ -194,7 +196,7 @@ def test_a_derived_set_follows_its_source_when_the_data_are_prepared_again(tmp_p
 def test_balanced_and_uniform_cuts_are_kept_apart(tmp_path):
     data_dir = str(tmp_path)
     said = []
-    data.prepare("synthetic", data_dir, synthetic_counts=(200, 20), log=lambda *_: None)
+    preparation.prepare("synthetic", data_dir, synthetic_counts=(200, 20), log=lambda *_: None)
     labels = sources.make_synthetic(200, 20)["train"][1]
     uniform = trainset.training_set(data_dir, "synthetic", 10, seed=5, subset=85,
                                     draw="uniform", log=said.append)

@@ -1,0 +1,327 @@
+"""The fit loop: bind the training graph, run epochs, validate and checkpoint, stop on request.
+
+In the spirit of MXNet's ``example/image-classification/common/fit.py``, but the epoch loop is
+written out instead of calling ``Module.fit``, because the trainer needs to act between steps
+and between epochs where ``Module.fit`` gives no hook: stop cleanly on Ctrl-C between two steps
+(see mixup_app.interrupts), switch MixUp off for the last epochs, average the devices'
+BatchNorm statistics before validating, stop on a diverged loss before it is checkpointed, and
+keep MixUp's draws continuing across a resume (``mixup.seek``).
+"""
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Tuple
+
+import mxnet as mx
+import numpy as np
+
+import mixup
+
+from mixup_app.data import catalogue, iterators, records, trainset
+from mixup_app import devices, paths, plots, runs
+from mixup_app.metrics import SoftMetrics, predict, summarize
+from mixup_app.progress import bar
+from mixup_app.threads import decode_threads
+
+
+class Diverged(Exception):
+    """The training loss became non-finite; the last good checkpoint is kept."""
+
+
+def derived_seed(*parts):
+    """A seed in [0, 2**31) for one consumer (MXNet's RNG, an epoch's shuffle, ...) derived
+    from the run's --seed and the consumer's coordinates (rank, epoch). MXNet's seeds are C
+    ints: sums and products of --seed would overflow for large seeds, and could collide."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
+
+
+def lr_scheduler(config, batches_per_epoch):
+    """MXNet's scheduler for the run's whole schedule (num_epochs), counted in updates."""
+    total = config.num_epochs * batches_per_epoch
+    warmup = int(round(config.warmup_epochs * batches_per_epoch))
+    if config.lr_schedule == "cosine":
+        return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=config.lr, final_lr=0,
+                                               warmup_steps=warmup, warmup_begin_lr=0)
+    steps = [e * batches_per_epoch for e in config.lr_step_epochs if e < config.num_epochs]
+    steps = [s for s in steps if s > warmup] or [total + 1]  # none left: constant lr
+    return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=config.lr_factor,
+                                                base_lr=config.lr, warmup_steps=warmup,
+                                                warmup_begin_lr=0)
+
+
+def training_graph(config, num_classes):
+    """(symbol, mixing): the training graph and whether it holds MixUp. With MixUp, the label
+    the loss trains against (the mixed soft label) is a second, gradient-free output, so the
+    training metrics can score against it."""
+    import mixup_symbols
+    net = mixup_symbols.get_symbol(config.network, num_classes=num_classes,
+                             num_layers=config.num_layers, image_shape=config.image_shape,
+                             mixup_at=config.mixup_at if config.uses_mixup else "none",
+                             mixing=config.mixing, dtype=config.dtype, train=True,
+                             with_label=True)
+    net, soft_label = net
+    if soft_label is None:
+        return net, False
+    return mx.sym.Group([net, mx.sym.BlockGrad(soft_label)]), True
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one worker trains on, derived from the config, the data and the kvstore."""
+    num_classes: int
+    train_set: trainset.TrainingSet
+    batches_per_epoch: int      # the same on every worker (see train_iter)
+    val_batch: int
+    contexts: Tuple
+    rank: int
+    workers: int
+    local_states: bool          # the optimizer state lives here (not on dist servers)
+
+
+def layout(config, kv):
+    num_classes = catalogue.spec(config.dataset, config.data_dir).num_classes
+    manifest = records.verify(config.data_dir, config.dataset, checksums=False)
+    train_set = trainset.of_run(config)
+    workers = kv.num_workers
+    shard = train_set.count // workers  # the smallest shard
+    if config.batch_size > shard:
+        raise ValueError("--batch-size %d is larger than the %d training images of each of %d "
+                         "worker(s)" % (config.batch_size, shard, workers))
+    # the largest shard's batch count: every worker runs exactly this many steps per epoch
+    batches = int(math.ceil(math.ceil(train_set.count / workers) / config.batch_size))
+    contexts = (devices.contexts(list(config.gpus)) if config.gpus
+                else [mx.cpu(i) for i in range(config.cpu_devices)])
+    return Layout(num_classes, train_set, batches,
+                  min(config.batch_size, manifest["splits"]["val"]["count"]), tuple(contexts),
+                  kv.rank, workers, "dist" not in kv.type)
+
+
+def train_iter(config, lay, epoch):
+    """This worker's shard of the training set for `epoch`, shuffled by (seed, epoch, rank).
+
+    Shards can differ by a few images, so without care workers would run different numbers of
+    steps and a synchronous kvstore would wait forever for the missing pushes: ResizeIter
+    makes every worker run exactly ``batches_per_epoch`` steps (a short shard wraps around), as
+    MXNet's own image-classification example does."""
+    inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
+                             config.image_shape, train=True,
+                             seed=derived_seed(config.seed, epoch, lay.rank),
+                             num_parts=lay.workers, part_index=lay.rank,
+                             augment=config.augment == "standard",
+                             records_path=(lay.train_set.rec, lay.train_set.idx),
+                             threads=decode_threads(gpus=bool(config.gpus)))
+    return mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
+
+
+def update_store(kv, contexts):
+    """The kvstore the Module updates through: `kv` when there is something to combine
+    (several devices, or a cluster), else None. With one device and no cluster the Module
+    then updates its parameters in place, a few multi-tensor SGD calls per step, as MXNet's
+    own Module.fit does for one device; through a kvstore every parameter costs a push-pull, a
+    copy and a call from C back into Python per step (docs/BENCHMARKS.md, 7a). The
+    optimizer state is the same either way (runs.save_states keys it by name)."""
+    return kv if len(contexts) > 1 or "dist" in kv.type else None
+
+
+def bind(config, lay, symbol, kv, run_dir, begin_epoch):
+    """Bind the training graph, load or initialise parameters, set up the optimizer."""
+    module = mx.mod.Module(symbol, context=list(lay.contexts), data_names=["data"],
+                           label_names=["softmax_label"])
+    module.bind(data_shapes=[("data", (config.batch_size,) + tuple(config.image_shape))],
+                label_shapes=[("softmax_label", (config.batch_size,))])
+    if begin_epoch and kv.rank == 0:  # other workers receive rank 0's parameters via kvstore
+        arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
+        module.init_params(arg_params=arg_params, aux_params=aux_params)
+    else:
+        module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    optimizer_params = dict(learning_rate=config.lr, momentum=config.mom, wd=config.wd,
+                            lr_scheduler=lr_scheduler(config, lay.batches_per_epoch),
+                            begin_num_update=begin_epoch * lay.batches_per_epoch,
+                            multi_precision=config.dtype == "float16")
+    # Module sets rescale_grad = 1 / (batch_size * workers for dist_sync): with the loss's
+    # normalization='null' that is the only division by the batch.
+    module.init_optimizer(kvstore=update_store(kv, lay.contexts), optimizer="sgd",
+                          optimizer_params=optimizer_params)
+    if begin_epoch and "dist" not in kv.type and os.path.exists(
+            runs.states_path(run_dir, begin_epoch)):
+        runs.load_states(module, run_dir, begin_epoch)
+    # MixUp's draws are a function of (seed, step): continue them where the run stopped
+    mixup.seek(begin_epoch * lay.batches_per_epoch)
+    return module
+
+
+def train_epoch(module, batches, mixing, progress_bar, stop):
+    """One pass over `batches`. Returns (soft-label metrics, images, seconds)."""
+    metrics = SoftMetrics()
+    tic, images = time.time(), 0
+    with progress_bar as pbar:
+        for batch in batches:
+            module.forward_backward(batch)
+            module.update()
+            stop.check()
+            outputs = module.get_outputs()
+            # with MixUp the loss saw the soft label, the graph's second output
+            metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
+            size = batch.data[0].shape[0]
+            images += size - batch.pad
+            pbar.update(size)
+    mx.nd.waitall()
+    return metrics.get(), images, time.time() - tic
+
+
+def validate(config, lay, module):
+    val_iter = iterators.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
+                                config.image_shape, train=False,
+                                threads=decode_threads(gpus=bool(config.gpus)))
+    return summarize(*predict(module, val_iter), lay.num_classes)
+
+
+def _all_finite(params):
+    """Whether every parameter and auxiliary state is finite (x * 0 sums to NaN otherwise)."""
+    arrays = [v for group in params for v in group.values()]
+    return math.isfinite(float(mx.nd.add_n(*[(v * 0).sum() for v in arrays]).asscalar()))
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+def should_validate(config, epoch, stopping):
+    """Whether `epoch` (1-based) is validated: every --val-every epochs, each of the last
+    --val-last epochs (the last one always), and the one a run is stopped at (so a stopped
+    run's last checkpoint has its scores). "Last" is of --num-epochs as the run has it now (an
+    extended run validates the last epochs of its new length)."""
+    return (stopping or epoch % config.val_every == 0
+            or epoch > config.num_epochs - max(1, config.val_last))
+
+
+def validate_row(config, lay, module, row):
+    """Score the module on the validation set into the epoch's metrics row."""
+    scores = validate(config, lay, module)
+    row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
+               val_count=scores["count"])
+    if "top5" in scores:
+        row["val_top5"] = scores["top5"]
+
+
+def _draw_curves(config, run_dir, rows):
+    plots.curves(rows, os.path.join(run_dir, "curves.png"), title="%s, %s-%d, %s" % (
+        config.dataset, config.network, config.num_layers, config.describe_mixup()))
+
+
+def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False):
+    """Rank 0's end of an epoch: validate (if due), append metrics, redraw curves, checkpoint."""
+    epoch = row["epoch"]
+    checked = should_validate(config, epoch, stopping)
+    if checked:
+        validate_row(config, lay, module, row)
+    row["wall_seconds"] = round(time.time() - row.pop("_started"), 3)
+    rows.append(row)
+    runs.write_metrics(run_dir, rows)
+    _draw_curves(config, run_dir, rows)
+    best = runs.best_epoch(run_dir)
+    is_best = checked and (best is None or row["val_accuracy"] > best[1])
+    # Last: a checkpoint marks the epoch complete. A run killed before it redoes the epoch on
+    # --resume and drops this epoch's metrics row, which is written again then.
+    if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs or stopping:
+        runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states)
+        runs.point_latest(run_dir, paths.default_runs_root())
+    if is_best:
+        runs.record_best(run_dir, epoch, row["val_accuracy"])
+        best = (epoch, row["val_accuracy"])
+    runs.prune(run_dir, config.keep_last, keep_epochs=[best[0]] if best else [],
+               validated_epochs=[r["epoch"] for r in runs.validated(rows)])
+    elapsed = sum(r.get("wall_seconds", r["seconds"]) for r in rows)
+    per_epoch = elapsed / len(rows)
+    log("epoch %d/%d  train acc %.4f loss %.4f  %s  lr %.4g  %.1f img/s  "
+        "%.1fs  elapsed %s  ETA %s%s%s" % (
+            epoch, config.num_epochs, row["train_accuracy"], row["train_loss"],
+            "val acc %.4f loss %.4f" % (row["val_accuracy"], row["val_loss"]) if checked
+            else "(validated every %d epochs)" % config.val_every, row["lr"],
+            row["images_per_sec"] * row["num_workers"], row["seconds"], _clock(elapsed),
+            _clock(per_epoch * (config.num_epochs - epoch)),
+            "  (best)" if is_best else "",
+            "" if row["mixup"] or not config.uses_mixup else "  (MixUp off)"))
+
+
+def validate_where_stopped(config, run_dir, module, rows, lay, log):
+    """A run stopped between validations: score its last checkpoint (the epoch --resume
+    continues from), so the stopped run's last recorded epoch has validation figures too."""
+    if not rows or "val_accuracy" in rows[-1]:
+        return
+    epoch = rows[-1]["epoch"]
+    if epoch not in runs.checkpoint_epochs(run_dir):
+        return
+    log("validating epoch %d, the run's last checkpoint ..." % epoch)
+    module.set_params(*runs.load_params(run_dir, epoch))
+    validate_row(config, lay, module, rows[-1])
+    runs.write_metrics(run_dir, rows)
+    _draw_curves(config, run_dir, rows)
+    best = runs.best_epoch(run_dir)
+    if best is None or rows[-1]["val_accuracy"] > best[1]:
+        runs.record_best(run_dir, epoch, rows[-1]["val_accuracy"])
+    log("epoch %d  val acc %.4f loss %.4f" % (epoch, rows[-1]["val_accuracy"],
+                                              rows[-1]["val_loss"]))
+
+
+def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
+    """Train epochs begin_epoch+1 .. num_epochs. Returns the metrics rows."""
+    lay = layout(config, kv)
+    # MXNet's RNG seeds the parameters' initialisation and MixUp's draws (whose ops take
+    # their seeds from it when the graph is bound)
+    mx.random.seed(derived_seed(config.seed, lay.rank))
+    symbol, mixing = training_graph(config, lay.num_classes)
+    module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
+    per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate
+    if rate > 0 and mixup.mixed_count(rate, per_device) == 0:
+        log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
+            "run trains exactly like ERM" % (per_device, rate))
+    # (read again: where it had a cut last line, choosing begin_epoch said so already)
+    rows = [r for r in runs.read_metrics(run_dir, warn=lambda *_: None)
+            if r["epoch"] <= begin_epoch]
+    try:
+        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)
+    except KeyboardInterrupt:
+        if lay.rank == 0:
+            # (a second Ctrl-C during this validation still stops at once)
+            validate_where_stopped(config, run_dir, module, rows, lay, log)
+        raise
+    return rows
+
+
+def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log):
+    # a private copy to report the lr: MXNet's step schedulers keep state
+    report_lr = lr_scheduler(config, lay.batches_per_epoch)
+    for epoch in range(begin_epoch, config.num_epochs):
+        started = time.time()
+        mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
+        progress_bar = bar(lay.batches_per_epoch * config.batch_size,
+                           "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress,
+                           lines=True)
+        with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
+            train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
+                                                 mixing, progress_bar, stop)
+        params = module.get_params()
+        if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
+            raise Diverged(
+                "training diverged in epoch %d: the training loss is %s and the parameters "
+                "are %s (try a smaller --lr than %g). Stopped before checkpointing this "
+                "epoch; the last good checkpoint is epoch %d."
+                % (epoch + 1, train["cross_entropy"],
+                   "finite" if _all_finite(params) else "not finite", config.lr,
+                   max([0] + [e for e in runs.checkpoint_epochs(run_dir) if e <= epoch])))
+        # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
+        # average: put the average back on every device, so validation scores the checkpoint.
+        module.set_params(*params)
+        row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
+               "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
+               "lr": report_lr((epoch + 1) * lay.batches_per_epoch),
+               "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
+               "num_workers": lay.workers, "rank": lay.rank, "_started": started}
+        if lay.rank == 0:
+            record_epoch(config, run_dir, module, row, rows, lay, log,
+                         stopping=stop.requested)
+        stop.check()

@@ -1,0 +1,184 @@
+"""Score a run's checkpoint on its validation set.
+
+    ./test.sh [--out-dir RUN] [--epoch N|best] [--data-dir DIR] [--fgsm EPS[,EPS...]]
+              [--ifgsm-steps K] [--split val|train]
+
+Defaults: runs/latest, its last checkpoint, the dataset and data directory it was trained on.
+Every image is counted exactly once (the wrapped-around samples of the last batch are
+dropped). Prints one line on stdout,
+
+    accuracy: A (k/N)
+
+and the rest on stderr; writes RUN/test.json (accuracy, top-5, cross-entropy, expected
+calibration error, reliability bins, per-class accuracy, confusion matrix, attacked
+accuracies), RUN/confusion.png and RUN/reliability.png. With --split train it scores the run's
+own training set (with its subset and noisy labels, unaugmented) into RUN/test-train.json.
+"""
+import dataclasses
+import json
+import os
+import sys
+
+from mixup_app import threads
+
+if __name__ == "__main__":
+    threads.configure_or_reexec("mixup_app.score")
+
+import mixup  # noqa: E402,F401  (first: sets MXNet switches before MXNet loads)
+
+from mixup_app.data import catalogue, records  # noqa: E402
+from mixup_app import paths, plots, readers, runs, scoring  # noqa: E402
+from mixup_app.cli import ArgumentParser, add  # noqa: E402
+from mixup_app.config import ConfigError, RunConfig  # noqa: E402
+from mixup_app.devices import DeviceError, contexts, parse_gpus  # noqa: E402
+from mixup_app.files import write_atomic  # noqa: E402
+from mixup_app.interrupts import INTERRUPTED, StopRequest  # noqa: E402
+from mixup_app.metrics import summarize  # noqa: E402
+from mixup_app.data.records import DataError  # noqa: E402
+
+
+def build_parser():
+    p = ArgumentParser(prog="./test.sh", description=__doc__)
+    add(p, "--out-dir", os.path.join(paths.default_runs_root(), "latest"), "the run to score")
+    add(p, "--epoch", "last", "the checkpoint to score: an epoch number, 'last' or 'best' "
+        "(the best validation accuracy, from RUN/best.json)")
+    add(p, "--data-dir", None, "where the dataset's .rec files are", shown="the run's")
+    add(p, "--split", "val", "val, or train: the run's own training set (subset, noisy "
+        "labels), to see what it memorised", choices=["val", "train"])
+    add(p, "--batch-size", 100, "images per forward pass", type=int)
+    add(p, "--gpus", "", "GPU indices; empty: the CPU")
+    add(p, "--fgsm", "", "EPS[,EPS...]: also score every image under a white-box FGSM attack "
+        "of each size, in pixel levels of 0..255")
+    add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 adds the iterative attack (I-FGSM, K "
+        "steps) at the same sizes",
+        type=int)
+    threads.add_option(p)
+    return p
+
+
+def _epsilons(text):
+    if not text:
+        return []
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError("--fgsm must be comma-separated pixel levels like 1,2,4, got %r"
+                          % text) from None
+    if not values or any(not 0 <= v <= 255 for v in values):
+        raise ConfigError("--fgsm values must be in [0, 255] (pixel levels), got %r" % text)
+    return values
+
+
+def _epoch(text, run_dir):
+    have = runs.checkpoint_epochs(run_dir)
+    if not have:
+        raise FileNotFoundError("%s has no checkpoint yet" % run_dir)
+    if text == "last":
+        return have[-1]
+    if text == "best":
+        best = runs.best_epoch(run_dir)
+        if best is None:
+            raise FileNotFoundError("%s has no best.json (made by runs that validate every "
+                                    "epoch); give --epoch N" % run_dir)
+        return best[0]
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError("--epoch must be a number, 'last' or 'best', got %r" % text) from None
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with StopRequest("stopping after this batch"):
+        try:
+            return _score(parser, args)
+        except KeyboardInterrupt:
+            print("interrupted: nothing written; run the same command again to score (it "
+                  "starts over)", file=sys.stderr)
+            return INTERRUPTED
+
+
+def _score(parser, args):
+    try:
+        if args.batch_size < 1:
+            raise ConfigError("--batch-size must be >= 1, got %d" % args.batch_size)
+        if args.ifgsm_steps < 1:
+            raise ConfigError("--ifgsm-steps must be >= 1, got %d" % args.ifgsm_steps)
+        eps_list = _epsilons(args.fgsm)
+        # options that would otherwise be silently ignored
+        if args.ifgsm_steps > 1 and not eps_list:
+            raise ConfigError("--ifgsm-steps %d needs --fgsm EPS[,EPS...] (the attack sizes)"
+                              % args.ifgsm_steps)
+        if eps_list and args.split != "val":
+            raise ConfigError("--fgsm %s attacks the validation images; it cannot be combined "
+                              "with --split %s" % (args.fgsm, args.split))
+        gpus = parse_gpus(args.gpus)
+        run_dir = os.path.realpath(args.out_dir)
+        config = RunConfig.load(run_dir)
+        epoch = _epoch(args.epoch, run_dir)
+        data_dir = config.data_dir if args.data_dir is None else args.data_dir
+        config = dataclasses.replace(config, data_dir=data_dir)
+        info = catalogue.spec(config.dataset, data_dir)
+        manifest = records.verify(data_dir, config.dataset, checksums=False)
+        expected = (manifest["splits"]["val"]["count"] if args.split == "val"
+                    else config.train_count)
+        batch_size = min(args.batch_size, expected)  # MXNet refuses batches larger than the set
+        ctxs = contexts(gpus)
+        checkpoint = scoring.load(run_dir, config, epoch)
+        probs, labels = scoring.predictions(checkpoint, config, data_dir, batch_size, ctxs,
+                                            split=args.split)
+        methods = [("FGSM", 1)] + ([("I-FGSM (%d steps)" % args.ifgsm_steps,
+                                      args.ifgsm_steps)] if args.ifgsm_steps > 1 else [])
+        attacks = {}
+        if eps_list:
+            for method, steps in methods:
+                attacks[method] = (steps, scoring.attacked_accuracy(
+                    checkpoint, config, data_dir, batch_size, ctxs[0], eps_list, steps))
+    except (FileNotFoundError, DataError, ValueError, DeviceError,
+            runs.CheckpointError) as error:
+        return parser.report(error)
+    result = summarize(probs, labels, info.num_classes)
+    if result["count"] != expected:  # cannot happen unless MXNet's padding changes
+        print("error: scored %d images, the %s set has %d" % (result["count"], args.split,
+                                                              expected), file=sys.stderr)
+        return 3
+    # the layout's number: mixup_app.readers reads this and every earlier one
+    result.update(format=readers.TEST_FORMAT, run=run_dir, epoch=epoch, dataset=config.dataset,
+                  split=args.split, classes=list(info.classes))
+    if attacks:
+        result["attacks"] = {method: {"steps": steps, "space": "pixel levels 0..255",
+                                      "accuracy": {"%g" % eps: correct / count
+                                                   for eps, (correct, count) in done.items()},
+                                      "correct": {"%g" % eps: correct
+                                                  for eps, (correct, count) in done.items()}}
+                             for method, (steps, done) in attacks.items()}
+    suffix = "" if args.split == "val" else "-train"
+    write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
+    title = "%s %s, epoch %d: accuracy %.2f%%, %s" % (
+        config.dataset, args.split, epoch, 100 * result["accuracy"],
+        plots.ece_text(result["ece"]))
+    plots.confusion(result["confusion"], info.classes,
+                    os.path.join(run_dir, "confusion%s.png" % suffix), title=title)
+    plots.reliability(result["reliability"], result["ece"],
+                      os.path.join(run_dir, "reliability%s.png" % suffix),
+                      title="%s %s, epoch %d: accuracy %.2f%%" % (
+                          config.dataset, args.split, epoch, 100 * result["accuracy"]))
+    # details to stderr: stdout is the one line scripts read
+    print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  %s  (details: %s)" % (
+        config.dataset, args.split, epoch,
+        "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
+        plots.ece_text(result["ece"]), os.path.join(run_dir, "test%s.json" % suffix)),
+        file=sys.stderr)
+    for method, (steps, done) in attacks.items():
+        for eps, (correct, count) in done.items():
+            print("%s eps %g: accuracy %.4f (%d/%d)" % (method, eps, correct / count, correct,
+                                                        count), file=sys.stderr)
+    print("accuracy: %.4f (%d/%d)" % (result["accuracy"], result["correct"], result["count"]))
+    return 0
+
+
+if __name__ == "__main__":
+    from mixup_app.console import quiet_native_repeats
+    quiet_native_repeats()
+    sys.exit(main())
