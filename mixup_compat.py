@@ -400,6 +400,27 @@ _early = {"signals": 0}
 EARLY_SIGNAL_VARIABLE = "MIXUP_HELD_SIGNAL"  # carries a held signal across a re-exec
 
 
+def wait_for_pending_work_at_exit():
+    """Wait for MXNet's queued work before MXNet shuts its engine down at the interpreter's
+    exit. MXNet 1.9.1 hangs at exit when a Python CustomOp call is still queued (a script that
+    ends right after ``mx.nd.Custom(...)`` without reading the result: measured, every time);
+    waiting first avoids it. Registered after MXNet is imported, so it runs before MXNet's own
+    exit handler (``atexit`` runs last-registered first). An error the queued work raises is
+    not raised again here: the script has finished, and MXNet reports it itself."""
+    import atexit
+    import mxnet as mx
+
+    def wait():
+        try:
+            mx.nd.waitall()
+        except Exception:  # noqa: BLE001  the work's own error, already the script's business
+            pass
+
+    if not getattr(wait_for_pending_work_at_exit, "registered", False):
+        atexit.register(wait)
+        wait_for_pending_work_at_exit.registered = True
+
+
 def say(message):
     """Write bytes to the command's stderr from a signal handler: unbuffered, to the file that
     sys.stderr writes to (the commands send MXNet's own fd 2 through a filter thread,

@@ -22,7 +22,7 @@ def probe(steps=12, warmup=3, batch=128):
     import mixup  # noqa: F401
     import mxnet as mx
     import mixup_symbols
-    from .trainer import own_module, waited_steps
+    from .trainer_parts import own_module, waited_steps
     mx.random.seed(0)
     net, label = mixup_symbols.get_symbol("resnet", num_classes=10, num_layers=20,
                                     image_shape=(1, 28, 28), mixup_at="input", alpha=0.2,

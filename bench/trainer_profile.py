@@ -33,12 +33,13 @@ import numpy as np
 
 from mixup_app import fit
 from mixup_app.data import preparation
-from mixup_app.fit import StopRequest
+from mixup_app.interrupts import StopRequest
 from mixup_app.metrics import SoftMetrics
 from mixup_app.progress import bar
 
 from .common import table, with_foreign_load
-from .trainer import BATCH, RESNET, _preloaded, _run_config, own_module
+from .trainer_parts import BATCH, RESNET, own_module, run_config
+from .trainer_parts import preloaded as preloaded_batches
 
 BUSY = 0.25  # cores kept busy by other processes above which a round is dropped
 
@@ -70,7 +71,7 @@ def _profiled_counts(loop, steps):
 def run(rounds=8, steps=5, size=(2560, 500)):
     with tempfile.TemporaryDirectory() as tmp:
         preparation.prepare("synthetic", tmp, log=lambda *_: None, synthetic_counts=size)
-        return _run(_run_config(tmp, size, RESNET), rounds, steps)
+        return _run(run_config(tmp, size, RESNET), rounds, steps)
 
 
 def _interleaved_rounds(candidates, rounds, per_sample):
@@ -154,7 +155,7 @@ def _run(config, rounds, steps):
     trainers = fit.bind(config, lay, symbol, kv, None, 0)
     own = own_module(symbol, lay.contexts, (config.batch_size,) + tuple(config.image_shape),
                      config.lr, config.mom, config.wd)
-    preloaded = _preloaded(config, lay, steps)
+    preloaded = preloaded_batches(config, lay, steps)
     stream = iter(mx.io.ResizeIter(fit.train_iter(config, lay, 0), 10 ** 9,
                                    reset_internal=True))
     stop = StopRequest()

@@ -26,6 +26,9 @@ from .params import (ARGS_DOC, OP_TYPE, Mixing, MixUpParams, mixed_count, parse,
 from .draws import draw_plan  # noqa: E402
 from .op import paused, seek  # noqa: E402
 
+# after MXNet loaded (by .op): see mixup_compat
+mixup_compat.wait_for_pending_work_at_exit()
+
 __all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_count",
            "draw_plan", "paused", "seek", "symbol"]
 __version__ = "0.2.0"

@@ -20,7 +20,6 @@ import mxnet as mx  # noqa: E402
 
 from mixup_app.data import catalogue, trainset  # noqa: E402
 from mixup_app import devices, fit, launch, paths, preflight, runs  # noqa: E402
-from mixup import params as mixup_params  # noqa: E402
 from mixup_app.cli import ArgumentParser, add, add_mixing_options, explicit_options  # noqa: E402
 from mixup_app.config import (AUGMENTS, DTYPES, KV_STORES, LR_SCHEDULES, SUBSET_DRAWS,  # noqa: E402
                      ConfigError, RunConfig, mixup_places)
