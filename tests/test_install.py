@@ -19,7 +19,7 @@ def run(argv, **kwargs):
 def console_scripts():
     """{name: function} of setup.py's console entry points."""
     text = open(os.path.join(ROOT, "setup.py")).read()
-    return dict(re.findall(r'"(mixup-[a-z-]+) = mixup\.commands:([a-z_]+)"', text))
+    return dict(re.findall(r'"(mixup-[a-z-]+) = mixup_app\.commands:([a-z_]+)"', text))
 
 
 def test_every_wrapper_command_has_an_installed_name():
