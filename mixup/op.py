@@ -92,7 +92,7 @@ import mixup_compat
 from .draws import CutMixPlan, chosen_place, draw_batch_plan
 from .mixing import (BoxMixing, RowMixing, check_lam, check_labels, device_array,
                      label_classes, label_probabilities)
-from .params import MAX_BATCH, OP_TYPE, mixed_count, parse
+from .params import MAX_BATCH, OP_TYPE, input_names, mixed_count, parse
 
 
 class _SharedState:
@@ -377,6 +377,9 @@ class MixUpProp(mx.operator.CustomOpProp):
         while True:
             try:
                 super().__init__(need_top_grad=True)
+                # the inputs asked for, even when another parameter is refused: the refusal
+                # then comes from infer_shape, not from MXNet's binding of an unknown lam
+                self._inputs = input_names(kwargs.get("lam_mode"))
                 try:
                     self._params, self._error = _parse_op_kwargs(kwargs), None
                 except ValueError as error:
@@ -393,8 +396,7 @@ class MixUpProp(mx.operator.CustomOpProp):
     @_callback
     def list_arguments(self):
         _give_back()
-        # (with bad parameters the error is raised from infer_shape, as documented above)
-        return list(self._params.inputs()) if self._params else ["data", "label"]
+        return list(self._inputs)
 
     @_callback
     def list_outputs(self):

@@ -213,7 +213,7 @@ class MixUpParams(Mixing):
 
     def inputs(self):
         """The node's input names, in MXNet's order: data, label (and lam)."""
-        return ("data", "label", "lam") if self.lam_input else ("data", "label")
+        return input_names(self.lam_mode)
 
     def op_kwargs(self):
         """Keyword arguments for ``mx.sym.Custom`` / ``mx.nd.Custom`` (without the inputs)."""
@@ -224,6 +224,13 @@ class MixUpParams(Mixing):
     @property
     def mixing(self):
         return Mixing(**self.values())
+
+
+def input_names(lam_mode):
+    """The input names of a node with this lam_mode (a value or MXNet's string), in MXNet's
+    order: data, label, and lam with lam_mode='input'."""
+    lam_input = str(lam_mode).strip().lower() == LAM_INPUT
+    return ("data", "label", "lam") if lam_input else ("data", "label")
 
 
 MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(Mixing))
