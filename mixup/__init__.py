@@ -21,8 +21,8 @@ mixup_compat.disable_mkldnn_conv_bn_fusion()
 
 from typing import Optional, Tuple  # noqa: E402
 
-from .params import (ARGS_DOC, OP_TYPE, Mixing, MixUpParams, mixed_count, parse,  # noqa: E402
-                     parse_mixing)
+from .params import (ARGS_DOC, OP_TYPE, Mixing, MixUpParams, lam_inputs,  # noqa: E402
+                     mixed_count, parse, parse_mixing)
 from .draws import draw_plan  # noqa: E402
 from .op import paused, seek  # noqa: E402
 
@@ -34,9 +34,10 @@ __all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_c
 __version__ = "0.2.0"
 
 
-def symbol(data, label, *, num_classes: int, name: Optional[str] = None,
+def symbol(data, label, *, num_classes: int, lam=None, name: Optional[str] = None,
            **params) -> Tuple["mx.sym.Symbol", "mx.sym.Symbol"]:
-    """``(data_out, label_out)`` symbols of a MixUp node on ``data`` and ``label``.
+    """``(data_out, label_out)`` symbols of a MixUp node on ``data`` and ``label`` (and
+    ``lam``, the (N,) symbol of lambda from the graph, exactly when ``lam_mode='input'``).
 
     ``data``: (N, ...) float16/32/64 (CutMix: (N, C, H, W)); ``label``: (N,) class indices or
     (N, num_classes) probabilities. ``data_out`` has data's shape and dtype, ``label_out`` is
@@ -46,10 +47,12 @@ def symbol(data, label, *, num_classes: int, name: Optional[str] = None,
     validated here (``ValueError`` naming the parameter and the value).
     """
     import mxnet as mx
-    node = mx.sym.Custom(data=data, label=label, name=name,
-                         **parse(num_classes=num_classes, **params).op_kwargs())
+    node_params = parse(num_classes=num_classes, **params)
+    inputs = dict(zip(node_params.inputs(), (data, label) + lam_inputs(node_params, lam)))
+    node = mx.sym.Custom(name=name, **inputs, **node_params.op_kwargs())
     return node[0], node[1]
 
 
 symbol.__doc__ += ARGS_DOC + (
+    "        lam (Symbol): with lam_mode='input', the (N,) weights of the rows' own inputs.\n"
     "        name (str): the node's name (outputs NAME_data_out, NAME_label_out).\n")

@@ -9,13 +9,15 @@ from collections import namedtuple
 
 import numpy as np
 
-from .params import mixed_count
+from .params import LAM_INPUT, mixed_count
 
-MixPlan = namedtuple("MixPlan", "partner give")
-MixPlan.__doc__ = """One batch's mixup draws, as numpy arrays of length N.
+MixPlan = namedtuple("MixPlan", "partner give mixed")
+MixPlan.__doc__ = """One batch's mixup draws, as numpy arrays.
 
 partner[i]: the sample whose input is mixed into sample i (a permutation without fixed points).
 give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
+mixed:      the mixed samples (indices); with lambda from the graph, the rows whose output
+            depends on their lam_i (even where lam_i = 1 makes give[i] = 0).
 """
 
 CutMixPlan = namedtuple("CutMixPlan", "partner give boxes")
@@ -92,15 +94,20 @@ def partners_and_mixed(rng, batch, mix_rate, classes=None):
     return partner, mixed
 
 
-def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch", classes=None):
+def draw_plan(rng, batch, mix_rate, alpha, lam_mode="batch", classes=None, lam=None):
     """Draw one batch's mixup :class:`MixPlan` from the numpy Generator ``rng`` (pure);
-    ``classes``: the samples' classes, for partners of other classes."""
+    ``classes``: the samples' classes, for partners of other classes. With lam_mode='input',
+    ``lam`` (N weights from the graph) replaces the draw of lambda: the partners and the mixed
+    rows are drawn as for the other modes (the same draws, from the same ``rng``)."""
     partner, mixed = partners_and_mixed(rng, batch, mix_rate, classes)
     give = np.zeros(batch, dtype=np.float64)
-    # one lambda for the batch, or one per mixed sample
-    # (1 - lam ~ Beta(alpha, alpha) as lam does: the distribution is symmetric)
-    give[mixed] = symmetric_beta(rng, alpha, 1 if lam_mode == "batch" else len(mixed))
-    return MixPlan(partner=partner, give=give)
+    if lam_mode == LAM_INPUT:
+        give[mixed] = 1.0 - np.asarray(lam, dtype=np.float64)[mixed]
+    else:
+        # one lambda for the batch, or one per mixed sample
+        # (1 - lam ~ Beta(alpha, alpha) as lam does: the distribution is symmetric)
+        give[mixed] = symmetric_beta(rng, alpha, 1 if lam_mode == "batch" else len(mixed))
+    return MixPlan(partner=partner, give=give, mixed=mixed)
 
 
 def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch",
@@ -121,10 +128,11 @@ def draw_cutmix_plan(rng, batch, height, width, mix_rate, alpha, lam_mode="batch
     return CutMixPlan(partner=partner, give=area / float(height * width), boxes=boxes)
 
 
-def draw_batch_plan(rng, params, shape, classes=None):
+def draw_batch_plan(rng, params, shape, classes=None, lam=None):
     """This batch's plan under ``params`` (a MixUpParams) for data of ``shape``: a MixPlan or
     a CutMixPlan; mode='switch' decides first, with one draw. ``classes`` (the samples'
-    classes) are needed with pairing='other_class' only."""
+    classes) are needed with pairing='other_class' only, ``lam`` (the graph's weights) with
+    lam_mode='input' only."""
     batch = shape[0]
     cutmix = params.mode == "cutmix" or (params.mode == "switch"
                                          and rng.random() < params.switch_prob)
@@ -135,7 +143,7 @@ def draw_batch_plan(rng, params, shape, classes=None):
     if cutmix:
         return draw_cutmix_plan(rng, batch, shape[2], shape[3], params.mix_rate,
                                 params.cutmix_alpha, params.lam_mode, classes)
-    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode, classes)
+    return draw_plan(rng, batch, params.mix_rate, params.alpha, params.lam_mode, classes, lam)
 
 
 def chosen_place(place_seed, step, num_places):

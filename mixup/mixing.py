@@ -30,6 +30,12 @@ def device_array(host, ctx, dtype=None):
     return array
 
 
+def _summed_in(dtype):
+    """The dtype in which products of ``dtype`` values are summed: float32 at least (float16
+    sums of a row's worth of products lose the gradient)."""
+    return np.promote_types(dtype, np.float32)
+
+
 class RowMixing:
     """The linear map x~[i] = keep[i] * x[i] + give[i] * x[index[i]] over the rows of a batch,
     with `index` a permutation without fixed points; keep, give and index are numpy arrays of
@@ -115,6 +121,31 @@ class RowMixing:
         if out is None:
             return result
         result.copyto(out)
+        return out
+
+    def lam_gradient(self, x, grad, rows):
+        """The gradient of <grad, x~> with respect to lam_i where row i's weights are (lam_i,
+        1 - lam_i) (lambda from the graph): d x~_i / d lam_i = x_i - x_index[i], so
+        sum over row i of grad[i] * (x[i] - x[index[i]]) for the rows in ``rows`` (indices of
+        the mixed rows) and 0 for the others, selected, never a product with 0. x and grad:
+        NDArrays of one shape (N, ...) on one device, reduced there (N numbers come back);
+        summed in float32 at least. Returns float64 numpy (N,)."""
+        out = np.zeros(len(self.index))
+        if len(rows):
+            picked = device_array(np.stack([rows, self.index[rows]]), x.context, np.float32)
+            flat = x.reshape((x.shape[0], -1)).astype(_summed_in(x.dtype))
+            difference = mx.nd.take(flat, picked[0]) - mx.nd.take(flat, picked[1])
+            heads = mx.nd.take(grad.reshape(flat.shape).astype(flat.dtype), picked[0])
+            out[rows] = mx.nd.sum(heads * difference, axis=1).asnumpy()
+        return out
+
+    def lam_gradient_numpy(self, x, grad, rows):
+        """:meth:`lam_gradient` on numpy arrays (the host's way: small batches on the CPU, and
+        the labels)."""
+        out = np.zeros(len(self.index))
+        flat = x.reshape((x.shape[0], -1)).astype(_summed_in(x.dtype))
+        heads = grad.reshape(flat.shape)[rows].astype(flat.dtype)
+        out[rows] = np.einsum("ij,ij->i", heads, flat[rows] - flat[self.index[rows]])
         return out
 
     def _host_weights(self, dtype):
@@ -225,6 +256,17 @@ class BoxMixing:
             return np.where(inside, x[self.index], x)
         zero = x.dtype.type(0)
         return np.where(inside, zero, x) + np.where(inside[self.inverse], x[self.inverse], zero)
+
+
+def check_lam(lam):
+    """Refuse weights from the graph (lam_mode='input', numpy (N,)) outside [0, 1], NaN or
+    infinite: a weight outside [0, 1] extrapolates instead of mixing, and its labels would not
+    be a distribution."""
+    bad = ~((lam >= 0) & (lam <= 1))  # NaN fails both comparisons
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError("MixUp: lam[%d] = %r is not a weight in [0, 1] (lam_mode='input': "
+                         "one weight per row)" % (i, float(lam[i])))
 
 
 @functools.lru_cache(maxsize=64)

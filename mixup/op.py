@@ -27,6 +27,17 @@ Forward, in training mode, on a batch of N samples:
     (1 - eps) * one_hot + eps / num_classes when label_smoothing = eps > 0 (in training mode,
     mixed or not), or (N, num_classes) probability rows taken as given.
 
+    lam_mode='input' takes lambda from the graph instead: a third input lam (N,), weights in
+    [0, 1] (anything else, NaN included, is refused at forward), mode='mixup' only. The op
+    still draws the partners and the mixed subset as above (the same draws as the other
+    modes, so seek and mx.random.seed work alike); a mixed row i becomes
+    lam_i * x_i + (1 - lam_i) * x_j(i) (labels alike), a row left out by mix_rate passes
+    unchanged (lam_i is ignored there, as if it were 1) and gets zero gradient w.r.t. lam_i.
+    The backward gives lam's exact gradient too: for a mixed row,
+    dL/dlam_i = <dL/dx~_i, x_i - x_j(i)> + <dL/dy~_i, y_i - y_j(i)> (the second term when
+    label_out has a gradient); zero at inference and under paused(), where the node is the
+    identity.
+
     Manifold mixup (Verma et al., https://arxiv.org/abs/1806.05236): with num_places = P > 1
     the node is one of P in a network, at position `place`; each training step exactly one
     place, uniform over the P, mixes and the others pass data and labels unchanged.
@@ -79,9 +90,9 @@ import numpy as np
 import mixup_compat
 
 from .draws import CutMixPlan, chosen_place, draw_batch_plan
-from .mixing import (BoxMixing, RowMixing, check_labels, device_array, label_classes,
-                     label_probabilities)
-from .params import MAX_BATCH, OP_TYPE, mixed_count, parse
+from .mixing import (BoxMixing, RowMixing, check_lam, check_labels, device_array,
+                     label_classes, label_probabilities)
+from .params import MAX_BATCH, OP_TYPE, input_names, mixed_count, parse
 
 
 class _SharedState:
@@ -216,6 +227,7 @@ class MixUpOp(mx.operator.CustomOp):
         self._place_seed = place_seed  # shared by the num_places nodes of one executor
         self.step = _shared.first_step  # training-mode forwards so far
         self._backward_mixing = None  # the last forward's mixing: the backward is its transpose
+        self._lam_backward = None  # lam_mode='input': the last forward's labels and mixed rows
         # On the CPU the host is the device: the op reads and writes the callbacks' arrays in
         # place, and mixes small batches in numpy (_on_host, decided per batch).
         self._cpu = ctx.device_type == "cpu"
@@ -255,14 +267,18 @@ class MixUpOp(mx.operator.CustomOp):
 
     @_callback
     def forward(self, is_train, req, in_data, out_data, aux):
-        data, label = in_data
+        data, label = in_data[:2]
         p = self._params
         labels = self._read(label)  # the batch's labels on the host: checked, mixed there
         if p.check_labels:
             check_labels(labels, p.num_classes)
+        lam = None
+        if p.lam_input:  # the graph's weights (N numbers), checked whether or not it mixes
+            lam = self._read(in_data[2]).astype(np.float64)
+            check_lam(lam)
         probs = label_probabilities(labels, p.num_classes, p.label_smoothing if is_train else 0.0,
                                     checked=p.check_labels)
-        mixing = None
+        mixing = self._lam_backward = None
         if is_train:
             # draws of step s are a pure function of (seed, s); every training step counts
             step, self.step = self.step, self.step + 1
@@ -272,12 +288,14 @@ class MixUpOp(mx.operator.CustomOp):
             if not _shared.paused and mixes_here and mixed_count(p.mix_rate, shape[0]) > 0:
                 classes = label_classes(labels) if p.pairing == "other_class" else None
                 plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p, shape,
-                                       classes)
+                                       classes, lam)
                 # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's)
                 label_mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
                 cutmix = isinstance(plan, CutMixPlan)
                 mixing = BoxMixing(plan.boxes, plan.partner) if cutmix else label_mixing
                 self._on_host = self._cpu and mixes_on_host(cutmix, shape, data.dtype)
+                if p.lam_input:  # what the gradient w.r.t. lam needs besides the data
+                    self._lam_backward = (probs, plan.mixed)
                 probs = label_mixing.apply_numpy(probs)
         self._put(req[1], out_data[1], lambda: probs)
         self._backward_mixing = mixing
@@ -301,14 +319,44 @@ class MixUpOp(mx.operator.CustomOp):
         if req[1] != "add":  # labels get no gradient (adding zero would change nothing)
             self._put(req[1], in_grad[1],
                       lambda: np.zeros(in_grad[1].shape, np.dtype(in_grad[1].dtype)))
+        if self._params.lam_input:
+            self._put(req[2], in_grad[2], lambda: self._lam_gradient(out_grad, in_data).astype(
+                np.dtype(in_grad[2].dtype)))
+
+    def _lam_gradient(self, out_grad, in_data):
+        """The exact gradient w.r.t. lam (float64 numpy (N,)): through the data, by the forward
+        mixing's own method, plus through the labels when label_out has a gradient (a loss
+        usually gives its target none). Zero where lam had no effect: rows not mixed, and every
+        row at inference, under paused() or when another place of manifold mixup mixed."""
+        if self._lam_backward is None:
+            return np.zeros(in_data[2].shape)
+        (probs, rows), mixing = self._lam_backward, self._backward_mixing
+        if self._on_host:
+            total = mixing.lam_gradient_numpy(self._read(in_data[0]), self._read(out_grad[0]),
+                                              rows)
+        else:
+            total = mixing.lam_gradient(in_data[0], out_grad[0], rows)
+        label_grad = self._read(out_grad[1])
+        if label_grad.any():  # selected, so that unused (zero) label gradients add nothing
+            total += mixing.lam_gradient_numpy(probs, label_grad, rows)
+        return total
 
 
 # MXNet 1.9.1 workarounds (mixup_compat), installed explicitly here, where the op is registered:
-# MixUp declares every tensor as a backward dependency (out_grad 2, in_data 2, out_data 2:
-# indices 0..5) and gives the process-global set back to the other Python CustomOps; only the
+# MixUp declares every tensor as a backward dependency (out_grad 2, in_data 2 (3 with
+# lam_mode='input'), out_data 2: indices 0..5 (0..6)) and gives the process-global set back to the other Python CustomOps; only the
 # message of MixUp's own refusals is printed, not a traceback; and on the CPU the callbacks'
 # arrays are read and written in place, without a copy or a wait for the engine.
-_backward_dependencies = mixup_compat.CustomOpBackwardDependencies(range(2 + 2 + 2))
+# One bookkeeper per declaration a MixUp node makes (two inputs, or three with
+# lam_mode='input'). Each records the other ops' set when its own replaces it; both give back
+# in every callback, so the set a node finds when it declares is never a MixUp one.
+_backward_dependencies = {
+    inputs: mixup_compat.CustomOpBackwardDependencies(range(2 + inputs + 2)) for inputs in (2, 3)}
+
+
+def _give_back():
+    for dependencies in _backward_dependencies.values():
+        dependencies.give_back()
 mixup_compat.install_concise_refusals(prefix="MixUp:",
                                      types=(ValueError, OperatorInterrupted))
 _view = mixup_compat.callback_viewer()
@@ -329,6 +377,9 @@ class MixUpProp(mx.operator.CustomOpProp):
         while True:
             try:
                 super().__init__(need_top_grad=True)
+                # the inputs asked for, even when another parameter is refused: the refusal
+                # then comes from infer_shape, not from MXNet's binding of an unknown lam
+                self._inputs = input_names(kwargs.get("lam_mode"))
                 try:
                     self._params, self._error = _parse_op_kwargs(kwargs), None
                 except ValueError as error:
@@ -344,19 +395,19 @@ class MixUpProp(mx.operator.CustomOpProp):
 
     @_callback
     def list_arguments(self):
-        _backward_dependencies.give_back()
-        return ["data", "label"]
+        _give_back()
+        return list(self._inputs)
 
     @_callback
     def list_outputs(self):
-        _backward_dependencies.give_back()
+        _give_back()
         return ["data_out", "label_out"]
 
     @_callback
     def infer_shape(self, in_shape):
-        _backward_dependencies.give_back()
+        _give_back()
         p = self._checked_params()
-        data_shape, label_shape = (tuple(s) for s in in_shape)
+        data_shape, label_shape = (tuple(s) for s in in_shape[:2])
         if len(data_shape) < 1 or data_shape[0] == 0:
             raise ValueError("MixUp: data must have a batch axis, got shape %s" % (data_shape,))
         batch = data_shape[0]
@@ -378,33 +429,41 @@ class MixUpProp(mx.operator.CustomOpProp):
             raise ValueError("MixUp: mode=%s needs data of shape (N, C, H, W) (CutMix pastes "
                              "boxes of pixels), got shape %s" % (p.mode, data_shape))
         label_shape = (batch,) + label_shape[1:]
-        return [data_shape, label_shape], [data_shape, (batch, p.num_classes)], []
+        in_shapes = [data_shape, label_shape]
+        if p.lam_input:
+            lam_shape = tuple(in_shape[2])
+            if lam_shape in ((), (0,)):  # unknown: one weight per row
+                lam_shape = (batch,)
+            if lam_shape != (batch,):
+                raise ValueError("MixUp: lam must have shape (N,) = (%d,), one weight per row "
+                                 "of data %s, got shape %s" % (batch, data_shape, lam_shape))
+            in_shapes.append(lam_shape)
+        return in_shapes, [data_shape, (batch, p.num_classes)], []
 
     @_callback
     def infer_type(self, in_type):
-        _backward_dependencies.give_back()
-        self._checked_params()
-        data_type, label_type = in_type
+        _give_back()
+        p = self._checked_params()
+        data_type, label_type = in_type[:2]
         if label_type is None:  # unknown (a label variable without dtype): MXNet's float32
             label_type = np.float32
-        if data_type is None:
-            data_type = np.float32
-        if np.dtype(data_type) not in (np.float16, np.float32, np.float64):
-            raise ValueError("MixUp: data must be float16, float32 or float64, got %s"
-                             % np.dtype(data_type).name)
-        return [data_type, label_type], [data_type, np.float32], []
+        in_types = [_float("data", data_type, np.float32), label_type]
+        if p.lam_input:  # lam's own float type (its gradient's), else data's
+            in_types.append(_float("lam", in_type[2], in_types[0]))
+        return in_types, [in_types[0], np.float32], []
 
     @_callback
     def declare_backward_dependency(self, out_grad, in_data, out_data):
-        # The gradient needs only out_grad[0] and the stored plan, yet we declare every tensor:
+        # The gradient needs only out_grad[0] and the stored plan (with lam_mode='input' also
+        # in_data[0] and out_grad[1], for lam's), yet we declare every tensor:
         # see mixup_compat.CustomOpBackwardDependencies for why MXNet 1.9.1 requires it next
         # to other Python ops.
-        _backward_dependencies.declared_by_mixup()
+        _backward_dependencies[len(in_data)].declared_by_mixup()
         return out_grad + in_data + out_data
 
     @_callback
     def create_operator(self, ctx, shapes, dtypes):
-        _backward_dependencies.give_back()
+        _give_back()
         p = self._checked_params()
         # Runs in the caller's thread, where mx.random.seed governs MXNet's generator.
         seed = _draw_seed()
@@ -429,6 +488,15 @@ def _parse_op_kwargs(kwargs):
     """``parse(**kwargs)``, remembered: an imperative ``mx.nd.Custom`` call creates a MixUpProp
     each time, with the same strings (a ValueError is not remembered: it is raised anew)."""
     return _parse_strings(tuple(sorted(kwargs.items())))
+
+
+def _float(name, dtype, unknown):
+    """An input's float type (``unknown`` if MXNet does not know it yet), or a refusal."""
+    dtype = unknown if dtype is None else dtype
+    if np.dtype(dtype) not in (np.float16, np.float32, np.float64):
+        raise ValueError("MixUp: %s must be float16, float32 or float64, got %s"
+                         % (name, np.dtype(dtype).name))
+    return dtype
 
 
 def _draw_seed():

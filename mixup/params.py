@@ -26,7 +26,11 @@ OP_TYPE = "MixUp"
 # Larger batches would lose exactness of the float32 indices that carry the mixing plan.
 MAX_BATCH = 1 << 24
 
-LAM_MODES = ("batch", "sample")
+# lambda drawn by the op (the trainer's choices), or taken from the graph ('input': a third
+# input `lam`, which the trainer's networks do not have)
+DRAWN_LAM_MODES = ("batch", "sample")
+LAM_INPUT = "input"
+LAM_MODES = DRAWN_LAM_MODES + (LAM_INPUT,)
 MODES = ("mixup", "cutmix", "switch")
 PAIRINGS = ("random", "other_class")
 
@@ -129,8 +133,11 @@ class Mixing:
         trainer_default=0.7)
     lam_mode: str = _param(
         "batch", "``'batch'``: one lambda (and, for CutMix, one box) per batch, as the "
-        "papers; ``'sample'``: one per mixed sample.", one_of(LAM_MODES), kind="str",
-        option="one lambda per batch (the paper) or per sample")
+        "papers; ``'sample'``: one per mixed sample; ``'input'``: lambda from the graph, a "
+        "third input ``lam`` of shape (N,), one weight in [0, 1] per row (the op still draws "
+        "the partners and, by mix_rate, the mixed rows; the others keep lam = 1 and get no "
+        "gradient), with its exact gradient; mode='mixup' only.", one_of(LAM_MODES),
+        kind="str", option="one lambda per batch (the paper) or per sample")
     mode: str = _param(
         "mixup", "``'mixup'``: x~ = lam * x_i + (1 - lam) * x_j; ``'cutmix'``: a box of "
         "partner j's pixels pasted into x_i, `CutMix <https://arxiv.org/abs/1905.04899>`_ "
@@ -199,8 +206,17 @@ class MixUpParams(Mixing):
         0, "accepted for compatibility with the original op, never required: the op mixes the "
         "batch it is given.", whole(1, "if given"), kind="int")
 
+    @property
+    def lam_input(self):
+        """Whether the node takes lambda from the graph: a third input ``lam``."""
+        return self.lam_mode == LAM_INPUT
+
+    def inputs(self):
+        """The node's input names, in MXNet's order: data, label (and lam)."""
+        return input_names(self.lam_mode)
+
     def op_kwargs(self):
-        """Keyword arguments for ``mx.sym.Custom`` / ``mx.nd.Custom`` (without data, label)."""
+        """Keyword arguments for ``mx.sym.Custom`` / ``mx.nd.Custom`` (without the inputs)."""
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del kwargs["batch_size"]
         return dict(op_type=OP_TYPE, **kwargs)
@@ -208,6 +224,13 @@ class MixUpParams(Mixing):
     @property
     def mixing(self):
         return Mixing(**self.values())
+
+
+def input_names(lam_mode):
+    """The input names of a node with this lam_mode (a value or MXNet's string), in MXNet's
+    order: data, label, and lam with lam_mode='input'."""
+    lam_input = str(lam_mode).strip().lower() == LAM_INPUT
+    return ("data", "label", "lam") if lam_input else ("data", "label")
 
 
 MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(Mixing))
@@ -229,11 +252,22 @@ def _refuse_unknown(raw, known):
                          % (", ".join(sorted(unknown)), ", ".join(known)))
 
 
+def _refuse_combinations(values):
+    """Refuse parameters that are valid alone but have no meaning together."""
+    mode = values.get("mode", "mixup")
+    if values.get("lam_mode") == LAM_INPUT and mode != "mixup":
+        # CutMix's label weight is its box's area, drawn by the op: a lam input would not set it
+        raise ValueError("MixUp: lam_mode='input' (lambda from the graph) works with "
+                         "mode='mixup' only, got mode=%r" % mode)
+
+
 def parse_mixing(**raw) -> Mixing:
     """A :class:`Mixing` from values or MXNet's strings (missing ones take their defaults).
     Raises ``ValueError`` whose message names the parameter and the bad value."""
     _refuse_unknown(raw, MIXING_FIELDS)
-    return Mixing(**_checked(dataclasses.fields(Mixing), raw))
+    values = _checked(dataclasses.fields(Mixing), raw)
+    _refuse_combinations(values)
+    return Mixing(**values)
 
 
 def parse(**raw) -> MixUpParams:
@@ -245,11 +279,23 @@ def parse(**raw) -> MixUpParams:
     if not _given(raw.get("num_classes")):
         raise ValueError("MixUp: num_classes is required (the number of classes, >= 2)")
     values = _checked(dataclasses.fields(MixUpParams), raw)
+    _refuse_combinations(values)
     places, place = values.get("num_places", 1), values.get("place", 0)
     if not 0 <= place < places:
         raise ValueError("MixUp: place must be in [0, num_places=%d), got %r"
                          % (places, raw.get("place")))
     return MixUpParams(**values)
+
+
+def lam_inputs(params, lam):
+    """The inputs after data and label that a node with ``params`` takes: (lam,) with
+    lam_mode='input', else none. A lam without lam_mode='input', or the reverse, is refused
+    (ValueError): the op would otherwise ignore the weights, or lack them."""
+    if params.lam_input != (lam is not None):
+        raise ValueError("MixUp: lam (lambda from the graph) is given exactly when "
+                         "lam_mode='input'; got lam_mode=%r and %s" % (
+                             params.lam_mode, "a lam" if lam is not None else "no lam"))
+    return () if lam is None else (lam,)
 
 
 def _wrapped(text, indent):

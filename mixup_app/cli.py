@@ -111,7 +111,9 @@ def add_mixing_options(group, defaults=None):
     defaults shown and their choices; ``defaults`` maps a parameter to the entry point's
     default (see :func:`mixup.params.mixing_defaults`). The values are checked by :func:`mixup.params.parse_mixing`."""
     defaults = defaults or params.mixing_defaults()
-    choices = {"lam_mode": params.LAM_MODES, "mode": params.MODES, "pairing": params.PAIRINGS}
+    # lam_mode='input' is not offered: the trainer's networks give the node no lam input
+    choices = {"lam_mode": params.DRAWN_LAM_MODES, "mode": params.MODES,
+               "pairing": params.PAIRINGS}
     for f in dataclasses.fields(params.Mixing):
         kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
         if f.metadata["kind"] == "float":

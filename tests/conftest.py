@@ -44,6 +44,49 @@ def last_json_line(text):
     raise AssertionError("no JSON line in output:\n" + text)
 
 
+# ------------------------------------------------------------------ refusals in a subprocess
+
+REPORT = """
+import json
+def report(fn):
+    try:
+        fn(); mx.nd.waitall(); print(json.dumps({"caught": None}))
+    except Exception as e:
+        print(json.dumps({"caught": type(e).__name__, "message": str(e)}))
+"""
+CASE_MARK = "### case "
+
+
+def refusal_outcomes(prelude, cases):
+    """Run every call of ``cases`` ({case: (call, words)}) one after the other in one fresh
+    interpreter, after ``prelude`` (which imports mx): a crash (MXNet 1.9.1 dies on some
+    exceptions in a CustomOp's callbacks) fails cases, not the test run. Returns
+    case -> (that case's stdout, or None if the interpreter died before its end; the process)."""
+    script = prelude + REPORT + "".join(
+        "print(%r, flush=True)\nreport(lambda: %s)\nprint('survived', flush=True)\n"
+        % (CASE_MARK + case, call) for case, (call, _) in cases.items())
+    proc = run_python(script, timeout=300)
+    sections = {}
+    for chunk in proc.stdout.split(CASE_MARK)[1:]:
+        case, _, text = chunk.partition("\n")
+        sections[case] = text if "survived" in text else None
+    return {case: (sections.get(case), proc) for case in cases}
+
+
+def assert_refused(outcome, words):
+    """The case of :func:`refusal_outcomes` was refused and its message holds every word."""
+    text, proc = outcome
+    assert text is not None, "process died (%d) in or before this case:\n%s\n%s" % (
+        proc.returncode, proc.stdout[-3000:], proc.stderr[-2000:])
+    result = last_json_line(text)
+    # simple_bind wraps the MXNetError of shape inference in a RuntimeError
+    assert result["caught"] in ("ValueError", "MXNetError", "RuntimeError"), result
+    # MXNet prints a CustomOp's own message to stdout and wraps it in a generic MXNetError.
+    text = text + result.get("message", "")
+    for word in words:
+        assert word in text, "%r not in the message:\n%s" % (word, text[-3000:])
+
+
 @pytest.fixture(autouse=True)
 def mixup_steps_from_zero():
     """mixup.seek is process-wide and a trainer run in this process (train.main) leaves its

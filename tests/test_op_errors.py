@@ -5,15 +5,10 @@ CustomOpProp.__init__) fails tests, not the run. (mixup.parse, mixup.symbol and 
 block raise in Python: test_op_params.py.)"""
 import pytest
 
-from conftest import last_json_line, run_python
+from conftest import REPORT, assert_refused, last_json_line, refusal_outcomes, run_python
 
 PRELUDE = """
 import json, mxnet as mx, numpy as np, mixup
-def report(fn):
-    try:
-        fn(); mx.nd.waitall(); print(json.dumps({"caught": None}))
-    except Exception as e:
-        print(json.dumps({"caught": type(e).__name__, "message": str(e)}))
 def nd(data=np.zeros((4, 3)), label=np.arange(4) % 2, **kw):
     kw.setdefault("num_classes", 2)
     with mx.autograd.train_mode():
@@ -58,37 +53,17 @@ CASES = {
 }
 
 
-MARK = "### case "
-
-
 @pytest.fixture(scope="module")
 def outcomes():
-    """case -> (stdout of that case, or None if the interpreter died before reaching its end)."""
-    script = PRELUDE + "".join(
-        "print(%r, flush=True)\nreport(lambda: %s)\nprint('survived', flush=True)\n"
-        % (MARK + case, call) for case, (call, _) in CASES.items())
-    proc = run_python(script, timeout=300)
-    sections = {}
-    for chunk in proc.stdout.split(MARK)[1:]:
-        case, _, text = chunk.partition("\n")
-        sections[case] = text if "survived" in text else None
-    return {case: (sections.get(case), proc) for case in CASES}
+    return refusal_outcomes(PRELUDE, CASES)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_refused_with_a_message_naming_it(outcomes, case):
-    text, proc = outcomes[case]
-    assert text is not None, "process died (%d) in or before this case:\n%s\n%s" % (
-        proc.returncode, proc.stdout[-3000:], proc.stderr[-2000:])
-    result = last_json_line(text)
-    # simple_bind wraps the MXNetError of shape inference in a RuntimeError
-    assert result["caught"] in ("ValueError", "MXNetError", "RuntimeError"), result
-    # MXNet prints a CustomOp's own message to stdout and wraps it in a generic MXNetError.
-    text = text + result.get("message", "")
-    for word in CASES[case][1]:
-        assert word in text, "%r not in the message:\n%s" % (word, text[-3000:])
+    assert_refused(outcomes[case], CASES[case][1])
 
 
 def test_a_good_call_passes_the_same_harness():
-    proc = run_python(PRELUDE + "report(lambda: nd(alpha=0.2, mix_rate=0.7, batch_size=128))")
+    proc = run_python(PRELUDE + REPORT
+                      + "report(lambda: nd(alpha=0.2, mix_rate=0.7, batch_size=128))")
     assert proc.returncode == 0 and last_json_line(proc.stdout)["caught"] is None

@@ -79,7 +79,7 @@ def test_the_trainer_has_an_option_per_mixing_parameter_with_its_declared_defaul
 
 def test_the_trainers_choices_are_the_declared_ones():
     parser = build_parser()
-    for option, choices in (("--mode", params.MODES), ("--lam-mode", params.LAM_MODES),
+    for option, choices in (("--mode", params.MODES), ("--lam-mode", params.DRAWN_LAM_MODES),
                             ("--pairing", params.PAIRINGS)):
         action = next(a for a in parser._actions if option in a.option_strings)
         assert tuple(action.choices) == choices
