@@ -211,8 +211,12 @@ TEST = "test.json"
 #      accuracy: {eps: A}, correct: {eps: k}}
 #   3  "attacks": {method: {steps, space, accuracy, correct}} (FGSM and I-FGSM in one run),
 #      and "format": 3
-# Files without "format" are 1 or 2, told apart by their keys; both are read as 3.
-TEST_FORMAT = 3
+#   4  + "attack_source" with "attacks": null (white-box) or {run: path, epoch: N}, the run
+#      whose checkpoint made the attack (./test.sh --attack-from: black-box). A new layout so
+#      that an older reader refuses it rather than show a black-box accuracy as white-box.
+# Files without "format" are 1 or 2, told apart by their keys; all are read as 4 (earlier
+# layouts' attacks are white-box: attack_source None).
+TEST_FORMAT = 4
 
 TEST_FIELDS = {
     "accuracy": (is_fraction, "a number in [0, 1]"),
@@ -272,9 +276,20 @@ def _attacks(scores, path):
     return attacks
 
 
+def _attack_source(scores, path):
+    """None (white-box, or no attack) or {"run": path, "epoch": N}, checked."""
+    source = scores.get("attack_source")
+    if source is not None and not (isinstance(source, dict) and isinstance(source.get("run"), str)
+                                   and is_whole(source.get("epoch"))):
+        _refuse(path, "'attack_source' must be null or {run: a path, epoch: N}, got %s"
+                % _shown(source))
+    return source
+
+
 def check_test(scores, path):
     """The scores of a test.json of any layout, read as the current one: its own keys, with
-    "attacks" in layout 3's form (none: {}), "reliability" None where layout 1 has none, and
+    "attacks" in layout 3's form (none: {}), "attack_source" None where the attacks are
+    white-box (or none), "reliability" None where layout 1 has none, and
     "split" "val" where it is not said (before --split train). FileRefused naming the file and
     the key for anything a reader uses that is missing or of the wrong type."""
     if not isinstance(scores, dict):
@@ -289,6 +304,7 @@ def check_test(scores, path):
         _check_bins(scores["reliability"], path)
     out = {k: v for k, v in scores.items() if k != "attack"}
     out.update(format=TEST_FORMAT, attacks=_attacks(scores, path),
+               attack_source=_attack_source(scores, path),
                reliability=scores.get("reliability"), split=scores.get("split", "val"))
     return out
 

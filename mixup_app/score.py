@@ -1,7 +1,8 @@
 """Score a run's checkpoint on its validation set.
 
     ./test.sh [--out-dir RUN] [--epoch N|best] [--data-dir DIR] [--fgsm EPS[,EPS...]]
-              [--ifgsm-steps K] [--split val|train]
+              [--ifgsm-steps K] [--attack-from OTHER_RUN [--attack-epoch N|best]]
+              [--split val|train]
 
 Defaults: runs/latest, its last checkpoint, the dataset and data directory it was trained on.
 Every image is counted exactly once (the wrapped-around samples of the last batch are
@@ -11,8 +12,13 @@ dropped). Prints one line on stdout,
 
 and the rest on stderr; writes RUN/test.json (accuracy, top-5, cross-entropy, expected
 calibration error, reliability bins, per-class accuracy, confusion matrix, attacked
-accuracies), RUN/confusion.png and RUN/reliability.png. With --split train it scores the run's
+accuracies and which run's checkpoint made the attack), RUN/confusion.png and
+RUN/reliability.png. With --split train it scores the run's
 own training set (with its subset and noisy labels, unaugmented) into RUN/test-train.json.
+
+With --attack-from OTHER_RUN the attack is black-box: the adversarial images are made with
+OTHER_RUN's network (its checkpoint, its normalisation) and scored with this run's; the clean
+accuracy is still this run's own. The two runs must share dataset, image shape and classes.
 """
 import dataclasses
 import json
@@ -47,11 +53,16 @@ def build_parser():
         "labels), to see what it memorised", choices=["val", "train"])
     add(p, "--batch-size", 100, "images per forward pass", type=int)
     add(p, "--gpus", "", "GPU indices; empty: the CPU")
-    add(p, "--fgsm", "", "EPS[,EPS...]: also score every image under a white-box FGSM attack "
-        "of each size, in pixel levels of 0..255")
+    add(p, "--fgsm", "", "EPS[,EPS...]: also score every image under an FGSM attack of each "
+        "size, in pixel levels of 0..255 (white-box unless --attack-from)")
     add(p, "--ifgsm-steps", 1, "with --fgsm: K > 1 adds the iterative attack (I-FGSM, K "
         "steps) at the same sizes",
         type=int)
+    add(p, "--attack-from", "", "with --fgsm: a black-box attack, made with this other run's "
+        "network (same dataset, image shape and classes) and scored on this run's",
+        shown="none: white-box")
+    add(p, "--attack-epoch", None, "with --attack-from: its checkpoint that makes the attack, "
+        "an epoch number, 'last' or 'best' (as --epoch)", shown="last")
     threads.add_option(p)
     return p
 
@@ -69,7 +80,7 @@ def _epsilons(text):
     return values
 
 
-def _epoch(text, run_dir):
+def _epoch(text, run_dir, option="--epoch"):
     have = runs.checkpoint_epochs(run_dir)
     if not have:
         raise FileNotFoundError("%s has no checkpoint yet" % run_dir)
@@ -79,12 +90,58 @@ def _epoch(text, run_dir):
         best = runs.best_epoch(run_dir)
         if best is None:
             raise FileNotFoundError("%s has no best.json (made by runs that validate every "
-                                    "epoch); give --epoch N" % run_dir)
+                                    "epoch); give %s N" % (run_dir, option))
         return best[0]
     try:
         return int(text)
     except ValueError:
-        raise ConfigError("--epoch must be a number, 'last' or 'best', got %r" % text) from None
+        raise ConfigError("%s must be a number, 'last' or 'best', got %r"
+                          % (option, text)) from None
+
+
+def _classes(config, data_dir):
+    return config.num_classes or catalogue.spec(config.dataset, data_dir).num_classes
+
+
+def _attack_source(args, run_dir, config, epoch):
+    """(scoring.AttackSource, {"run", "epoch"}) of --attack-from, or (None, None) for the
+    white-box attack, which --attack-from naming this run's scored checkpoint also is.
+    Refuses, naming --attack-from and both values, a source whose adversarial images would
+    not be images of this run's task (another dataset, image shape or class count), and a
+    source that is no run directory or has no such checkpoint: said before anything is
+    computed, rather than an attack that means nothing or a failure after the clean pass."""
+    other = args.attack_from
+    other_dir = os.path.realpath(other)
+    try:
+        source = RunConfig.load(other_dir)
+        source_epoch = _epoch("last" if args.attack_epoch is None else args.attack_epoch,
+                              other_dir, option="--attack-epoch")
+    except (FileNotFoundError, ConfigError) as error:
+        raise ConfigError("--attack-from %s: %s" % (other, error)) from None
+    # the source's normalisation is that of the data it was trained on; where that
+    # directory is gone, the same dataset's manifest in this run's data directory
+    source_data = (source.data_dir if os.path.exists(records.manifest_path(
+        source.data_dir, source.dataset)) else config.data_dir)
+    source = dataclasses.replace(source, data_dir=source_data)
+    for what, theirs, ours in (
+            ("dataset", source.dataset, config.dataset),
+            ("image shape", ",".join(map(str, source.image_shape or ())),
+             ",".join(map(str, config.image_shape or ()))),
+            ("class count", _classes(source, source_data), _classes(config, config.data_dir))):
+        if theirs != ours:
+            raise ConfigError("--attack-from %s has %s %s, this run (%s) has %s: its attack "
+                              "would not be on this run's images" % (other, what, theirs,
+                                                                      run_dir, ours))
+    if other_dir == run_dir and source_epoch == epoch:
+        return None, None  # the scored checkpoint itself: the white-box attack
+    try:
+        checkpoint = scoring.load(other_dir, source, source_epoch)
+    except runs.CheckpointError as error:
+        raise ConfigError("--attack-from %s --attack-epoch %s: %s" % (
+            other, source_epoch, error)) from None
+    manifest = records.load_manifest(source_data, source.dataset)
+    return (scoring.AttackSource(checkpoint, tuple(manifest["mean"]), tuple(manifest["std"])),
+            {"run": other_dir, "epoch": source_epoch})
 
 
 def main(argv=None):
@@ -110,6 +167,12 @@ def _score(parser, args):
         if args.ifgsm_steps > 1 and not eps_list:
             raise ConfigError("--ifgsm-steps %d needs --fgsm EPS[,EPS...] (the attack sizes)"
                               % args.ifgsm_steps)
+        if args.attack_from and not eps_list:
+            raise ConfigError("--attack-from %s needs --fgsm EPS[,EPS...] (the attack sizes)"
+                              % args.attack_from)
+        if args.attack_epoch is not None and not args.attack_from:
+            raise ConfigError("--attack-epoch %s goes with --attack-from OTHER_RUN (the run "
+                              "whose checkpoint it names)" % args.attack_epoch)
         if eps_list and args.split != "val":
             raise ConfigError("--fgsm %s attacks the validation images; it cannot be combined "
                               "with --split %s" % (args.fgsm, args.split))
@@ -124,6 +187,8 @@ def _score(parser, args):
         expected = (manifest["splits"]["val"]["count"] if args.split == "val"
                     else config.train_count)
         batch_size = min(args.batch_size, expected)  # MXNet refuses batches larger than the set
+        source, attack_source = (_attack_source(args, run_dir, config, epoch)
+                                 if args.attack_from else (None, None))
         ctxs = contexts(gpus)
         checkpoint = scoring.load(run_dir, config, epoch)
         probs, labels = scoring.predictions(checkpoint, config, data_dir, batch_size, ctxs,
@@ -134,7 +199,7 @@ def _score(parser, args):
         if eps_list:
             for method, steps in methods:
                 attacks[method] = (steps, scoring.attacked_accuracy(
-                    checkpoint, config, data_dir, batch_size, ctxs[0], eps_list, steps))
+                    checkpoint, config, data_dir, batch_size, ctxs[0], eps_list, steps, source))
     except (FileNotFoundError, DataError, ValueError, DeviceError,
             runs.CheckpointError) as error:
         return parser.report(error)
@@ -153,6 +218,8 @@ def _score(parser, args):
                                       "correct": {"%g" % eps: correct
                                                   for eps, (correct, count) in done.items()}}
                              for method, (steps, done) in attacks.items()}
+        # who made the attack: null, this checkpoint (white-box), or {run, epoch} (black-box)
+        result["attack_source"] = attack_source
     suffix = "" if args.split == "val" else "-train"
     write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
     title = "%s %s, epoch %d: accuracy %.2f%%, %s" % (
@@ -170,10 +237,13 @@ def _score(parser, args):
         "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
         plots.ece_text(result["ece"]), os.path.join(run_dir, "test%s.json" % suffix)),
         file=sys.stderr)
+    made_by = (" (black-box, made by %s epoch %d)" % (attack_source["run"],
+                                                      attack_source["epoch"])
+               if attack_source else "")
     for method, (steps, done) in attacks.items():
         for eps, (correct, count) in done.items():
-            print("%s eps %g: accuracy %.4f (%d/%d)" % (method, eps, correct / count, correct,
-                                                        count), file=sys.stderr)
+            print("%s eps %g%s: accuracy %.4f (%d/%d)" % (method, eps, made_by, correct / count,
+                                                          correct, count), file=sys.stderr)
     print("accuracy: %.4f (%d/%d)" % (result["accuracy"], result["correct"], result["count"]))
     return 0
 

@@ -1,5 +1,7 @@
 """Scoring a checkpoint: the scoring graph (no MixUp) with a checkpoint's parameters, its
-predictions over a split, and its predictions under a white-box FGSM / I-FGSM attack.
+predictions over a split, and its predictions under an FGSM / I-FGSM attack: white-box (the
+attack is made with the scored network itself) or black-box (made with another run's network,
+an :class:`AttackSource`, and scored on this one: does an attack transfer?).
 
 The attack works on the raw image (pixel levels 0..255), through the per-channel mean/std
 normalisation that the network sees:
@@ -11,7 +13,9 @@ normalisation that the network sees:
 where loss is the cross-entropy of the true label and grad_x is exact: the network's input
 gradient divided by the channel's std (the chain rule through (x - mean) / std). The
 gradient is taken in inference mode (BatchNorm with its moving statistics), the same function
-that is scored.
+that is scored. A black-box attack is the same computation on the source network, through the
+source's own normalisation (the mean/std of the data it was trained on); the adversarial raw
+image is then normalised as the scored network expects.
 """
 from dataclasses import dataclass
 
@@ -42,6 +46,16 @@ def load(run_dir, config, epoch):
                                 dtype=config.dtype, train=False)
     args, auxs = runs.load_params(run_dir, epoch)
     return Checkpoint(symbol, args, auxs)
+
+
+@dataclass(frozen=True)
+class AttackSource:
+    """The network that makes the adversarial images: its checkpoint and the per-channel
+    normalisation its input went through in training (the mean/std of its data's manifest),
+    so that its input gradient is taken on what it was trained to see."""
+    checkpoint: Checkpoint
+    mean: tuple
+    std: tuple
 
 
 def module_for(checkpoint, batch_size, image_shape, contexts):
@@ -108,14 +122,29 @@ def attack(gradient, raw, labels, eps, steps, mean, std):
     return x
 
 
-def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, steps):
+def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, steps,
+                      source=None):
     """{eps: (correct, count)} of the checkpoint on every validation image, attacked."""
+    return {eps: _count(probs, labels) for eps, (probs, labels) in attacked_probabilities(
+        checkpoint, config, data_dir, batch_size, ctx, eps_list, steps, source).items()}
+
+
+def _count(probs, labels):
+    return int((probs.argmax(axis=1) == labels).sum()), len(labels)
+
+
+def attacked_probabilities(checkpoint, config, data_dir, batch_size, ctx, eps_list, steps,
+                           source=None):
+    """{eps: (probabilities (N, classes), labels)} of the checkpoint (config's run) on every
+    validation image in order, each attacked with `steps` steps of size eps. The attack is made by
+    `source` (an AttackSource: black-box), by default the checkpoint itself through this run's
+    normalisation (white-box): one code path, so a black-box attack from the scored checkpoint
+    is the white-box attack exactly."""
     manifest = records.load_manifest(data_dir, config.dataset)
     mean, std = manifest["mean"], manifest["std"]
-    gradient = InputGradient(checkpoint, batch_size, config.image_shape, ctx)
+    source = source or AttackSource(checkpoint, tuple(mean), tuple(std))
+    gradient = InputGradient(source.checkpoint, batch_size, config.image_shape, ctx)
     scorer = module_for(checkpoint, batch_size, config.image_shape, [ctx])
-    mean_b = np.asarray(mean).reshape(1, -1, 1, 1)
-    std_b = np.asarray(std).reshape(1, -1, 1, 1)
     results = {}
     total = manifest["splits"]["val"]["count"]
     for eps in eps_list:
@@ -123,28 +152,30 @@ def attacked_accuracy(checkpoint, config, data_dir, batch_size, ctx, eps_list, s
                                    config.image_shape, train=False, normalize=False,
                                    threads=decode_threads(gpus=ctx.device_type == "gpu"))
         with bar(total, "%s eps %g" % ("FGSM" if steps == 1 else "I-FGSM", eps)) as pbar:
-            correct, count = _attacked_pass(batches, gradient, scorer, eps, steps, mean, std,
-                                            mean_b, std_b, pbar)
-        results[eps] = (correct, count)
+            results[eps] = _attacked_pass(batches, gradient, scorer, eps, steps, source,
+                                          mean, std, pbar)
     return results
 
 
-def _attacked_pass(batches, gradient, scorer, eps, steps, mean, std, mean_b, std_b, pbar):
-    """(correct, count) over one pass of attacked images (padding not counted)."""
-    correct = count = 0
+def _attacked_pass(batches, gradient, scorer, eps, steps, source, mean, std, pbar):
+    """(probabilities, labels) over one pass of attacked images (padding dropped): made with
+    `source`'s gradient through its normalisation, scored through this run's (mean, std)."""
+    mean_b = np.asarray(mean).reshape(1, -1, 1, 1)
+    std_b = np.asarray(std).reshape(1, -1, 1, 1)
+    probs, truth = [], []
     for batch in batches:
         interrupts.check()
         raw = batch.data[0].asnumpy()
         labels = batch.label[0].asnumpy()
-        adversarial = attack(gradient, raw, labels, eps, steps, mean, std) if eps else raw
+        adversarial = (attack(gradient, raw, labels, eps, steps, source.mean, source.std)
+                       if eps else raw)
         scorer.forward(mx.io.DataBatch([mx.nd.array((adversarial - mean_b) / std_b)],
                                        [batch.label[0]]), is_train=False)
         keep = raw.shape[0] - batch.pad
-        predicted = scorer.get_outputs()[0].asnumpy()[:keep].argmax(axis=1)
-        correct += int((predicted == labels[:keep]).sum())
-        count += keep
+        probs.append(scorer.get_outputs()[0].asnumpy()[:keep])
+        truth.append(labels[:keep])
         pbar.update(keep)
-    return correct, count
+    return np.concatenate(probs), np.concatenate(truth)
 
 
 def predictions(checkpoint, config, data_dir, batch_size, contexts, split="val"):

@@ -217,3 +217,220 @@ def test_scoring_under_attack_and_on_the_training_set(finished_run):
     assert open(os.path.join(out, "reliability.png"), "rb").read(4) == b"\x89PNG"
     train = cli("mixup_app.score", "--out-dir", out, "--split", "train")
     assert train.returncode == 0 and train.stdout.strip().endswith("/120)"), train.stderr
+
+
+# ------------------------------------------------------------------ black-box attacks
+
+@pytest.fixture(scope="module")
+def attack_source_run(tmp_path_factory, data_dir):
+    """Another run on the same images, trained through another normalisation (a copy of the
+    data whose manifest has other means and deviations): an attack made with it through the
+    scored run's normalisation instead of its own would not match the hand computation."""
+    import shutil
+    copy = str(tmp_path_factory.mktemp("otherdata") / "data")
+    shutil.copytree(data_dir, copy)
+    path = os.path.join(copy, "synthetic.json")
+    manifest = json.load(open(path))
+    manifest.update(mean=[100.0, 150.0, 120.0], std=[30.0, 70.0, 55.0])
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    out = str(tmp_path_factory.mktemp("source") / "s")
+    proc = cli("mixup_app.train", *TINY, "--data-dir", copy, "--num-epochs", "1",
+               "--out-dir", out, "--seed", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return out
+
+
+class _HandModel:
+    """A run's checkpoint as a function of the raw image (0..255), built here without
+    mixup_app.scoring: the scoring graph's logits in a Gluon SymbolBlock, the run's data's
+    normalisation in front, in inference mode (BatchNorm on its moving statistics), and the
+    input gradient of the cross-entropy by MXNet's autograd through the normalisation."""
+
+    def __init__(self, run_dir, epoch):
+        import mixup_symbols
+        import mxnet as mx
+        config = json.load(open(os.path.join(run_dir, "config.json")))
+        manifest = json.load(open(os.path.join(config["data_dir"], "synthetic.json")))
+        self.mean = mx.nd.array(manifest["mean"], dtype="float64").reshape((1, -1, 1, 1))
+        self.std = mx.nd.array(manifest["std"], dtype="float64").reshape((1, -1, 1, 1))
+        symbol = mixup_symbols.get_symbol("resnet", num_classes=10, num_layers=8,
+                                          image_shape=(3, 28, 28), train=False)
+        logits = symbol.get_children()[0]  # SoftmaxOutput(logits, label)
+        self.net = mx.gluon.SymbolBlock(logits, [mx.sym.var("data", dtype="float32")])
+        self.net.collect_params().load(runs.params_path(run_dir, epoch), mx.cpu(),
+                                       ignore_extra=True)
+
+    def _logits(self, raw):
+        return self.net(((raw - self.mean) / self.std).astype("float32"))
+
+    def probabilities(self, raw):
+        import mxnet as mx
+        return mx.nd.softmax(self._logits(mx.nd.array(raw, dtype="float64"))).asnumpy()
+
+    def predict(self, raw):
+        return self.probabilities(raw).argmax(axis=1)
+
+    def gradient(self, raw, labels):
+        import mxnet as mx
+        x = mx.nd.array(raw, dtype="float64")
+        x.attach_grad()
+        with mx.autograd.record(train_mode=False):
+            logits = self._logits(x)
+            loss = -mx.nd.pick(mx.nd.log_softmax(logits), mx.nd.array(labels)).sum()
+        loss.backward(train_mode=False)
+        return x.grad.asnumpy()
+
+    def attack(self, raw, labels, eps, steps):
+        """FGSM (steps 1) or I-FGSM: steps of 2.5 eps / K, projected onto the eps-ball around
+        the image and onto [0, 255]."""
+        x = raw.copy()
+        step = eps if steps == 1 else 2.5 * eps / steps
+        for _ in range(steps):
+            x = x + step * np.sign(self.gradient(x, labels))
+            x = np.clip(np.clip(x, raw - eps, raw + eps), 0, 255)
+        return x
+
+
+def _val_images(data_dir):
+    from conftest import read_records
+    pixels, labels = read_records(*[os.path.join(data_dir, "synthetic_val." + ext)
+                                    for ext in ("rec", "idx")], (3, 28, 28))
+    return pixels.transpose(0, 3, 1, 2).astype(np.float64), labels
+
+
+def test_a_black_box_attack_is_the_source_runs_attack_scored_on_this_run(
+        finished_run, attack_source_run, data_dir):
+    import mxnet as mx
+    from mixup_app import report, score, scoring
+    from mixup_app.config import RunConfig
+    target, _ = finished_run
+    raw, labels = _val_images(data_dir)
+    source, scored = _HandModel(attack_source_run, 1), _HandModel(target, 2)
+    expected = {}
+    for eps, steps in ((4.0, 1), (8.0, 1), (4.0, 3), (8.0, 3)):
+        adversarial = source.attack(raw, labels, eps, steps)
+        assert np.all(np.abs(adversarial - raw) <= eps) and 0 <= adversarial.min()
+        assert adversarial.max() <= 255
+        expected[eps, steps] = scored.probabilities(adversarial)
+    # the source made other images than the white-box attack, or the same network through
+    # the scored run's normalisation, would: the test tells them apart (the tiny networks'
+    # predictions hardly move, so the probabilities are compared, not only the classes)
+    assert not np.array_equal(source.attack(raw, labels, 8.0, 1),
+                              scored.attack(raw, labels, 8.0, 1))
+    config = RunConfig.load(target)
+    wrong = _HandModel(attack_source_run, 1)
+    wrong.mean, wrong.std = scored.mean, scored.std
+    assert np.abs(scored.probabilities(wrong.attack(raw, labels, 8.0, 1))
+                  - expected[8.0, 1]).max() > 1e-3
+    # the command's source: the other run's checkpoint through its own normalisation
+    args = score.build_parser().parse_args(["--fgsm", "4", "--attack-from", attack_source_run,
+                                            "--attack-epoch", "1"])
+    attack_source, made_by = score._attack_source(args, os.path.realpath(target), config, 2)
+    assert made_by == {"run": os.path.realpath(attack_source_run), "epoch": 1}
+    np.testing.assert_array_equal(np.reshape(attack_source.mean, (1, 3, 1, 1)),
+                                  source.mean.asnumpy())
+    np.testing.assert_array_equal(np.reshape(attack_source.std, (1, 3, 1, 1)),
+                                  source.std.asnumpy())
+    # the library: every image's probabilities, over batches that wrap around (45 images,
+    # batches of 20)
+    for steps in (1, 3):
+        done = scoring.attacked_probabilities(scoring.load(target, config, 2), config,
+                                              data_dir, 20, mx.cpu(), [4.0, 8.0], steps,
+                                              attack_source)
+        for eps, (probs, truth) in done.items():
+            assert truth.tolist() == labels.tolist()
+            np.testing.assert_allclose(probs, expected[eps, steps], atol=1e-5,
+                                       err_msg=str((eps, steps)))
+            assert probs.argmax(1).tolist() == expected[eps, steps].argmax(1).tolist()
+    # the command line: the counts, the clean accuracy still this run's, the source recorded
+    proc = cli("mixup_app.score", "--out-dir", target, "--fgsm", "0,4,8", "--ifgsm-steps",
+               "3", "--attack-from", attack_source_run, "--attack-epoch", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("\n") == 1
+    result = json.load(open(os.path.join(target, "test.json")))
+    assert result["attack_source"] == {"run": os.path.realpath(attack_source_run), "epoch": 1}
+    assert result["correct"] == int((scored.predict(raw) == labels).sum())
+    for method, steps in (("FGSM", 1), ("I-FGSM (3 steps)", 3)):
+        correct = result["attacks"][method]["correct"]
+        assert correct["0"] == result["correct"]  # a zero-size attack is no attack
+        for eps in (4.0, 8.0):
+            assert correct["%g" % eps] == int((expected[eps, steps].argmax(1) == labels).sum())
+    assert "FGSM eps 8 (black-box, made by %s epoch 1)" % os.path.realpath(
+        attack_source_run) in proc.stderr
+    figures = report.measure(target)[2]
+    name = os.path.basename(attack_source_run)
+    assert figures["FGSM ε=8 (black-box from %s, epoch 1)" % name] == (
+        result["attacks"]["FGSM"]["accuracy"]["8"])
+    assert "FGSM ε=8" not in figures  # never read as a white-box figure
+
+
+def test_an_attack_from_the_scored_checkpoint_is_the_white_box_attack(finished_run):
+    target, _ = finished_run
+    attack = ["--out-dir", target, "--fgsm", "4,8", "--ifgsm-steps", "2"]
+    scored = {}
+    for name, extra in (("white", []), ("self", ["--attack-from", target]),
+                        ("epoch 1", ["--attack-from", target, "--attack-epoch", "1"])):
+        proc = cli("mixup_app.score", *(attack + extra))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        scored[name] = json.load(open(os.path.join(target, "test.json")))
+    assert scored["white"]["attacks"] == scored["self"]["attacks"]
+    assert scored["white"]["attack_source"] is scored["self"]["attack_source"] is None
+    # an earlier checkpoint of the same run is another network: a black-box attack
+    assert scored["epoch 1"]["attack_source"] == {"run": os.path.realpath(target), "epoch": 1}
+    assert scored["epoch 1"]["correct"] == scored["white"]["correct"]
+
+
+def _refusal_of(argv, capsys):
+    from mixup_app import score
+    assert score.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_attacks_from_runs_of_another_task_or_without_a_checkpoint_are_refused(
+        finished_run, tmp_path, capsys):
+    import shutil
+    target, _ = finished_run
+    before = os.path.getmtime(os.path.join(target, "test.json")) if os.path.exists(
+        os.path.join(target, "test.json")) else None
+
+    def changed(name, **fields):
+        path = str(tmp_path / name)
+        shutil.copytree(target, path)
+        config = json.load(open(os.path.join(path, "config.json")))
+        config.update(fields)
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(config, f)
+        return path
+
+    scoring = ["--out-dir", target, "--fgsm", "4"]
+    for other, words in (
+            (changed("fmnist", dataset="fashion-mnist"),
+             ["dataset fashion-mnist", "has synthetic"]),
+            (changed("shape", image_shape=[3, 24, 24]),
+             ["image shape 3,24,24", "has 3,28,28"]),
+            (changed("classes", num_classes=5), ["class count 5", "has 10"])):
+        err = _refusal_of(scoring + ["--attack-from", other], capsys)
+        assert "--attack-from %s" % other in err and target in err, err
+        assert all(w in err for w in words), err
+    empty = changed("empty")
+    for name in os.listdir(empty):
+        if name.endswith(".params"):
+            os.remove(os.path.join(empty, name))
+    for other, words in ((empty, ["no checkpoint"]), (str(tmp_path), ["config.json",
+                                                                     "run directory"])):
+        err = _refusal_of(scoring + ["--attack-from", other], capsys)
+        assert "--attack-from %s" % other in err and all(w in err for w in words), err
+    err = _refusal_of(scoring + ["--attack-from", target, "--attack-epoch", "7"], capsys)
+    assert "--attack-epoch 7" in err and "model-0007.params not found" in err, err
+    err = _refusal_of(scoring + ["--attack-from", target, "--attack-epoch", "x"], capsys)
+    assert "--attack-epoch must be a number" in err, err
+    # options that would otherwise be ignored
+    err = _refusal_of(["--out-dir", target, "--attack-from", target], capsys)
+    assert "--attack-from %s needs --fgsm" % target in err, err
+    err = _refusal_of(["--out-dir", target, "--fgsm", "4", "--attack-epoch", "1"], capsys)
+    assert "--attack-epoch 1 goes with --attack-from" in err, err
+    after = os.path.getmtime(os.path.join(target, "test.json")) if before else None
+    assert after == before  # nothing written

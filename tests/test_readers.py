@@ -91,6 +91,8 @@ ATTACK = {"steps": 1, "space": "pixel levels 0..255", "accuracy": {"2": 0.3},
     (3, dict(SCORES, reliability=BINS, split="val", format=3,
              attacks={"FGSM": ATTACK, "I-FGSM (3 steps)": dict(ATTACK, steps=3)}),
      {"FGSM": ATTACK, "I-FGSM (3 steps)": dict(ATTACK, steps=3)}, BINS),
+    (4, dict(SCORES, reliability=BINS, split="val", format=4, attacks={"FGSM": ATTACK},
+             attack_source={"run": "/runs/other", "epoch": 3}), {"FGSM": ATTACK}, BINS),
 ])
 def test_test_json_of_every_layout_is_read_as_the_current_one(tmp_path, layout, scores,
                                                               attacks, bins):
@@ -99,6 +101,8 @@ def test_test_json_of_every_layout_is_read_as_the_current_one(tmp_path, layout, 
     assert read["format"] == readers.TEST_FORMAT and read["accuracy"] == 0.8
     assert read["attacks"] == attacks and read["reliability"] == bins
     assert read["split"] == "val" and "attack" not in read
+    # attacks of the layouts before --attack-from are white-box
+    assert read["attack_source"] == scores.get("attack_source")
 
 
 @pytest.mark.parametrize("change, words", [
@@ -111,6 +115,7 @@ def test_test_json_of_every_layout_is_read_as_the_current_one(tmp_path, layout, 
      ["reliability", "confidence"]),
     ({"attacks": {"FGSM": {"steps": 1, "accuracy": {"2": 1.5}}}}, ["FGSM", "'accuracy'"]),
     ({"attack": "FGSM"}, ["'attack'"]),
+    ({"attack_source": {"run": "/r", "epoch": "last"}}, ["'attack_source'", "'last'"]),
 ])
 def test_wrong_types_in_test_json_are_refused_naming_the_file_and_key(tmp_path, change,
                                                                        words):

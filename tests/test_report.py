@@ -194,3 +194,26 @@ def test_runs_of_other_datasets_shapes_or_networks_are_never_one_series_or_row(t
     rows = report.table(measured).splitlines()[2:]
     assert len(rows) == 4 and len(set(rows)) == 4
     assert sum("dataset cifar10" in line for line in rows) == 1
+
+
+def test_a_black_box_attack_has_columns_naming_the_run_that_made_it(tmp_path, capsys):
+    """./test.sh --attack-from records its source; the report shows those accuracies apart
+    from white-box ones, never in the same column (nor averaged over seeds with them)."""
+    attack = {"steps": 1, "space": "pixel levels 0..255", "accuracy": {"8": 0.4},
+              "correct": {"8": 40}}
+    white = _run(tmp_path, "white", 0.8, [0.8], seed=1)
+    black = _run(tmp_path, "black", 0.8, [0.8], seed=2)
+    for path, source in ((white, None),
+                         (black, {"run": str(tmp_path / "runs" / "erm-s1"), "epoch": 30})):
+        scores = json.load(open(os.path.join(path, "test.json")))
+        scores.update(format=4, attacks={"FGSM": attack}, attack_source=source)
+        with open(os.path.join(path, "test.json"), "w") as f:
+            json.dump(scores, f)
+    assert report.main([white, black]) == 0
+    header, _, row = capsys.readouterr().out.strip().splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert "FGSM ε=8" in columns and "FGSM ε=8 (black-box from erm-s1, epoch 30)" in columns
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[columns.index("FGSM ε=8")] == "40.00 (1 of 2 runs)"
+    assert cells[columns.index("FGSM ε=8 (black-box from erm-s1, epoch 30)")] == (
+        "40.00 (1 of 2 runs)")
