@@ -23,9 +23,13 @@ export MIXUP_HOME="$root"
 # command, would print a traceback of the start-up: ignored for that instant (unless the caller
 # ignores it already: a background job's stays ignored)
 if [ -z "$(trap -p INT)" ]; then trap '' INT; export MIXUP_HOLD_INT=1; fi
+# the modules of mixup_app.commands.MODULES (tests/test_install.py holds the two tables equal)
 case "$tool" in
   data) module=mixup_app.data.command ;;
-  report|show) module=mixup_app.$tool ;;
-  *) module=mixup_app.experiments.${tool//-/_} ;;   # tabular, gan, gan-report
+  report) module=mixup_app.report ;;
+  show) module=mixup_app.show ;;
+  tabular) module=mixup_app.experiments.tabular ;;
+  gan) module=mixup_app.experiments.gan ;;
+  gan-report) module=mixup_app.experiments.gan_report ;;
 esac
 exec "$py" -P -m mixup_compat --run "$module" "$@"

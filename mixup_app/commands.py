@@ -12,39 +12,52 @@ and its ``--help`` and messages name the command as it was invoked (:func:`mixup
 """
 import runpy
 
+# command (the wrapper's name: ./train.sh is train, ./tools.sh gan-report is gan-report) ->
+# the module that runs it; the wrappers' own table (tools.sh) is tested against this one
+MODULES = {
+    "train": "mixup_app.train",
+    "test": "mixup_app.score",
+    "data": "mixup_app.data.command",
+    "report": "mixup_app.report",
+    "show": "mixup_app.show",
+    "tabular": "mixup_app.experiments.tabular",
+    "gan": "mixup_app.experiments.gan",
+    "gan-report": "mixup_app.experiments.gan_report",
+}
 
-def _run(module):
+
+def _run(command):
     # alter_sys=False keeps sys.argv[0], the command's own name, which the parsers show
-    runpy.run_module(module, run_name="__main__", alter_sys=False)
+    runpy.run_module(MODULES[command], run_name="__main__", alter_sys=False)
 
 
 def train():
-    _run("mixup_app.train")
+    _run("train")
 
 
 def test():
-    _run("mixup_app.score")
+    _run("test")
 
 
 def data():
-    _run("mixup_app.data.command")
+    _run("data")
 
 
 def report():
-    _run("mixup_app.report")
+    _run("report")
 
 
 def show():
-    _run("mixup_app.show")
+    _run("show")
 
 
 def tabular():
-    _run("mixup_app.experiments.tabular")
+    _run("tabular")
 
 
 def gan():
-    _run("mixup_app.experiments.gan")
+    _run("gan")
 
 
 def gan_report():
-    _run("mixup_app.experiments.gan_report")
+    _run("gan-report")

@@ -10,11 +10,12 @@ import pytest
 
 from conftest import ROOT
 
+from mixup_app.commands import MODULES
+
 README = os.path.join(ROOT, "README.md")
 DOCS = os.path.join(ROOT, "docs")
 
 # how each wrapper runs the application (train.sh, test.sh, tools.sh)
-MODULES = {"./train.sh": "mixup_app.train", "./test.sh": "mixup_app.score"}
 
 
 def blocks(path, language):
@@ -37,8 +38,8 @@ def command_lines(path):
 
 def module_and_args(words):
     if words[0] == "./tools.sh":
-        return "mixup." + words[1].replace("-", "_"), words[2:]
-    return MODULES[words[0]], words[1:]
+        return MODULES[words[1]], words[2:]
+    return MODULES[words[0][2:-3]], words[1:]
 
 
 def environment():
