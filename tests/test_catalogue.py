@@ -185,6 +185,7 @@ def test_the_catalogue_is_large_enough(data_dir, tmp_path):
     assert len(cases(data_dir, "run", str(tmp_path))) >= 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(cases("D", "R", "T")))
 def test_refused_cleanly(outcomes, name):
     table, done = outcomes
@@ -374,6 +375,7 @@ def test_every_run_file_case_is_listed(data_dir, tmp_path):
     assert sorted(run_file_cases(str(tmp_path), data_dir)) == sorted(RUN_FILE_NAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUN_FILE_NAMES)
 def test_a_run_file_is_read_or_refused_by_name(file_outcomes, name):
     table, before, done = file_outcomes

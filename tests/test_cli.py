@@ -24,6 +24,7 @@ def finished_run(tmp_path_factory, data_dir):
     return out, proc
 
 
+@pytest.mark.slow
 def test_training_writes_a_complete_run_directory(finished_run):
     out, proc = finished_run
     config = json.load(open(os.path.join(out, "config.json")))
@@ -46,6 +47,7 @@ def test_training_writes_a_complete_run_directory(finished_run):
     assert re.search(r"epoch 2/2 .*\(MixUp off\)", proc.stdout)
 
 
+@pytest.mark.slow
 def test_scoring_counts_every_validation_image_once(finished_run, data_dir):
     out, _ = finished_run
     # 45 images in batches of 20: the last batch wraps 15 samples around; none may count.
@@ -91,6 +93,7 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, data_dir, capsys):
     assert "model-0007.params not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, data_dir):
     pytest.importorskip("gluoncv")
     out = str(tmp_path / "gcv")
@@ -105,6 +108,7 @@ def test_a_gluoncv_network_trains_and_scores_through_the_same_scripts(tmp_path, 
     assert scored.stdout.count("\n") == 1, "stdout is the one accuracy line"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     out = str(tmp_path / "r")
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -135,6 +139,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir):
     assert runs.best_epoch(out) == (last, rows[-1]["val_accuracy"])
 
 
+@pytest.mark.slow
 def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
     from mixup_app import report
     out, _ = finished_run
@@ -156,6 +161,7 @@ def test_report_tabulates_runs_and_plots_them(finished_run, tmp_path, capsys):
 
 
 
+@pytest.mark.slow
 def test_relative_paths_are_the_callers_and_defaults_the_repositorys(tmp_path, data_dir):
     import shutil
     caller = tmp_path / "elsewhere"
@@ -191,6 +197,7 @@ def test_out_dir_that_is_a_file_or_read_only_is_refused_before_anything_is_writt
         assert "not writable" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
     out = str(tmp_path / "r")
     proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
@@ -204,6 +211,7 @@ def test_the_mixing_family_trains_from_the_command_line(tmp_path, data_dir):
     assert symbol.count('"op_type": "MixUp"') == 2  # one node per place
 
 
+@pytest.mark.slow
 def test_scoring_under_attack_and_on_the_training_set(finished_run):
     out, _ = finished_run
     proc = cli("mixup_app.score", "--out-dir", out, "--fgsm", "0,4", "--ifgsm-steps", "2")
@@ -299,6 +307,7 @@ def _val_images(data_dir):
     return pixels.transpose(0, 3, 1, 2).astype(np.float64), labels
 
 
+@pytest.mark.slow
 def test_a_black_box_attack_is_the_source_runs_attack_scored_on_this_run(
         finished_run, attack_source_run, data_dir):
     import mxnet as mx
@@ -365,6 +374,7 @@ def test_a_black_box_attack_is_the_source_runs_attack_scored_on_this_run(
     assert "FGSM ε=8" not in figures  # never read as a white-box figure
 
 
+@pytest.mark.slow
 def test_an_attack_from_the_scored_checkpoint_is_the_white_box_attack(finished_run):
     target, _ = finished_run
     attack = ["--out-dir", target, "--fgsm", "4,8", "--ifgsm-steps", "2"]

@@ -102,12 +102,14 @@ print('ok', np.__version__)
 """
 
 
+@pytest.mark.slow
 def test_user_code_that_imports_mxnet_first_mixes_and_trains():
     out = _python(USER_SCRIPT)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[0] == "ok"
 
 
+@pytest.mark.slow
 def test_without_the_hook_only_the_aliases_differ():
     """The hook is what makes mxnet-first work on numpy >= 1.24 (and is a no-op below)."""
     code = ("import sys, mixup_compat as c; c.uninstall_import_hook(); import numpy as np\n"

@@ -128,6 +128,7 @@ def _files(folder):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_refused_with_exit_2_naming_it(tmp_path, case):
     args, setup, words = CASES[case]

@@ -189,6 +189,7 @@ def _one_d_step(alpha):
     return points[:gan.BATCH], step
 
 
+@pytest.mark.slow
 def test_mixup_reaches_the_discriminators_batch():
     real, step = _one_d_step(1.0)
     (batch,) = named(step, "d_mixup_data")  # what enters the MixUp node: real, then G's
@@ -259,6 +260,7 @@ def mx_batch(points):
     return mx.io.DataBatch([mx.nd.array(points)], [mx.nd.zeros(len(points))])
 
 
+@pytest.mark.slow
 def test_the_commands_write_a_run_and_compare_runs(tmp_path, capsys):
     runs = []
     for alpha in ("0", "0.5"):
@@ -432,6 +434,7 @@ def test_an_interrupted_run_resumes_bit_for_bit(tmp_path, law):
         gan.read_checkpoint(out, dict(setting, seed=4))
 
 
+@pytest.mark.slow
 def test_the_command_continues_an_interrupted_run_and_refuses_another_setting(tmp_path, capsys):
     out = str(tmp_path / "run")
     args = ["--shape", "ring", "--iterations", "300", "--hidden", "8", "--seed", "2",

@@ -454,6 +454,7 @@ def outcomes(tmp_path_factory, data_dir):
     return cases, done, peaks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_hostile_file_is_refused_and_nothing_runs(outcomes, name):
     cases, done, peaks = outcomes

@@ -38,6 +38,7 @@ def test_the_wrappers_run_the_modules_the_installed_commands_run():
     assert dict(table, train=MODULES["train"], test=MODULES["test"]) == MODULES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mixup-train", "mixup-test", "mixup-data"])
 def test_an_installed_command_shows_its_own_name(name, tmp_path):
     # the script pip writes for a console entry point
@@ -49,6 +50,7 @@ def test_an_installed_command_shows_its_own_name(name, tmp_path):
     assert proc.stdout.startswith("usage: %s " % name)
 
 
+@pytest.mark.slow
 def test_the_modules_keep_the_wrappers_name(tmp_path):
     proc = run([sys.executable, "-P", "-m", "mixup_app.score", "--help"], cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ./test.sh ")

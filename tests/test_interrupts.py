@@ -68,6 +68,7 @@ def test_a_second_signal_stops_at_once_with_the_interrupted_code():
     assert "stopping soon (Ctrl-C again" in proc.stderr and "stopped at once" in proc.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_inside_the_ops_callbacks_is_an_error_mxnet_carries_not_an_abort():
     """A KeyboardInterrupt raised inside create_operator (the seed draw) and inside
     MixUpProp.__init__ (which MXNet does not wrap) ends the call with an MXNetError naming the
@@ -153,6 +154,7 @@ def _commands(data_dir, tmp):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "test", "gan", "tabular", "data", "show",
                                      "report", "gan-report"])
 def test_ctrl_c_at_any_moment_stops_every_command_cleanly(command, data_dir, tmp_path):

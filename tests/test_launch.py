@@ -1,4 +1,5 @@
 """dist_sync clusters on this machine: a run, unequal shards, a failing and a killed worker."""
+import pytest
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from mixup_app import launch, runs
 from mixup_app.data import preparation
 
 
+@pytest.mark.slow
 def test_two_worker_dist_sync_run(tmp_path, data_dir):
     out = str(tmp_path / "dist")
     proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
@@ -21,6 +23,7 @@ def test_two_worker_dist_sync_run(tmp_path, data_dir):
     assert runs.checkpoint_epochs(out) == [1]
 
 
+@pytest.mark.slow
 def test_unequal_shards_run_the_same_number_of_steps(tmp_path):
     # 130 images over 3 workers at batch 21: shards of 43/43/44 images, 3 batches each only
     # if every worker runs ceil(44 / 21) = 3 steps; otherwise the synchronous kvstore hangs
@@ -35,6 +38,7 @@ def test_unequal_shards_run_the_same_number_of_steps(tmp_path):
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2]
 
 
+@pytest.mark.slow
 def test_launcher_stops_the_cluster_when_a_worker_fails(tmp_path):
     start = time.time()
     # a worker that refuses its options exits 2 before joining; scheduler and server must not
@@ -45,6 +49,7 @@ def test_launcher_stops_the_cluster_when_a_worker_fails(tmp_path):
     assert time.time() - start < 60
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_cluster_and_the_run_resumes(tmp_path, data_dir):
     out = str(tmp_path / "r")
     args = TINY + ["--data-dir", data_dir, "--num-epochs", "30", "--out-dir", out,

@@ -107,6 +107,7 @@ def test_the_graph_sees_imports_inside_functions(graph):
     assert "mixup_app.data.catalogue" in graph["mixup_app.fit"]
 
 
+@pytest.mark.slow
 def test_import_mixup_loads_the_operator_library_alone():
     code = ("import sys, mixup, mxnet as mx; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "

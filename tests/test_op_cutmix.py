@@ -172,6 +172,7 @@ def test_non_finite_pixels_reach_only_the_outputs_copying_them(rng):
             receives[:, None], shape))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switch_prob", [0.0, 0.3, 1.0])
 def test_switch_makes_cutmix_batches_with_probability_switch_prob(switch_prob):
     x = coded_batch()

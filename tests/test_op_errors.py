@@ -58,11 +58,13 @@ def outcomes():
     return refusal_outcomes(PRELUDE, CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_refused_with_a_message_naming_it(outcomes, case):
     assert_refused(outcomes[case], CASES[case][1])
 
 
+@pytest.mark.slow
 def test_a_good_call_passes_the_same_harness():
     proc = run_python(PRELUDE + REPORT
                       + "report(lambda: nd(alpha=0.2, mix_rate=0.7, batch_size=128))")

@@ -66,6 +66,7 @@ def test_exactly_round_mix_rate_times_n_samples_are_mixed(mix_rate, n):
         assert len(mixed_rows(m)) == expect
 
 
+@pytest.mark.slow
 def test_mixed_subset_is_uniform_over_the_batch():
     n, draws = 6, 600
     counts = np.zeros(n)
@@ -76,6 +77,7 @@ def test_mixed_subset_is_uniform_over_the_batch():
     assert stats.chisquare(counts).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_partner_is_never_self_and_uniform_over_the_others():
     n, draws = 5, 800
     hits = np.zeros(n)
@@ -88,6 +90,7 @@ def test_partner_is_never_self_and_uniform_over_the_others():
     assert stats.chisquare(hits[1:]).pvalue > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 3.0])
 def test_lambda_follows_beta_alpha_alpha(alpha):
     # 400 batches of 4, one lambda per batch: Kolmogorov-Smirnov against Beta(alpha, alpha).

@@ -289,6 +289,7 @@ def refusals():
     return refusal_outcomes(REFUSAL_PRELUDE, REFUSALS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_bad_lam_is_refused_with_a_message_naming_it(refusals, case):
     assert_refused(refusals[case], REFUSALS[case][1])

@@ -48,6 +48,7 @@ def test_tiny_alpha_is_fast_and_tends_to_a_fair_coin(alpha):
     assert stats.binomtest(int(low.sum()), len(draws)).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_the_operator_with_tiny_alpha_does_not_hang():
     """In a fresh interpreter with a deadline: numpy's Beta sampler used to spin forever here
     (signals ignored), which would have taken the test run down."""

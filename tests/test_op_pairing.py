@@ -136,6 +136,7 @@ def test_pairing_is_validated_everywhere():
     assert refused.value.code == 2
 
 
+@pytest.mark.slow
 def test_other_class_runs_resume_bit_exactly(tmp_path, data_dir):
     common = TINY + ["--data-dir", data_dir, "--alpha", "1", "--mix-rate", "1", "--seed", "3",
                      "--pairing", "other_class"]

@@ -1,5 +1,6 @@
 """Training and scoring on the user's own data: a folder of images, and RecordIO files written
 by MXNet's own mx.recordio tools (--dataset rec)."""
+import pytest
 import json
 import os
 
@@ -10,6 +11,7 @@ from test_data_images import make_tree
 from test_data_userrec import make_pair
 
 
+@pytest.mark.slow
 def test_a_folder_of_images_is_converted_trained_on_and_scored(tmp_path, rng):
     root = str(tmp_path / "shapes")
     make_tree(root, rng, classes=("ant", "bee", "cat"), shape=(12, 12, 3), per_class=(8, 3))
@@ -30,6 +32,7 @@ def test_a_folder_of_images_is_converted_trained_on_and_scored(tmp_path, rng):
     assert result["classes"] == ["ant", "bee", "cat"]
 
 
+@pytest.mark.slow
 def test_records_made_by_mxnets_tools_train_with_dataset_rec(tmp_path, rng):
     made = make_pair(tmp_path, rng, counts=(24, 7), shape=(14, 14, 3), num_classes=4)
     out = str(tmp_path / "run")

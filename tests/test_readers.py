@@ -161,6 +161,7 @@ def test_resume_continues_from_the_checkpoint_of_the_last_complete_row(tmp_path)
     assert runs.last_loadable_checkpoint(run, said.append) == 3
 
 
+@pytest.mark.slow
 def test_a_killed_runs_cut_last_row_is_trained_again_on_resume(tmp_path, data_dir):
     from conftest import TINY, cli
     out = str(tmp_path / "r")

@@ -52,6 +52,7 @@ def test_the_readme_has_python_blocks_and_command_lines():
                                                             "./tools.sh"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(blocks(README, "python"))))
 def test_every_python_block_of_the_readme_runs_as_printed(index, tmp_path):
     code = blocks(README, "python")[index]
@@ -61,6 +62,7 @@ def test_every_python_block_of_the_readme_runs_as_printed(index, tmp_path):
         index, code, run.stderr[-3000:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("words", command_lines(README), ids=" ".join)
 def test_every_command_line_of_the_readme_is_accepted(words, tmp_path):
     """Each command line, with --help appended, gets through its parser: every option exists

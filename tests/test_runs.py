@@ -19,6 +19,7 @@ def _rows(run):
     return [{k: r[k] for k in ("epoch",) + COMPARED} for r in runs.read_metrics(run)]
 
 
+@pytest.mark.slow
 def test_resume_after_a_killed_run_continues_from_the_last_checkpoint(tmp_path, data_dir):
     out = str(tmp_path / "r")
     args = TINY + ["--data-dir", data_dir, "--num-epochs", "3", "--out-dir", out,
@@ -50,6 +51,7 @@ def test_resume_after_a_killed_run_continues_from_the_last_checkpoint(tmp_path, 
     assert log.count("run %s" % out) == 2 and "resuming %s from epoch" % out in log
 
 
+@pytest.mark.slow
 def test_stop_and_resume_give_the_metrics_of_an_uninterrupted_mixup_run(tmp_path, data_dir):
     common = TINY + ["--data-dir", data_dir, "--alpha", "1", "--mix-rate", "1",
                      "--seed", "3"]
@@ -64,6 +66,7 @@ def test_stop_and_resume_give_the_metrics_of_an_uninterrupted_mixup_run(tmp_path
     assert _rows(parts) == _rows(whole)
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path, data_dir, capsys):
     out = str(tmp_path / "r")
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "2", "--out-dir", out,
@@ -83,6 +86,7 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path, data_
     assert "below the 3 epochs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["params", "states"])
 def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, data_dir, capsys,
                                                              damage):
@@ -115,6 +119,7 @@ def test_a_diverging_run_stops_with_the_last_good_checkpoint(tmp_path, data_dir,
         assert all(float(abs(v).max().asscalar()) < float("inf") for v in args.values())
 
 
+@pytest.mark.slow
 def test_checkpoint_policy_keeps_the_last_k_and_the_best(tmp_path, data_dir, capsys):
     out = str(tmp_path / "r")
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--save-period",
@@ -132,6 +137,7 @@ def test_checkpoint_policy_keeps_the_last_k_and_the_best(tmp_path, data_dir, cap
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_path, data_dir):
     out = str(tmp_path / "r")
     assert train.main(TINY + ["--data-dir", data_dir, "--num-epochs", "5", "--val-every", "2",
@@ -165,6 +171,7 @@ def test_val_every_validates_every_k_epochs_the_last_and_counts_only_those(tmp_p
 
 
 
+@pytest.mark.slow
 def test_val_last_validates_each_of_the_last_epochs_and_may_change_on_resume(tmp_path,
                                                                              data_dir):
     from mixup_app import report
@@ -248,6 +255,7 @@ def test_the_in_place_update_is_the_kvstore_update_and_states_move_between_them(
         assert not np.allclose(forgot["fc1_weight"], expected["fc1_weight"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_subset_is_class_balanced_by_default_and_an_older_run_resumes_uniform(
         tmp_path, data_dir, capsys):
     import json

@@ -1,4 +1,5 @@
 """./tools.sh show: a picture of a batch before and after mixing, captioned from the label."""
+import pytest
 import numpy as np
 
 from conftest import cli
@@ -11,6 +12,7 @@ def test_label_parts_name_the_two_classes_and_their_weights():
     assert show.label_parts(np.eye(4)[2], list("abcd")) == [("c", 1.0)]
 
 
+@pytest.mark.slow
 def test_mixed_batch_is_what_the_op_makes_and_the_picture_is_written(data_dir, tmp_path):
     before, after, soft, classes = show.mixed_batch(data_dir, "synthetic", 6, seed=2,
                                                     mode="cutmix", mix_rate=1.0)

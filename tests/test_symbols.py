@@ -106,6 +106,7 @@ def test_bad_options_are_refused():
         get_symbol("vgg", num_classes=10)
 
 
+@pytest.mark.slow
 def test_gradient_reaches_the_stem_convolution_through_mixup(rng):
     """d/dW of a fixed linear read-out of MixUp's output after the stem convolution, against
     central differences in float64 (the BatchNorm on the input uses batch statistics)."""

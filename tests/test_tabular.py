@@ -105,6 +105,7 @@ def test_erm_trains_on_the_rows_themselves_and_scoring_never_mixes(rng):
     assert tabular.error(params, rows, classes, 3, hidden=(6, 5)) == np.mean(expected != classes)
 
 
+@pytest.mark.slow
 def test_the_command_writes_one_record_per_fit_and_the_table(tmp_path):
     out = str(tmp_path / "iris")
     proc = cli("mixup_app.experiments.tabular", "--dataset", "iris", "--alpha", "0.5", "--seeds", "2",
@@ -258,6 +259,7 @@ def _refused(*args, words=()):
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--lr", "--alpha", "--seeds", "--folds", "--epochs",
                                   "--batch-size", "--hidden", "--threads"])
 @pytest.mark.parametrize("value", ["inf", "nan"])
@@ -331,6 +333,7 @@ def test_results_that_are_not_one_run_of_this_command_are_refused_naming_the_fil
     assert str(path) in line and words in line
 
 
+@pytest.mark.slow
 def test_table_refusals_of_the_real_command_are_one_line(tmp_path):
     older = tmp_path / "older.json"
     older.write_text(json.dumps([{k: v for k, v in r.items() if k != "seeds"}
@@ -344,6 +347,7 @@ TINY_RUN = ["--dataset", "iris", "--alpha", "0.5", "--seeds", "1", "--folds", "2
             "1", "--hidden", "4"]
 
 
+@pytest.mark.slow
 def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys):
     out = str(tmp_path / "run")
     results = os.path.join(out, "results.json")
@@ -386,6 +390,7 @@ def test_a_rerun_continues_the_same_setting_and_refuses_another(tmp_path, capsys
     assert open(results).read() == before[:len(before) // 2]
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_finished_fits_and_says_how_to_go_on(tmp_path):
     out = str(tmp_path / "run")
     results = os.path.join(out, "results.json")

@@ -1,4 +1,5 @@
 """mixup_app/threads.py: the CPU thread count the commands give MXNet, chosen before it loads."""
+import pytest
 import os
 
 from conftest import TINY, cli, run_python
@@ -16,6 +17,7 @@ def test_thread_count_precedence():
     assert threads.requested(["--threads", "x"]) is None
 
 
+@pytest.mark.slow
 def test_the_commands_run_mxnet_with_the_chosen_threads(tmp_path, data_dir):
     base = TINY + ["--data-dir", data_dir, "--num-epochs", "1"]
     unset = {"OMP_NUM_THREADS": ""}
@@ -42,10 +44,11 @@ def test_decode_threads_are_one_on_the_cpu_and_what_mxnet_takes_with_gpus():
         threads.available_cores(), max(threads.available_cores() // 2 - 1, 1))
 
 
+@pytest.mark.slow
 def test_mxnet_decodes_with_the_threads_chosen_for_gpus_even_when_asked_for_more(data_dir):
     """The cap decode_threads(gpus=True) assumes is MXNet's own: asked for 64 threads, the
     record iterator says (in its native log line) it decodes with that many."""
-    code = ("from mixup import iterators\n"
+    code = ("from mixup_app.data import iterators\n"
             "next(iter(iterators.record_iter(%r, 'synthetic', 'train', 8, threads=64)))\n"
             % data_dir)
     done = run_python(code)
