@@ -1,4 +1,4 @@
-"""A catalogue of hostile files (issue 22): files made to run code, exhaust memory or crash a
+"""A catalogue of hostile files: files made to run code, exhaust memory or crash a
 command, handed to the commands as a user would hand them over (an archive from a mirror, a
 folder or a run directory from a colleague).
 

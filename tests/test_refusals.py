@@ -1,6 +1,6 @@
 """A catalogue of bad and unusual inputs to the training and scoring command lines, the report
-tool, the operator and the Gluon block (the data tool's own are in test_data_catalogue.py;
-files made to run code or exhaust memory, for every command, in test_hostile.py).
+tool, the operator and the Gluon block (the data tool's own are in test_data_refusals.py;
+files made to run code or exhaust memory, for every command, in test_hostile_files.py).
 
 Every case runs as a user would run it, in its own process, and must be refused cleanly: exit
 code 2, a message that names the option (or file, or parameter) and the bad value, and no

@@ -1,6 +1,6 @@
-"""Catalogue of bad inputs to the data command line (issue 10): each is refused with exit code 2
+"""Catalogue of bad inputs to the data command line: each is refused with exit code 2
 and one `error: ...` naming the option or file and the bad value, never a traceback. (Hostile
-files, made to run code or exhaust memory, are in test_hostile.py.)"""
+files, made to run code or exhaust memory, are in test_hostile_files.py.)"""
 import json
 import os
 import subprocess
