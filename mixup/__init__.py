@@ -30,7 +30,7 @@ from .op import paused, seek  # noqa: E402
 mixup_compat.wait_for_pending_work_at_exit()
 
 __all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_count",
-           "draw_plan", "paused", "seek", "symbol"]
+           "draw_plan", "paused", "seek", "symbol", "node_symbol"]
 __version__ = "0.2.0"
 
 
@@ -45,9 +45,15 @@ def symbol(data, label, *, num_classes: int, name: Optional[str] = None,
     passes the data unchanged with one-hot labels. The parameters (keywords, below) are
     validated here (``ValueError`` naming the parameter and the value).
     """
+    return node_symbol(data, label, parse(num_classes=num_classes, **params), name=name)
+
+
+def node_symbol(data, label, params: MixUpParams, *, name: Optional[str] = None):
+    """``(data_out, label_out)`` of a MixUp node whose parameters are parsed already (a
+    :class:`MixUpParams`, e.g. ``Mixing.node(num_classes=10)``): a network built from a
+    parsed :class:`Mixing` does not parse it again for each node."""
     import mxnet as mx
-    node = mx.sym.Custom(data=data, label=label, name=name,
-                         **parse(num_classes=num_classes, **params).op_kwargs())
+    node = mx.sym.Custom(data=data, label=label, name=name, **params.op_kwargs())
     return node[0], node[1]
 
 
