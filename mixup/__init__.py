@@ -30,7 +30,7 @@ from .op import paused, seek  # noqa: E402
 mixup_compat.wait_for_pending_work_at_exit()
 
 __all__ = ["OP_TYPE", "Mixing", "MixUpParams", "parse", "parse_mixing", "mixed_count",
-           "draw_plan", "paused", "seek", "symbol"]
+           "draw_plan", "paused", "seek", "symbol", "node_symbol"]
 __version__ = "0.2.0"
 
 
@@ -46,10 +46,17 @@ def symbol(data, label, *, num_classes: int, lam=None, name: Optional[str] = Non
     passes the data unchanged with one-hot labels. The parameters (keywords, below) are
     validated here (``ValueError`` naming the parameter and the value).
     """
+    return node_symbol(data, label, parse(num_classes=num_classes, **params), lam=lam,
+                       name=name)
+
+
+def node_symbol(data, label, params: MixUpParams, *, lam=None, name: Optional[str] = None):
+    """``(data_out, label_out)`` of a MixUp node whose parameters are parsed already (a
+    :class:`MixUpParams`, e.g. ``Mixing.node(num_classes=10)``): a network built from a
+    parsed :class:`Mixing` does not parse it again for each node."""
     import mxnet as mx
-    node_params = parse(num_classes=num_classes, **params)
-    inputs = dict(zip(node_params.inputs(), (data, label) + lam_inputs(node_params, lam)))
-    node = mx.sym.Custom(name=name, **inputs, **node_params.op_kwargs())
+    inputs = dict(zip(params.inputs(), (data, label) + lam_inputs(params, lam)))
+    node = mx.sym.Custom(name=name, **inputs, **params.op_kwargs())
     return node[0], node[1]
 
 

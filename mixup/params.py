@@ -14,7 +14,9 @@ Two typed records:
 MXNet hands a CustomOp's keyword arguments over as strings (``str(value)``), so every value is
 parsed from text here. Everything that accepts MixUp parameters (the operator itself, the Gluon
 block, :func:`mixup.symbol`, the networks, the command lines) goes through :func:`parse` or
-:func:`parse_mixing`, so a bad value gets the same message wherever it enters.
+:func:`parse_mixing`, so a bad value gets the same message wherever it enters; a parsed
+:class:`Mixing` is not parsed again (:meth:`Mixing.node` checks a node's wiring only). The value
+checks below are the training command's too (mixup_app.config): one wording for a refusal.
 """
 import dataclasses
 import math
@@ -35,54 +37,98 @@ MODES = ("mixup", "cutmix", "switch")
 PAIRINGS = ("random", "other_class")
 
 
-# ---------------------------------------------------------------------- value parsers
+# ---------------------------------------------------------------------- value checks
+# One set of checks for every value that enters from text: the op's parameters (MXNet hands
+# them over as strings) and the training command's options (mixup_app.config, from the command
+# line and from config.json). A check is ``check(name, raw) -> value``; ``name`` is how the
+# caller calls the value ('alpha' here, '--alpha' on the command line), and a refusal is a
+# :class:`Refused` naming it.
 
-def _number(name, raw):
+class Refused(ValueError):
+    """A value refused by a check: ``name`` (as the caller called it) ``problem`` ('must be > 0
+    (...), got -1'). ``where`` prefixes the message with whose value it is ('MixUp: ')."""
+
+    def __init__(self, name, problem, where=""):
+        super().__init__("%s%s %s" % (where, name, problem))
+        self.name, self.problem = name, problem
+
+
+def _finite(name, raw):
+    """float(raw), refusing what is not a number (JSON's true/false included: no option means
+    them as numbers) and the infinities and NaN that float() accepts."""
     try:
+        if isinstance(raw, bool):
+            raise TypeError
         value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError("MixUp: %s must be a number, got %r" % (name, raw)) from None
+    except (TypeError, ValueError, OverflowError):
+        raise Refused(name, "must be a number, got %r" % (raw,)) from None
     if not math.isfinite(value):
-        raise ValueError("MixUp: %s must be a finite number, got %r" % (name, raw))
+        raise Refused(name, "must be a finite number, got %r" % (raw,))
     return value
 
 
-def _integer(name, raw):
-    value = _number(name, raw)
-    if value != int(value):
-        raise ValueError("MixUp: %s must be a whole number, got %r" % (name, raw))
-    return int(value)
+def _interval(low, high, low_open, high_open):
+    """'in [0, 1)', '> 0', '>= 0', '<= 1'...: the values a bounded check takes."""
+    if low is not None and high is not None:
+        return "in %s%g, %g%s" % ("(" if low_open else "[", low, high, ")" if high_open else "]")
+    if low is not None:
+        return "%s %g" % (">" if low_open else ">=", low)
+    return "%s %g" % ("<" if high_open else "<=", high)
 
 
-def _given(raw):
-    return raw is not None and str(raw).strip() not in ("", "None")
-
-
-def positive(why):
+def real(low=None, high=None, *, low_open=False, high_open=False, why=None):
+    """The check of a finite number within bounds (open or closed; None: unbounded there);
+    ``why``: what the value is, said in the refusal."""
     def check(name, raw):
-        value = _number(name, raw)
-        if value <= 0:
-            raise ValueError("MixUp: %s must be > 0 (%s), got %r" % (name, why, raw))
+        value = _finite(name, raw)
+        if ((low is not None and (value <= low if low_open else value < low)) or
+                (high is not None and (value >= high if high_open else value > high))):
+            raise Refused(name, "must be %s%s, got %r" % (
+                _interval(low, high, low_open, high_open), " (%s)" % why if why else "", raw))
         return value
     return check
 
 
+def positive(why):
+    return real(0, low_open=True, why=why)
+
+
 def fraction(why=None, open_at_one=False):
+    return real(0, 1, high_open=open_at_one, why=why)
+
+
+def whole(low=None, high=None, condition=""):
+    """The check of a whole number in [low, high] (None: unbounded there); ``condition`` is
+    said with the lower bound ('if given'). An int is taken exactly, however large."""
     def check(name, raw):
-        value = _number(name, raw)
-        if not (0.0 <= value < 1.0 if open_at_one else 0.0 <= value <= 1.0):
-            raise ValueError("MixUp: %s must be in [0, 1%s%s, got %r" % (
-                name, ")" if open_at_one else "]", " (%s)" % why if why else "", raw))
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        else:
+            try:
+                number = _finite(name, raw)
+            except Refused:
+                number = None
+            if number is None or number != int(number):
+                raise Refused(name, "must be a whole number, got %r" % (raw,))
+            value = int(number)
+        if low is not None and value < low:
+            raise Refused(name, "must be >= %d%s, got %r"
+                          % (low, " " + condition if condition else "", raw))
+        if high is not None and value > high:
+            raise Refused(name, "must be <= %d, got %r" % (high, raw))
         return value
     return check
 
 
 def one_of(choices):
+    """The check of a text among ``choices`` (any case; kept as ``check.choices``, which a
+    command line offers)."""
     def check(name, raw):
-        text = str(raw).strip().lower()
+        text = raw.strip().lower() if isinstance(raw, str) else None
         if text not in choices:
-            raise ValueError("MixUp: %s must be one of %s, got %r" % (name, choices, raw))
+            raise Refused(name, "must be one of %s, got %r" % (choices, raw))
         return text
+    check.choices = tuple(choices)
     return check
 
 
@@ -92,17 +138,11 @@ def boolean(name, raw):
         return True
     if text in ("0", "false", "no"):
         return False
-    raise ValueError("MixUp: %s must be true or false, got %r" % (name, raw))
+    raise Refused(name, "must be true or false, got %r" % (raw,))
 
 
-def whole(low, condition=""):
-    def check(name, raw):
-        value = _integer(name, raw)
-        if value < low:
-            raise ValueError("MixUp: %s must be >= %d%s, got %r"
-                             % (name, low, " " + condition if condition else "", raw))
-        return value
-    return check
+def _given(raw):
+    return raw is not None and str(raw).strip() not in ("", "None")
 
 
 def _param(default, doc, check, *, kind, option=None, trainer_default=None):
@@ -173,9 +213,17 @@ class Mixing:
         "other_class: every partner of another class wherever the batch allows")
 
     def node(self, **wiring):
-        """The full, validated parameters of a node that mixes this way (``wiring``: at least
-        num_classes)."""
-        return parse(**dict(self.values(), **wiring))
+        """The parameters of a node that mixes this way, wired by ``wiring`` (at least
+        num_classes), which is checked here; the mixing itself, parsed already, is not."""
+        _refuse_unknown(wiring, WIRING_FIELDS)
+        if not _given(wiring.get("num_classes")):
+            raise ValueError("MixUp: num_classes is required (the number of classes, >= 2)")
+        values = _checked(_WIRING, wiring)
+        places, place = values.get("num_places", 1), values.get("place", 0)
+        if not 0 <= place < places:
+            raise ValueError("MixUp: place must be in [0, num_places=%d), got %r"
+                             % (places, wiring.get("place")))
+        return MixUpParams(**self.values(), **values)
 
     def values(self):
         """{name: value} of the mixing parameters."""
@@ -197,14 +245,14 @@ class MixUpParams(Mixing):
         0, "`manifold mixup <https://arxiv.org/abs/1806.05236>`_ (Verma et al.): a network "
         "holds num_places MixUp nodes, this one at position place (0 = closest to the input, "
         "in data order); in each training step exactly one of them, chosen uniformly, mixes "
-        "and the others pass data and labels through. 0 <= place < num_places.", _integer,
+        "and the others pass data and labels through. 0 <= place < num_places.", whole(),
         kind="int")
     num_places: int = _param(
         1, "the number of MixUp nodes of a manifold-mixup network (1: a single node that "
         "always mixes).", whole(1), kind="int")
     batch_size: int = _param(
         0, "accepted for compatibility with the original op, never required: the op mixes the "
-        "batch it is given.", whole(1, "if given"), kind="int")
+        "batch it is given.", whole(1, condition="if given"), kind="int")
 
     @property
     def lam_input(self):
@@ -235,13 +283,20 @@ def input_names(lam_mode):
 
 MIXING_FIELDS = tuple(f.name for f in dataclasses.fields(Mixing))
 KNOWN = tuple(f.name for f in dataclasses.fields(MixUpParams))
+_WIRING = tuple(f for f in dataclasses.fields(MixUpParams) if f.name not in MIXING_FIELDS)
+WIRING_FIELDS = tuple(f.name for f in _WIRING)
 
 
 def _checked(fields, raw):
+    """{name: checked value} of the ``fields`` given in ``raw``; a refusal says it is MixUp's
+    parameter (a :class:`Refused` whose ``name`` is the parameter's)."""
     out = {}
     for f in fields:
         if f.name in raw and _given(raw[f.name]):
-            out[f.name] = f.metadata["check"](f.name, raw[f.name])
+            try:
+                out[f.name] = f.metadata["check"](f.name, raw[f.name])
+            except Refused as error:
+                raise Refused(f.name, error.problem, where="MixUp: ") from None
     return out
 
 
@@ -261,13 +316,18 @@ def _refuse_combinations(values):
                          "mode='mixup' only, got mode=%r" % mode)
 
 
-def parse_mixing(**raw) -> Mixing:
-    """A :class:`Mixing` from values or MXNet's strings (missing ones take their defaults).
-    Raises ``ValueError`` whose message names the parameter and the bad value."""
+def _mixing(raw):
     _refuse_unknown(raw, MIXING_FIELDS)
     values = _checked(dataclasses.fields(Mixing), raw)
     _refuse_combinations(values)
     return Mixing(**values)
+
+
+def parse_mixing(**raw) -> Mixing:
+    """A :class:`Mixing` from values or MXNet's strings (missing ones take their defaults).
+    Raises ``ValueError`` whose message names the parameter and the bad value (a
+    :class:`Refused`, whose ``name`` and ``problem`` let a command line name its option)."""
+    return _mixing(raw)
 
 
 def parse(**raw) -> MixUpParams:
@@ -276,15 +336,8 @@ def parse(**raw) -> MixUpParams:
     Raises ``ValueError`` whose message names the parameter and the bad value.
     """
     _refuse_unknown(raw, KNOWN)
-    if not _given(raw.get("num_classes")):
-        raise ValueError("MixUp: num_classes is required (the number of classes, >= 2)")
-    values = _checked(dataclasses.fields(MixUpParams), raw)
-    _refuse_combinations(values)
-    places, place = values.get("num_places", 1), values.get("place", 0)
-    if not 0 <= place < places:
-        raise ValueError("MixUp: place must be in [0, num_places=%d), got %r"
-                         % (places, raw.get("place")))
-    return MixUpParams(**values)
+    wiring = {k: v for k, v in raw.items() if k in WIRING_FIELDS}
+    return _mixing({k: v for k, v in raw.items() if k in MIXING_FIELDS}).node(**wiring)
 
 
 def lam_inputs(params, lam):
@@ -318,12 +371,15 @@ parse.__doc__ += ARGS_DOC
 
 
 def mixing_from(mixing=None, **legacy):
-    """The :class:`Mixing` a network is given: ``mixing`` (a Mixing, or None for the
-    defaults), with any mixing parameters given as keywords the old way (``alpha=0.4``) laid
-    over it. Returns (mixing, the keywords that are not mixing parameters)."""
+    """The :class:`Mixing` a network is given: ``mixing`` (a Mixing, already parsed: taken as
+    it is, or None for the defaults), with any mixing parameters given as keywords the old way
+    (``alpha=0.4``), parsed, laid over it. Returns (mixing, the keywords that are not mixing
+    parameters)."""
     given = {k: legacy.pop(k) for k in list(legacy) if k in MIXING_FIELDS}
-    base = (mixing or Mixing()).values()
-    return parse_mixing(**dict(base, **given)), legacy
+    mixing = mixing or Mixing()
+    if given:
+        mixing = dataclasses.replace(mixing, **_checked(dataclasses.fields(Mixing), given))
+    return mixing, legacy
 
 
 def mixing_defaults(entry="op"):

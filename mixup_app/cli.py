@@ -81,6 +81,11 @@ def finite(text):
     return value
 
 
+def flag(name):
+    """The command-line option of a field or parameter: mix_rate -> --mix-rate."""
+    return "--" + name.replace("_", "-")
+
+
 def add(group, flag, default, help_text, shown=None, **kwargs):
     """add_argument with the default shown in --help, as it is typed: a list default of an
     option taking several values (``nargs``) space-separated, any other list comma-separated.
@@ -91,7 +96,7 @@ def add(group, flag, default, help_text, shown=None, **kwargs):
         separator = " " if kwargs.get("nargs") not in (None, "?") else ","
         shown = (default if not isinstance(default, (tuple, list))
                  else separator.join(map(str, default)))
-        if isinstance(default, str) and default == "":
+        if isinstance(default, (str, tuple, list)) and not default:
             shown = "none"
     group.add_argument(flag, default=default, help="%s (default: %s)" % (help_text, shown),
                        **kwargs)
@@ -109,14 +114,11 @@ def explicit_options(parser, argv):
 def add_mixing_options(group, defaults=None):
     """Add --alpha, --mix-rate, ... (every mixing parameter) to an argparse group, with their
     defaults shown and their choices; ``defaults`` maps a parameter to the entry point's
-    default (see :func:`mixup.params.mixing_defaults`). The values are checked by :func:`mixup.params.parse_mixing`."""
+    default (see :func:`mixup.params.mixing_defaults`). The values are checked by
+    :func:`mixup.params.parse_mixing`, once, when the command reads them."""
     defaults = defaults or params.mixing_defaults()
-    # lam_mode='input' is not offered: the trainer's networks give the node no lam input
-    choices = {"lam_mode": params.DRAWN_LAM_MODES, "mode": params.MODES,
-               "pairing": params.PAIRINGS}
+    # lam_mode='input' is not offered: the commands' networks give the node no lam input
+    offered = {"lam_mode": params.DRAWN_LAM_MODES}
     for f in dataclasses.fields(params.Mixing):
-        kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
-        if f.metadata["kind"] == "float":
-            kwargs["type"] = float
-        add(group, "--" + f.name.replace("_", "-"), defaults[f.name], f.metadata["option"],
-            **kwargs)
+        add(group, flag(f.name), defaults[f.name], f.metadata["option"],
+            choices=offered.get(f.name, getattr(f.metadata["check"], "choices", None)))

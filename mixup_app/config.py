@@ -1,18 +1,27 @@
 """A run's configuration: one frozen, typed record of every option that defines a run.
 
-It is parsed and validated once (:meth:`RunConfig.from_options`, from the command line or from
-a run's ``config.json``), holds shapes and lists as tuples, and is saved to and loaded from
-``config.json`` here only. Options that only say how this process runs (``--resume``,
-``--out-dir``, ``--progress``, ``--threads``) are not part of it.
+Each option is declared once, as a field of :class:`RunConfig` (:func:`option`): its default,
+the check of its value, and its command-line option (group, help text, metavar; its choices
+are its check's). ``./train.sh``'s parser (mixup_app.train.build_parser) and the validation
+(:meth:`RunConfig.from_options`, from the command line or from a run's ``config.json``) are
+both made from these declarations; the mixing options (--alpha, --mix-rate, ...) are the
+op's parameters, declared in mixup.params. The checks are the op's own (mixup.params), so a
+value is refused in the same words wherever it enters, naming the option.
+
+The record holds shapes and lists as tuples, and is saved to and loaded from ``config.json``
+here only. Options that only say how this process runs (``--resume``, ``--out-dir``,
+``--progress``, ``--threads``) are not part of it.
 """
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from mixup import params as mixup_params
+from mixup.params import Refused, fraction, one_of, real, whole
+from mixup_app import paths
+from mixup_app.cli import flag
 from mixup_app.files import load_json, write_atomic
 
 KV_STORES = ("device", "local", "dist_sync", "dist_device_sync")
@@ -36,95 +45,55 @@ class ConfigError(ValueError):
 MAX_LAYERS = 1202
 
 
-def _whole(value):
-    """int(value) for a whole number given as int, float or text; ValueError otherwise (JSON's
-    true/false are not numbers here, nor infinities)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError
-    number = float(value) if isinstance(value, float) else int(value)
-    if not math.isfinite(number) or number != int(number):
-        raise ValueError
-    return int(number)
+# ---------------------------------------------------------------------- the run's own checks
+# Each is check(name, raw) -> value, as mixup.params' checks, raising Refused naming `name`.
+
+def whole_numbers(count=None, low=None):
+    """The check of comma-separated whole numbers: '3,28,28' or [3, 28, 28] -> (3, 28, 28)."""
+    number = whole()
+
+    def check(name, raw):
+        not_numbers = Refused(name, "must be comma-separated whole numbers, got %r" % (raw,))
+        if isinstance(raw, str):
+            parts = [p.strip() for p in raw.split(",") if p.strip()]
+        elif raw is None or isinstance(raw, (list, tuple)):
+            parts = list(raw or ())
+        else:
+            raise not_numbers
+        try:
+            out = tuple(number(name, p) for p in parts)
+        except Refused:
+            raise not_numbers from None
+        if count is not None and len(out) != count:
+            raise Refused(name, "needs %d numbers, got %r" % (count, raw))
+        if low is not None and any(v < low for v in out):
+            raise Refused(name, "must be >= %d each, got %r" % (low, raw))
+        return out
+    return check
 
 
-def _ints(option, value, count=None, low=None, high=None):
-    """'3,28,28' or [3, 28, 28] -> (3, 28, 28), checked."""
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-    elif value is None or isinstance(value, (list, tuple)):
-        parts = list(value or ())
-    else:
-        parts = None
-    try:
-        if parts is None:
-            raise ValueError
-        out = tuple(_whole(p) for p in parts)
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError("%s must be comma-separated whole numbers, got %r"
-                          % (option, value)) from None
-    if count is not None and len(out) != count:
-        raise ConfigError("%s needs %d numbers, got %r" % (option, count, value))
-    if low is not None and any(v < low for v in out):
-        raise ConfigError("%s must be >= %d each, got %r" % (option, low, value))
-    if high is not None and any(v > high for v in out):
-        raise ConfigError("%s must be <= %d each, got %r" % (option, high, value))
-    return out
-
-
-def _int(option, value, low=None, high=None):
-    try:
-        number = _whole(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError("%s must be a whole number, got %r" % (option, value)) from None
-    if low is not None and number < low:
-        raise ConfigError("%s must be >= %d, got %d" % (option, low, number))
-    if high is not None and number > high:
-        raise ConfigError("%s must be <= %d, got %d" % (option, high, number))
-    return number
-
-
-def _float(option, value, low=None, high=None, low_open=False, high_open=False):
-    try:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise TypeError
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError("%s must be a number, got %r" % (option, value)) from None
-    bad = not math.isfinite(number)
-    if low is not None:
-        bad = bad or (number <= low if low_open else number < low)
-    if high is not None:
-        bad = bad or (number >= high if high_open else number > high)
-    if bad:
-        interval = "%s%s, %s%s" % ("(" if low_open else "[", "-inf" if low is None else low,
-                                   "inf" if high is None else high, ")" if high_open else "]")
-        raise ConfigError("%s must be a finite number in %s, got %r" % (option, interval, value))
-    return number
-
-
-def _text(option, value):
-    if value is None:
+def text(name, raw):
+    if raw is None:
         return ""
-    if not isinstance(value, str):
-        raise ConfigError("%s must be text, got %r" % (option, value))
-    return value
+    if not isinstance(raw, str):
+        raise Refused(name, "must be text, got %r" % (raw,))
+    return raw
 
 
-def _image_shape(value):
+def _class_count(name, raw):
+    from mixup_app.data.records import MAX_CLASSES  # loads MXNet: not when the config loads
+    return whole(0, MAX_CLASSES)(name, raw)
+
+
+def _image_shape(name, raw):
     from PIL import Image  # Pillow's decompression-bomb limit is the data tools' limit too
-    if value in (None, "", ()):
+    if raw in (None, "", ()):
         return None
-    shape = _ints("--image-shape", value, count=3, low=1)
+    shape = whole_numbers(count=3, low=1)(name, raw)
     if shape[0] not in (1, 3) or shape[1] * shape[2] > Image.MAX_IMAGE_PIXELS:
-        raise ConfigError("--image-shape must be C,H,W with C 1 or 3 and H x W at most %d "
-                          "pixels, got %r" % (Image.MAX_IMAGE_PIXELS, value))
+        raise Refused(name, "must be C,H,W with C 1 or 3 and H x W at most %d pixels, got %r"
+                      % (Image.MAX_IMAGE_PIXELS, raw))
     return shape
-
-
-def _choice(option, value, choices):
-    if value not in choices:
-        raise ConfigError("%s must be one of %s, got %r" % (option, ", ".join(choices), value))
-    return value
 
 
 def mixup_places():
@@ -133,83 +102,194 @@ def mixup_places():
     return tuple(p for p in MIXUP_PLACES if p != "none")
 
 
-def _dataset(value):
+def _dataset(name, raw):
     """auto, rec, or a dataset's name: letters, digits, '.', '_', '-' (what the data tools
     name datasets), so a name is never a path."""
     from mixup_app.data.catalogue import NAME_CHARS
-    name = _text("--dataset", value)
-    if not name or NAME_CHARS.search(name) or not name[0].isalnum():
-        raise ConfigError("--dataset must be auto, rec or a dataset's name (letters, digits, "
-                          "'.', '_', '-'), got %r" % (value,))
-    return name
+    value = text(name, raw)
+    if not value or NAME_CHARS.search(value) or not value[0].isalnum():
+        raise Refused(name, "must be auto, rec or a dataset's name (letters, digits, '.', '_', "
+                      "'-'), got %r" % (raw,))
+    return value
 
 
-def _places(value):
+def _places(name, raw):
     """--mixup-at: one place or a comma-separated list, kept in the networks' data order."""
     from mixup_symbols.resnet import parse_places
     try:
-        places = parse_places(value)
+        places = parse_places(raw)
     except (TypeError, ValueError):
         places = ()
     if not places:
-        raise ConfigError("--mixup-at must be one of %s or a comma-separated list of them "
-                          "(manifold mixup), got %r" % (", ".join(mixup_places()), value))
+        raise Refused(name, "must be one of %s or a comma-separated list of them (manifold "
+                      "mixup), got %r" % (", ".join(mixup_places()), raw))
     return ",".join(places)
+
+
+def _gpus(name, raw):
+    from mixup_app.devices import DeviceError, parse_gpus
+    if not isinstance(raw, (str, list, tuple)) and raw is not None:
+        raise Refused(name, "must be comma-separated GPU indices like 0,1, got %r" % (raw,))
+    try:
+        return tuple(parse_gpus(raw if isinstance(raw, str) else ",".join(map(str, raw or ()))))
+    except DeviceError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _mixing(values):
+    """The mixing options among ``values`` (flat, as the command line and config.json have
+    them), parsed once by the op's own parser; a refusal names the option."""
+    try:
+        return mixup_params.parse_mixing(**{n: values[n] for n in mixup_params.MIXING_FIELDS})
+    except Refused as error:
+        raise ConfigError("%s %s" % (flag(error.name), error.problem)) from None
+
+
+# ---------------------------------------------------------------------- the declarations
+
+def option(default, help, check, *, group, metavar=None, shown=None, command_default=None):
+    """A run option's declaration, its one home: the field's ``default``, the ``check`` of its
+    value, and its command-line option --NAME in the argparse ``group``, with its ``help``
+    (text, or a function giving it, where the text names what loads only with MXNet),
+    ``metavar``, ``shown`` (what --help shows as the default, for one worked out later) and
+    ``command_default`` (a function giving the command line's default where it is not the
+    field's: --data-dir's folder, found when the command runs). Choices are the check's."""
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, check=check, group=group, metavar=metavar, shown=shown,
+        command_default=command_default))
+
+
+def recorded(default, check):
+    """A field recorded when the run starts (the dataset's counts, the versions): checked when
+    config.json is read, but no option."""
+    return dataclasses.field(default=default, metadata=dict(check=check, group=None))
+
+
+def option_name(field):
+    """How messages name a field: its option (--lr), or its config.json key if it has none."""
+    return flag(field.name) if field.metadata["group"] else field.name
+
+
+def _dataset_help():
+    from mixup_app.data import catalogue
+    return ("auto (CIFAR-10 if its files exist or can be downloaded, else Fashion-MNIST, which "
+            "works offline), one of " + ", ".join(catalogue.DATASETS) + ", rec (your own "
+            "RecordIO pair: --train-rec, --val-rec, --num-classes), or the NAME of a dataset "
+            "made with ./tools.sh data images")
+
+
+DATA, NETWORK, MIXUP = "data", "network", "mixup"
+OPTIMISATION, DEVICES, RUN = "optimisation", "devices and distribution", "run"
 
 
 @dataclass(frozen=True)
 class RunConfig:
     # data
-    dataset: str = "auto"
-    dataset_reason: str = ""
-    data_dir: str = "data"
-    train_rec: str = ""         # --dataset rec: the user's record files
-    val_rec: str = ""
-    num_classes: int = 0        # --dataset rec: the number of classes; a run records its dataset's
-    synthetic_size: Tuple[int, int] = (2000, 500)
-    train_subset: int = 0
-    subset_draw: str = SUBSET_DRAWS[0]  # how --train-subset draws (uniform: a config.json
-    #                                     without it, see load)
-    label_noise: float = 0.0
-    augment: str = "standard"
+    dataset: str = option("auto", _dataset_help, _dataset, group=DATA)
+    dataset_reason: str = recorded("", text)
+    train_rec: str = option("", "--dataset rec: the training .rec file (an .idx beside it is "
+                            "used or built)", text, group=DATA)
+    val_rec: str = option("", "--dataset rec: the validation .rec file", text, group=DATA)
+    # --dataset rec: the number of classes; a run records its dataset's
+    num_classes: int = option(0, "--dataset rec: labels are 0 .. K-1", _class_count, group=DATA,
+                              metavar="K")
+    data_dir: str = option("data", "where the .rec files are", text, group=DATA,
+                           command_default=paths.default_data_dir)
+    synthetic_size: Tuple[int, int] = option(
+        (2000, 500), "TRAIN,VAL image counts of the synthetic set", whole_numbers(count=2),
+        group=DATA)
+    train_subset: int = option(
+        0, "train on a fixed subset of N training images, drawn with --seed as --subset-draw "
+        "says (0: all)", whole(0), group=DATA, metavar="N")
+    # a config.json without subset_draw was drawn uniformly: see load
+    subset_draw: str = option(
+        SUBSET_DRAWS[0], "how --train-subset draws: balanced: N//K images of each of the K "
+        "classes, one more of each of N%%K classes chosen with --seed, drawn without "
+        "replacement within each class (a class with too few images is refused); uniform: N "
+        "images drawn without replacement from the whole set, whatever their class (every "
+        "subset before this option; a run recorded without it resumes uniform)",
+        one_of(SUBSET_DRAWS), group=DATA)
+    label_noise: float = option(
+        0.0, "replace each training label, with probability P, by a class drawn uniformly from "
+        "all classes (the original included); a function of --seed and the image; validation "
+        "labels are never changed", fraction(open_at_one=True), group=DATA, metavar="P")
+    augment: str = option(
+        "standard", "standard: 4-pixel padding + random crop + mirror (where the dataset "
+        "allows); none: the stored images, centre-cropped to --image-shape", one_of(AUGMENTS),
+        group=DATA)
     # network
-    network: str = "resnet"
-    num_layers: int = 50
-    image_shape: Optional[Tuple[int, int, int]] = None  # None: the dataset's default
-    dtype: str = "float32"
-    # mixup: how (alpha, mix_rate, mode, ...: mixup.params declares them and their trainer
-    # defaults; config.json and the command line have them as top-level options), and where
-    mixing: mixup_params.Mixing = mixup_params.Mixing(**mixup_params.mixing_defaults("train"))
-    mixup_at: str = "input"     # one place, or comma-separated places (manifold mixup)
-    mixup_off_epochs: int = 0
+    network: str = option("resnet", "resnet (mixup_symbols/resnet.py) or gluoncv:NAME, e.g. "
+                          "gluoncv:cifar_resnet56_v1", text, group=NETWORK)
+    num_layers: int = option(50, "ResNet depth: 6n+2 / 9n+2 for images <= 28 px, else 18, 34, "
+                             "50, 101, 152", whole(1, MAX_LAYERS), group=NETWORK)
+    image_shape: Optional[Tuple[int, int, int]] = option(
+        None, "C,H,W fed to the network, cropped from the stored images (cifar10 3,28,28; "
+        "fashion-mnist 1,28,28; synthetic 3,28,28)", _image_shape, group=NETWORK,
+        shown="the dataset's")
+    dtype: str = option("float32", "float16 needs --gpus", one_of(DTYPES), group=NETWORK)
+    # mixup: how (alpha, mix_rate, mode, ...: mixup.params declares them, their checks, help
+    # and trainer defaults; config.json and the command line have them as top-level options),
+    # and where
+    mixing: mixup_params.Mixing = option(
+        mixup_params.Mixing(**mixup_params.mixing_defaults("train")), None, _mixing,
+        group=MIXUP)
+    mixup_at: str = option(
+        "input", lambda: "where MixUp sits: one of %s, or a comma-separated list (manifold "
+        "mixup: each step mixes at one of them, chosen uniformly)" % ", ".join(mixup_places()),
+        _places, group=MIXUP)
+    mixup_off_epochs: int = option(0, "train the last N epochs without mixing", whole(0),
+                                   group=MIXUP)
     # optimisation
-    batch_size: int = 128
-    num_epochs: int = 200
-    lr: float = 0.1
-    lr_schedule: str = "step"
-    lr_step_epochs: Tuple[int, ...] = (100, 150)
-    lr_factor: float = 0.1
-    warmup_epochs: float = 0.0
-    wd: float = 1e-4
-    mom: float = 0.9
+    batch_size: int = option(128, "images per step and worker, over all its devices", whole(1),
+                             group=OPTIMISATION)
+    num_epochs: int = option(200, "epochs to train; with --resume: extend or shorten the run to "
+                             "this many", whole(1), group=OPTIMISATION)
+    lr: float = option(0.1, "learning rate", real(0, low_open=True), group=OPTIMISATION)
+    lr_schedule: str = option("step", "step or cosine (to 0 at --num-epochs)",
+                              one_of(LR_SCHEDULES), group=OPTIMISATION)
+    lr_step_epochs: Tuple[int, ...] = option(
+        (100, 150), "step schedule: epochs at which lr is multiplied by --lr-factor",
+        whole_numbers(low=1), group=OPTIMISATION)
+    lr_factor: float = option(0.1, "step schedule: the factor", real(0, low_open=True),
+                              group=OPTIMISATION)
+    warmup_epochs: float = option(0.0, "linear warm-up from 0 over this many epochs", real(0),
+                                  group=OPTIMISATION)
+    wd: float = option(1e-4, "weight decay", real(0), group=OPTIMISATION)
+    mom: float = option(0.9, "momentum", fraction(open_at_one=True), group=OPTIMISATION)
     # devices and distribution
-    gpus: Tuple[int, ...] = ()
-    cpu_devices: int = 1
-    kv_store: str = "device"
-    num_workers: int = 1
-    num_servers: int = 1
+    gpus: Tuple[int, ...] = option((), "GPU indices, e.g. 0,1; none: the CPU", _gpus,
+                                   group=DEVICES)
+    cpu_devices: int = option(1, "split each batch over this many CPU contexts (data "
+                              "parallelism without GPUs, for testing)", whole(1), group=DEVICES)
+    kv_store: str = option("device", "how devices and workers combine gradients",
+                           one_of(KV_STORES), group=DEVICES)
+    num_workers: int = option(1, "with dist_sync: launch this many local workers (plus "
+                              "scheduler and servers) and wait for them", whole(1),
+                              group=DEVICES)
+    num_servers: int = option(1, "with dist_sync: parameter servers", whole(1), group=DEVICES)
     # run
-    seed: int = 0
-    save_period: int = 1
-    keep_last: int = 0
-    val_every: int = 1          # validate every K epochs (and the last, and a stopped one)
-    val_last: int = 1           # ... and each of the last L epochs
+    seed: int = option(0, "the root of every random draw (0 .. 2147483647)",
+                       whole(0, MAX_SEED), group=RUN)
+    save_period: int = option(1, "checkpoint every N epochs (and the last and the best)",
+                              whole(1), group=RUN)
+    # validate every K epochs (and the last, and a stopped one), and each of the last L
+    val_every: int = option(
+        1, "validate every K epochs, and always at the last one and at the one a run is "
+        "stopped at; best.json and --keep-last count validated epochs only", whole(1),
+        group=RUN, metavar="K")
+    val_last: int = option(
+        1, "also validate each of the last L epochs (1: the last one only, as always), e.g. 5 "
+        "for a mean over the last 5 epochs in ./tools.sh report without validating every "
+        "epoch before", whole(1), group=RUN, metavar="L")
+    keep_last: int = option(0, "keep only the newest K checkpoints, plus the best (0: keep "
+                            "all)", whole(0), group=RUN)
     # recorded when the run starts (not options)
-    train_count: int = 0
-    train_labels_changed: float = 0.0
-    train_class_counts: Tuple[int, ...] = ()  # images per class of a derived training set
-    mixup_version: str = ""
-    mxnet_version: str = ""
+    train_count: int = recorded(0, whole(0))
+    train_labels_changed: float = recorded(0.0, fraction())
+    # images per class of a derived training set
+    train_class_counts: Tuple[int, ...] = recorded((), whole_numbers(low=0))
+    mixup_version: str = recorded("", text)
+    mxnet_version: str = recorded("", text)
 
     @property
     def uses_mixup(self):
@@ -232,61 +312,21 @@ class RunConfig:
 
     @classmethod
     def from_options(cls, **raw):
-        """Parse and validate; every refusal is a ConfigError naming the option and value."""
+        """Parse and validate, each option by its declared check (the mixing options at once,
+        by the op's parser); every refusal is a ConfigError naming the option and value."""
         unknown = set(raw) - set(cls.option_names())
         if unknown:
             raise ConfigError("unknown option(s) %s" % ", ".join(sorted(unknown)))
-        v = dict(cls().flat(), **raw)
-        from mixup_app.data.records import MAX_CLASSES
-        out = dict(
-            dataset=_dataset(v["dataset"]),
-            dataset_reason=_text("dataset_reason", v["dataset_reason"]),
-            data_dir=_text("--data-dir", v["data_dir"]),
-            train_rec=_text("--train-rec", v["train_rec"]),
-            val_rec=_text("--val-rec", v["val_rec"]),
-            num_classes=_int("--num-classes", v["num_classes"], low=0, high=MAX_CLASSES),
-            synthetic_size=_ints("--synthetic-size", v["synthetic_size"], count=2),
-            train_subset=_int("--train-subset", v["train_subset"], low=0),
-            subset_draw=_choice("--subset-draw", v["subset_draw"], SUBSET_DRAWS),
-            label_noise=_float("--label-noise", v["label_noise"], 0, 1, high_open=True),
-            augment=_choice("--augment", v["augment"], AUGMENTS),
-            network=_text("--network", v["network"]),
-            num_layers=_int("--num-layers", v["num_layers"], low=1, high=MAX_LAYERS),
-            image_shape=_image_shape(v["image_shape"]),
-            dtype=_choice("--dtype", v["dtype"], DTYPES),
-            mixing=_mixing(v),
-            mixup_at=_places(v["mixup_at"]),
-            mixup_off_epochs=_int("--mixup-off-epochs", v["mixup_off_epochs"], low=0),
-            batch_size=_int("--batch-size", v["batch_size"], low=1),
-            num_epochs=_int("--num-epochs", v["num_epochs"], low=1),
-            lr=_float("--lr", v["lr"], 0, low_open=True),
-            lr_schedule=_choice("--lr-schedule", v["lr_schedule"], LR_SCHEDULES),
-            lr_step_epochs=_ints("--lr-step-epochs", v["lr_step_epochs"], low=1),
-            lr_factor=_float("--lr-factor", v["lr_factor"], 0, low_open=True),
-            warmup_epochs=_float("--warmup-epochs", v["warmup_epochs"], 0),
-            wd=_float("--wd", v["wd"], 0),
-            mom=_float("--mom", v["mom"], 0, 1, high_open=True),
-            gpus=_gpus(v["gpus"]),
-            cpu_devices=_int("--cpu-devices", v["cpu_devices"], low=1),
-            kv_store=_choice("--kv-store", v["kv_store"], KV_STORES),
-            num_workers=_int("--num-workers", v["num_workers"], low=1),
-            num_servers=_int("--num-servers", v["num_servers"], low=1),
-            seed=_int("--seed", v["seed"], low=0, high=MAX_SEED),
-            save_period=_int("--save-period", v["save_period"], low=1),
-            keep_last=_int("--keep-last", v["keep_last"], low=0),
-            val_every=_int("--val-every", v["val_every"], low=1),
-            val_last=_int("--val-last", v["val_last"], low=1),
-            train_count=_int("train_count", v["train_count"], low=0),
-            train_labels_changed=_float("train_labels_changed", v["train_labels_changed"], 0, 1),
-            train_class_counts=_ints("train_class_counts", v["train_class_counts"], low=0),
-            mixup_version=_text("mixup_version", v["mixup_version"]),
-            mxnet_version=_text("mxnet_version", v["mxnet_version"]),
-        )
-        config = cls(**out)
+        values = dict(cls().flat(), **raw)
+        config = cls(**{f.name: _read(f, values) for f in dataclasses.fields(cls)})
         config._check_together()
         return config
 
     def _check_together(self):
+        if self.mixing.lam_mode not in mixup_params.DRAWN_LAM_MODES:
+            # lambda from the graph needs a network that computes it (not offered here yet)
+            raise ConfigError("--lam-mode must be one of %s for a run, got %r" % (
+                ", ".join(mixup_params.DRAWN_LAM_MODES), self.mixing.lam_mode))
         if self.dataset == "rec":
             missing = [flag for flag, value in (("--train-rec", self.train_rec),
                                                 ("--val-rec", self.val_rec),
@@ -378,24 +418,13 @@ class RunConfig:
             raise ConfigError("%s: %s" % (path, error)) from None
 
 
-def _mixing(values):
-    """The mixing parameters among `values`, with the op's own checks and messages, one option
-    at a time so that the error names it."""
-    for name in mixup_params.MIXING_FIELDS:
-        try:
-            mixup_params.parse_mixing(**{name: values[name]})
-        except (TypeError, ValueError) as error:
-            raise ConfigError("--%s: %s" % (name.replace("_", "-"), error)) from None
-    return mixup_params.parse_mixing(**{n: values[n] for n in mixup_params.MIXING_FIELDS})
 
-
-def _gpus(value):
-    from mixup_app.devices import DeviceError, parse_gpus
-    if not isinstance(value, (str, list, tuple)) and value is not None:
-        raise ConfigError("--gpus must be comma-separated GPU indices like 0,1, got %r"
-                          % (value,))
-    text = value if isinstance(value, str) else ",".join(map(str, value or ()))
+def _read(field, values):
+    """A field's value from the flat options, by its declared check."""
+    check = field.metadata["check"]
+    if field.name == "mixing":  # its options are the op's mixing parameters, flat: read at once
+        return check(values)
     try:
-        return tuple(parse_gpus(text))
-    except DeviceError as error:
+        return check(option_name(field), values[field.name])
+    except Refused as error:
         raise ConfigError(str(error)) from None

@@ -8,6 +8,7 @@ BatchNorm statistics before validating, stop on a diverged loss before it is che
 keep MixUp's draws continuing across a resume (``mixup.seek``).
 """
 import contextlib
+import functools
 import math
 import os
 import time
@@ -55,13 +56,20 @@ def training_graph(config, num_classes):
     """(symbol, mixing): the training graph and whether it holds MixUp. With MixUp, the label
     the loss trains against (the mixed soft label) is a second, gradient-free output, so the
     training metrics can score against it."""
+    return _training_graph(config.network, config.num_layers, config.image_shape,
+                           config.mixup_at if config.uses_mixup else "none", config.mixing,
+                           config.dtype, num_classes)
+
+
+@functools.lru_cache(maxsize=1)
+def _training_graph(network, num_layers, image_shape, mixup_at, mixing, dtype, num_classes):
+    """Remembered (the last one, by what it is made of): a new run's preflight builds the graph
+    to refuse a bad network before the run directory is written, and fit trains that graph
+    rather than building it again."""
     import mixup_symbols
-    net = mixup_symbols.get_symbol(config.network, num_classes=num_classes,
-                             num_layers=config.num_layers, image_shape=config.image_shape,
-                             mixup_at=config.mixup_at if config.uses_mixup else "none",
-                             mixing=config.mixing, dtype=config.dtype, train=True,
-                             with_label=True)
-    net, soft_label = net
+    net, soft_label = mixup_symbols.get_symbol(
+        network, num_classes=num_classes, num_layers=num_layers, image_shape=image_shape,
+        mixup_at=mixup_at, mixing=mixing, dtype=dtype, train=True, with_label=True)
     if soft_label is None:
         return net, False
     return mx.sym.Group([net, mx.sym.BlockGrad(soft_label)]), True

@@ -43,7 +43,9 @@ def new_config(options, log):
                           "%d worker(s)" % (config.batch_size,
                                             train_set.count // config.num_workers,
                                             config.num_workers))
-    fit.training_graph(config, spec.num_classes)  # refuses a bad network / depth / shape
+    # refuses a bad network / depth / shape (when check_before_data could not build this
+    # graph, or built another); fit trains this one, remembered, without building it again
+    fit.training_graph(config, spec.num_classes)
     return config
 
 

@@ -25,6 +25,7 @@ import mxnet as mx
 
 from mixup_app.data import pickles
 from mixup_app import readers
+from mixup_app.cli import flag
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.files import atomic_path, write_atomic
 
@@ -348,7 +349,7 @@ def resume(run_dir, explicit, log):
         raise ConfigError(
             "--resume continues %s with its own options; %s differ%s from its config.json "
             "(%s). Drop %s, or start a new run with another --out-dir."
-            % (run_dir, ", ".join("--" + n.replace("_", "-") for n in refused),
+            % (run_dir, ", ".join(flag(n) for n in refused),
                "s" if len(refused) == 1 else "",
                "; ".join("%s: run has %r, given %r" % (n, _show(current[n]), _show(wanted[n]))
                          for n in refused),
@@ -361,7 +362,7 @@ def resume(run_dir, explicit, log):
                               % (config.num_epochs, begin, run_dir))
         config.save(run_dir)
         log("resume: %s recorded in %s" % (", ".join(
-            "--%s %s" % (n.replace("_", "-"), _show(wanted[n])) for n in differ),
+            "%s %s" % (flag(n), _show(wanted[n])) for n in differ),
             os.path.join(run_dir, "config.json")))
     return config, begin
 

@@ -69,12 +69,12 @@ def main(argv=None):
         captions = ["\n".join("%s %.0f%%" % (name, 100 * w) for name, w in
                               label_parts(row, classes)[:2]) for row in soft]
         shown = {"mixup": ["alpha"], "cutmix": ["cutmix_alpha"],
-                 "switch": ["alpha", "cutmix_alpha"]}[args.mode] + ["mix_rate"]
-        if args.label_smoothing:
+                 "switch": ["alpha", "cutmix_alpha"]}[params["mode"]] + ["mix_rate"]
+        if params["label_smoothing"]:
             shown.append("label_smoothing")
         title = "%s on %s (%s, one lambda per %s), seed %d" % (
-            args.mode, args.dataset, ", ".join("%s=%g" % (k, params[k]) for k in shown),
-            args.lam_mode, args.seed)
+            params["mode"], args.dataset, ", ".join("%s=%g" % (k, params[k]) for k in shown),
+            params["lam_mode"], args.seed)
         plots.batch_grid(before, after, captions, os.path.abspath(args.out), title=title)
     except (ValueError, DataError, OSError) as error:
         return parser.report(error)

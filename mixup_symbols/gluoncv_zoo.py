@@ -67,8 +67,8 @@ def get_symbol(name: str, *, num_classes: int, image_shape=None, mixup_at: str =
     data, label = mx.sym.var("data"), mx.sym.var("softmax_label")
     mixes = train and mixup_at == "input"
     if mixes:
-        data, label = mixup.symbol(data, label, name="mixup", num_classes=num_classes,
-                                   **mixing.values())
+        data, label = mixup.node_symbol(data, label, mixing.node(num_classes=num_classes),
+                                        name="mixup")
     symbol = loss(net(data), label)
     if with_label:
         return symbol, (label if mixes else None)

@@ -150,13 +150,18 @@ def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequen
     units, filters, bottleneck, family = architecture(num_layers, image_shape)
     if not train:
         places = ()
-    # validated here, even for a graph (scoring) in which no node is placed
+    # a parsed Mixing is taken as it is; keywords given the old way (alpha=0.4) are parsed
+    # here, even for a graph (scoring) in which no node is placed
     mixing, _ = mixup.params.mixing_from(mixing, **kwargs)
     label = mx.sym.var("softmax_label")
-    common = dict(num_classes=num_classes, **mixing.values())
-    if mixup_impl is not None:
-        common = {k: common[k] for k in ("num_classes", "alpha", "mix_rate", "lam_mode")}
-    mixup_node = mixup_impl or mixup.symbol
+
+    def mixup_node(data, label, name, **wiring):
+        if mixup_impl is not None:
+            return mixup_impl(data, label, name=name, num_classes=num_classes,
+                              alpha=mixing.alpha, mix_rate=mixing.mix_rate,
+                              lam_mode=mixing.lam_mode)
+        return mixup.node_symbol(data, label, mixing.node(num_classes=num_classes, **wiring),
+                                 name=name)
 
     def place(symbol, where):
         nonlocal label
@@ -168,7 +173,7 @@ def get_symbol(num_classes: int, num_layers: int, image_shape: Union[str, Sequen
             # the labels of the later nodes come checked (and smoothed) from the first
             extra = dict(place=k, num_places=len(places), check_labels=k == 0)
         name = "mixup" if len(places) == 1 else "mixup_" + where
-        symbol, label = mixup_node(symbol, label, name=name, **common, **extra)
+        symbol, label = mixup_node(symbol, label, name, **extra)
         return symbol
 
     body = place(mx.sym.var("data"), "input")
