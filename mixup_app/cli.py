@@ -113,10 +113,10 @@ def add_mixing_options(group, defaults=None):
     defaults = defaults or params.mixing_defaults()
     # lam_mode='input' is not offered: the trainer's networks give the node no lam input
     choices = {"lam_mode": params.DRAWN_LAM_MODES, "mode": params.MODES,
-               "pairing": params.PAIRINGS}
+               "pairing": params.PAIRINGS, "label_mode": params.LABEL_MODES}
     for f in dataclasses.fields(params.Mixing):
         kwargs = {"choices": list(choices[f.name])} if f.name in choices else {}
-        if f.metadata["kind"] == "float":
-            kwargs["type"] = float
+        if f.metadata["kind"] in ("float", "int"):
+            kwargs["type"] = {"float": float, "int": int}[f.metadata["kind"]]
         add(group, "--" + f.name.replace("_", "-"), defaults[f.name], f.metadata["option"],
             **kwargs)
