@@ -22,6 +22,14 @@ Forward, in training mode, on a batch of N samples:
         the exact kept area lam'_i = 1 - (clipped box area) / (H * W).
     mode='switch': per batch, CutMix with probability switch_prob, else mixup (one draw).
 
+    pairing='other_class' lays the samples out class after class and shifts (partners of
+    another class wherever the batch allows); pairing='same_class' makes each class's samples
+    one random cycle, a sample alone of its class its own partner (so unmixed): see
+    mixup/draws.py. label_mode='own' mixes the data only, every row keeping its own label.
+    num_mix = k > 2 (mode='mixup', pairing='random', a drawn lam): row i combines itself with
+    j^1(i) .. j^(k-1)(i), the next k - 1 samples on the cycle, weights ~ Dirichlet(alpha, ...),
+    labels alike; the backward is M^T with one term per partner.
+
     lam_mode='batch' draws one lam (and one box) for the batch, as the papers; 'sample' one
     per mixed sample. Labels y are one-hot rows of class indices, smoothed to
     (1 - eps) * one_hot + eps / num_classes when label_smoothing = eps > 0 (in training mode,
