@@ -38,54 +38,63 @@ def _summed_in(dtype):
 
 class RowMixing:
     """The linear map x~[i] = keep[i] * x[i] + give[i] * x[index[i]] over the rows of a batch,
-    with `index` a permutation without fixed points; keep, give and index are numpy arrays of
-    length N. In the mixing plan keep[i] = lam_i (the weight of sample i's own input) and
-    give[i] = 1 - lam_i (the weight of its partner's), both 1 and 0 for a sample that is not
-    mixed.
+    with `index` a permutation (without fixed points, or with give = 0 at them); keep, give and
+    index are numpy arrays of length N. In the mixing plan keep[i] = lam_i (the weight of
+    sample i's own input) and give[i] = 1 - lam_i (the weight of its partner's), both 1 and 0
+    for a sample that is not mixed. With several partners (num_mix = T + 1 > 2) give and index
+    are (T, N): x~[i] = keep[i] * x[i] + sum over t of give[t, i] * x[index[t, i]], each
+    index[t] a permutation and the T + 1 rows met by row i distinct.
 
     A weight that is zero in the data's dtype is left out of the map, not multiplied: 0 * NaN
     is NaN, so a non-finite value in one sample reaches only the rows that really mix it,
     forward (x~) and backward (the transpose), and an unmixed row is an exact copy. Every
     output element is round(round(keep * x) + round(give * x_partner)) in the data's dtype,
     the terms present only if their weight is non-zero, whichever way the map is applied.
+    With several partners the terms are added in order (own, then partner 1, 2, ...) on the
+    host and in float16, and in the order of their rows by MXNet's sparse dot: there the two
+    ways may differ in the last bit (each way is deterministic, so a run resumes bit-exactly).
 
     On the device (``apply``): for float32/float64 one CSR x dense ``dot`` (the matrix holds
-    only the non-zero weights, one or two per row, is built once per dtype, and the backward
-    multiplies by its transpose), for float16 a gather and row scalings selected with ``where``
-    (the transpose is again a RowMixing). On the host (``apply_numpy``): numpy products where
-    the weight is non-zero.
+    only the non-zero weights, at most T + 1 per row, is built once per dtype, and the backward
+    multiplies by its transpose), for float16 a gather and row scalings per partner selected
+    with ``where`` (the transpose is again a RowMixing). On the host (``apply_numpy``): numpy
+    products where the weight is non-zero.
     """
 
     def __init__(self, keep, give, index):
-        self.keep, self.give, self.index = keep, give, index
+        self.keep = keep
+        # (T, N) whatever was given: one row per partner
+        self.gives, self.indices = np.atleast_2d(give), np.atleast_2d(index)
         self._cache = {}  # per (device, dtype): the CSR matrix; per dtype: host weights
-        self._inverse = self._transposed = None
+        self._inverses = self._transposed = None
 
-    def inverse(self):
-        """The inverse permutation of index: inverse[index[i]] = i."""
-        if self._inverse is None:
-            self._inverse = np.empty_like(self.index)
-            self._inverse[self.index] = np.arange(len(self.index))
-        return self._inverse
+    def inverses(self):
+        """(T, N): the inverse permutation of each index: inverse[t, index[t, i]] = i."""
+        if self._inverses is None:
+            self._inverses = np.empty_like(self.indices)
+            for inverse, index in zip(self._inverses, self.indices):
+                inverse[index] = np.arange(len(index))
+        return self._inverses
 
     def transposed(self):
         if self._transposed is None:
-            inverse = self.inverse()
-            self._transposed = RowMixing(self.keep, self.give[inverse], inverse)
+            inverses = self.inverses()
+            gives = np.stack([give[inverse] for give, inverse in zip(self.gives, inverses)])
+            self._transposed = RowMixing(self.keep, gives, inverses)
         return self._transposed
 
     def matrix(self, ctx, dtype):
-        """The (N, N) CSR matrix: row i holds keep[i] at column i and give[i] at index[i],
-        each only if it is non-zero in `dtype`."""
+        """The (N, N) CSR matrix: row i holds keep[i] at column i and give[t, i] at
+        index[t, i], each only if it is non-zero in `dtype`."""
         key = (str(ctx), np.dtype(dtype).name)
         if key not in self._cache:
             batch = len(self.keep)
-            own = np.arange(batch)
-            # CSR wants columns ascending within each row: the two entries of row i in order
-            partner_first = self.index < own
-            columns = np.where(partner_first, [self.index, own], [own, self.index]).T
-            weights = np.where(partner_first, [self.give, self.keep], [self.keep, self.give]).T
-            weights = weights.astype(dtype)
+            columns = np.vstack([np.arange(batch), self.indices]).T
+            weights = np.vstack([self.keep, self.gives]).T.astype(dtype)
+            # CSR wants columns ascending within each row
+            order = np.argsort(columns, axis=1, kind="stable")
+            columns = np.take_along_axis(columns, order, axis=1)
+            weights = np.take_along_axis(weights, order, axis=1)
             present = weights != 0
             indptr = np.zeros(batch + 1, dtype=np.int64)
             np.cumsum(present.sum(axis=1), out=indptr[1:])
@@ -108,16 +117,21 @@ class RowMixing:
         if transpose:
             return self.transposed().apply(x, out)
         # float16: one small host->device copy of weights, indices and which weights are
-        # present (indices exact below 2**24 in float32)
-        keep16, give16 = self.keep.astype(x.dtype), self.give.astype(x.dtype)
-        packed = device_array(np.stack([keep16, give16, self.index, keep16 != 0, give16 != 0]),
-                              x.context, np.float32)
+        # present (indices exact below 2**24 in float32): rows keep, keep present, then per
+        # partner its weight, whether present, and its index
+        keep16, gives16 = self.keep.astype(x.dtype), self.gives.astype(x.dtype)
+        rows = [keep16, keep16 != 0]
+        for give16, index in zip(gives16, self.indices):
+            rows += [give16, give16 != 0, index]
+        packed = device_array(np.stack(rows), x.context, np.float32)
         shape = (-1,) + (1,) * (x.ndim - 1)
-        keep, give = (w.astype(x.dtype).reshape(shape) for w in (packed[0], packed[1]))
         zeros = mx.nd.zeros_like(x)
-        own = mx.nd.where(packed[3], mx.nd.broadcast_mul(x, keep), zeros)
-        partner = mx.nd.broadcast_mul(mx.nd.take(x, packed[2], axis=0), give)
-        result = own + mx.nd.where(packed[4], partner, zeros)
+        keep = packed[0].astype(x.dtype).reshape(shape)
+        result = mx.nd.where(packed[1], mx.nd.broadcast_mul(x, keep), zeros)
+        for k in range(2, len(rows), 3):
+            give = packed[k].astype(x.dtype).reshape(shape)
+            partner = mx.nd.broadcast_mul(mx.nd.take(x, packed[k + 2], axis=0), give)
+            result = result + mx.nd.where(packed[k + 1], partner, zeros)
         if out is None:
             return result
         result.copyto(out)
@@ -130,9 +144,10 @@ class RowMixing:
         the mixed rows) and 0 for the others, selected, never a product with 0. x and grad:
         NDArrays of one shape (N, ...) on one device, reduced there (N numbers come back);
         summed in float32 at least. Returns float64 numpy (N,)."""
-        out = np.zeros(len(self.index))
+        index = self.indices[0]  # one partner: lambda from the graph works with num_mix=2
+        out = np.zeros(len(index))
         if len(rows):
-            picked = device_array(np.stack([rows, self.index[rows]]), x.context, np.float32)
+            picked = device_array(np.stack([rows, index[rows]]), x.context, np.float32)
             flat = x.reshape((x.shape[0], -1)).astype(_summed_in(x.dtype))
             difference = mx.nd.take(flat, picked[0]) - mx.nd.take(flat, picked[1])
             heads = mx.nd.take(grad.reshape(flat.shape).astype(flat.dtype), picked[0])
@@ -142,42 +157,46 @@ class RowMixing:
     def lam_gradient_numpy(self, x, grad, rows):
         """:meth:`lam_gradient` on numpy arrays (the host's way: small batches on the CPU, and
         the labels)."""
-        out = np.zeros(len(self.index))
+        index = self.indices[0]
+        out = np.zeros(len(index))
         flat = x.reshape((x.shape[0], -1)).astype(_summed_in(x.dtype))
         heads = grad.reshape(flat.shape)[rows].astype(flat.dtype)
-        out[rows] = np.einsum("ij,ij->i", heads, flat[rows] - flat[self.index[rows]])
+        out[rows] = np.einsum("ij,ij->i", heads, flat[rows] - flat[index[rows]])
         return out
 
     def _host_weights(self, dtype):
-        """keep and give as (N, 1) columns of `dtype`, and the rows where each is non-zero
-        (None when all are: the common case, where nothing needs selecting)."""
+        """keep (N, 1) and give (T, N, 1) columns of `dtype`, and the rows where each is
+        non-zero (None when all are: the common case, where nothing needs selecting)."""
         if dtype not in self._cache:
-            keep, give = self.keep.astype(dtype)[:, None], self.give.astype(dtype)[:, None]
-            own_rows, partner_rows = (None if w.all() else np.flatnonzero(w) for w in (keep, give))
-            self._cache[dtype] = keep, give, own_rows, partner_rows
+            keep, gives = self.keep.astype(dtype)[:, None], self.gives.astype(dtype)[:, :, None]
+            own_rows, *partner_rows = (None if w.all() else np.flatnonzero(w)
+                                       for w in (keep, *gives))
+            self._cache[dtype] = keep, gives, own_rows, partner_rows
         return self._cache[dtype]
 
     def apply_numpy(self, x, transpose=False):
         """The same map on a numpy array x (N, ...), in x's dtype (with transpose: the
-        backward). Row i of the transpose gets keep[i] * x[i] + give[k] * x[k], k the row
-        whose partner is i."""
+        backward). Row i of the transpose gets keep[i] * x[i] + the sum over t of
+        give[t, k] * x[k], k the row whose t-th partner is i."""
         rows = x.reshape((x.shape[0], -1))
-        keep, give, own_rows, partner_rows = self._host_weights(x.dtype)
+        keep, gives, own_rows, partner_rows = self._host_weights(x.dtype)
         # products only where the weight is non-zero: never 0 * inf, nor 0 * NaN
         if own_rows is None:
             out = keep * rows
         else:
             out = np.zeros_like(rows)
             out[own_rows] = keep[own_rows] * rows[own_rows]
-        if partner_rows is None:
-            if transpose:  # row j gets give[k] * x[k] from the k with index[k] = j
-                out += np.take(give * rows, self.inverse(), axis=0)
+        inverses = self.inverses() if transpose else self.indices
+        for give, index, inverse, partners in zip(gives, self.indices, inverses, partner_rows):
+            if partners is None:
+                if transpose:  # row j gets give[k] * x[k] from the k with index[k] = j
+                    out += np.take(give * rows, inverse, axis=0)
+                else:
+                    out += give * np.take(rows, index, axis=0)
+            elif transpose:
+                out[index[partners]] += give[partners] * rows[partners]
             else:
-                out += give * np.take(rows, self.index, axis=0)
-        elif transpose:
-            out[self.index[partner_rows]] += give[partner_rows] * rows[partner_rows]
-        else:
-            out[partner_rows] += give[partner_rows] * rows[self.index[partner_rows]]
+                out[partners] += give[partners] * rows[index[partners]]
         return out.reshape(x.shape)
 
 

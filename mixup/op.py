@@ -22,6 +22,14 @@ Forward, in training mode, on a batch of N samples:
         the exact kept area lam'_i = 1 - (clipped box area) / (H * W).
     mode='switch': per batch, CutMix with probability switch_prob, else mixup (one draw).
 
+    pairing='other_class' lays the samples out class after class and shifts (partners of
+    another class wherever the batch allows); pairing='same_class' makes each class's samples
+    one random cycle, a sample alone of its class its own partner (so unmixed): see
+    mixup/draws.py. label_mode='own' mixes the data only, every row keeping its own label.
+    num_mix = k > 2 (mode='mixup', pairing='random', a drawn lam): row i combines itself with
+    j^1(i) .. j^(k-1)(i), the next k - 1 samples on the cycle, weights ~ Dirichlet(alpha, ...),
+    labels alike; the backward is M^T with one term per partner.
+
     lam_mode='batch' draws one lam (and one box) for the batch, as the papers; 'sample' one
     per mixed sample. Labels y are one-hot rows of class indices, smoothed to
     (1 - eps) * one_hot + eps / num_classes when label_smoothing = eps > 0 (in training mode,
@@ -286,17 +294,21 @@ class MixUpOp(mx.operator.CustomOp):
                           or chosen_place(self._place_seed, step, p.num_places) == p.place)
             shape = data.shape
             if not _shared.paused and mixes_here and mixed_count(p.mix_rate, shape[0]) > 0:
-                classes = label_classes(labels) if p.pairing == "other_class" else None
+                classes = label_classes(labels) if p.pairing != "random" else None
                 plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p, shape,
                                        classes, lam)
-                # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's)
-                label_mixing = RowMixing(1.0 - plan.give, plan.give, plan.partner)
+                # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's;
+                # with num_mix > 2 one row of weights per partner, keep what they leave)
+                label_mixing = RowMixing(1.0 - np.atleast_2d(plan.give).sum(axis=0),
+                                         plan.give, plan.partner)
                 cutmix = isinstance(plan, CutMixPlan)
                 mixing = BoxMixing(plan.boxes, plan.partner) if cutmix else label_mixing
                 self._on_host = self._cpu and mixes_on_host(cutmix, shape, data.dtype)
+                mixes_labels = p.label_mode == "mixed"
                 if p.lam_input:  # what the gradient w.r.t. lam needs besides the data
-                    self._lam_backward = (probs, plan.mixed)
-                probs = label_mixing.apply_numpy(probs)
+                    self._lam_backward = (probs if mixes_labels else None, plan.mixed)
+                if mixes_labels:  # label_mode='own': every row keeps its own label
+                    probs = label_mixing.apply_numpy(probs)
         self._put(req[1], out_data[1], lambda: probs)
         self._backward_mixing = mixing
         if mixing is None:
@@ -336,6 +348,8 @@ class MixUpOp(mx.operator.CustomOp):
                                               rows)
         else:
             total = mixing.lam_gradient(in_data[0], out_grad[0], rows)
+        if probs is None:  # label_mode='own': the labels do not depend on lam
+            return total
         label_grad = self._read(out_grad[1])
         if label_grad.any():  # selected, so that unused (zero) label gradients add nothing
             total += mixing.lam_gradient_numpy(probs, label_grad, rows)
@@ -428,6 +442,10 @@ class MixUpProp(mx.operator.CustomOpProp):
         if p.mode != "mixup" and len(data_shape) != 4:
             raise ValueError("MixUp: mode=%s needs data of shape (N, C, H, W) (CutMix pastes "
                              "boxes of pixels), got shape %s" % (p.mode, data_shape))
+        if p.num_mix > 2 and batch < p.num_mix:
+            raise ValueError("MixUp: num_mix=%d mixes each row with %d distinct others, more "
+                             "than a batch of %d holds (data shape %s)"
+                             % (p.num_mix, p.num_mix - 1, batch, data_shape))
         label_shape = (batch,) + label_shape[1:]
         in_shapes = [data_shape, label_shape]
         if p.lam_input:

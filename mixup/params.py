@@ -34,7 +34,8 @@ DRAWN_LAM_MODES = ("batch", "sample")
 LAM_INPUT = "input"
 LAM_MODES = DRAWN_LAM_MODES + (LAM_INPUT,)
 MODES = ("mixup", "cutmix", "switch")
-PAIRINGS = ("random", "other_class")
+PAIRINGS = ("random", "other_class", "same_class")
+LABEL_MODES = ("mixed", "own")
 
 
 # ---------------------------------------------------------------------- value checks
@@ -207,10 +208,36 @@ class Mixing:
         "as few same-class pairs as possible): the samples are laid out class after class "
         "(classes, and samples within a class, in random order) and each takes the sample a "
         "random shift further (mixup.draws.other_class_partners states the exact "
-        "distribution), from the labels the op reads back each batch anyway; a probability "
-        "label's class is its largest entry (the first of ties).",
+        "distribution). ``'same_class'``: the paper's ablation, partners of the sample's own "
+        "class only: the samples of each class present form one uniformly random cycle (so "
+        "a partner is uniform over the other samples of its class), and a sample alone of its "
+        "class in the batch is its own partner, so it stays unmixed even when drawn among the "
+        "mixed (mixup.draws.same_class_partners). Both take the classes from the labels the "
+        "op reads back each batch anyway; a probability label's class is its largest entry "
+        "(the first of ties).",
         one_of(PAIRINGS), kind="str", option="random: partners on a random cycle; "
-        "other_class: every partner of another class wherever the batch allows")
+        "other_class: every partner of another class wherever the batch allows; same_class: "
+        "partners of the sample's own class only")
+
+    label_mode: str = _param(
+        "mixed", "``'mixed'``: labels are mixed with the inputs' weights (the papers); "
+        "``'own'``: only the inputs are mixed and every row keeps its own (one-hot or "
+        "smoothed) label, the mixup paper's \"mix inputs only\" ablation, in every mode "
+        "(the data's gradient is unchanged; with lam_mode='input' lam's gradient then comes "
+        "through the data only).", one_of(LABEL_MODES), kind="str",
+        option="mixed: labels mixed as the inputs (the paper); own: inputs mixed, every row "
+        "keeps its own label (ablation)")
+    num_mix: int = _param(
+        2, "how many samples each mixed row combines, k >= 2: itself and k - 1 distinct "
+        "others, the next k - 1 samples after it on the random partner cycle, with weights "
+        "~ Dirichlet(alpha, ..., alpha) (the row's own weight is one minus the others'), one "
+        "weight vector per batch with lam_mode='batch', one per mixed row with 'sample'; "
+        "labels mixed with the same weights. 2 is mixup (Dirichlet(alpha, alpha) is "
+        "Beta(alpha, alpha): the same draws). k > 2 works with mode='mixup', "
+        "pairing='random' and a drawn lambda only, and needs batches of at least k samples "
+        "(a smaller batch is refused at shape inference).", whole(2), kind="int",
+        option="samples each mixed row combines: itself and k-1 others, weights ~ "
+        "Dirichlet(alpha, ..., alpha); 2 is mixup")
 
     def node(self, **wiring):
         """The parameters of a node that mixes this way, wired by ``wiring`` (at least
@@ -314,6 +341,15 @@ def _refuse_combinations(values):
         # CutMix's label weight is its box's area, drawn by the op: a lam input would not set it
         raise ValueError("MixUp: lam_mode='input' (lambda from the graph) works with "
                          "mode='mixup' only, got mode=%r" % mode)
+    num_mix, pairing = values.get("num_mix", 2), values.get("pairing", "random")
+    lam_mode = values.get("lam_mode", "batch")
+    if num_mix > 2 and (mode != "mixup" or lam_mode == LAM_INPUT or pairing != "random"):
+        # a box pastes one partner's pixels, a lam from the graph weighs one partner, and the
+        # class pairings choose one partner per row
+        raise ValueError("MixUp: num_mix=%d (several partners a row) works with mode='mixup', "
+                         "pairing='random' and a drawn lambda (lam_mode 'batch' or 'sample') "
+                         "only; got mode=%r, pairing=%r, lam_mode=%r"
+                         % (num_mix, mode, pairing, lam_mode))
 
 
 def _mixing(raw):

@@ -49,6 +49,10 @@ def describe(config):
             text += ", rate %g" % config.mixing.mix_rate
         if config.mixing.pairing != "random":
             text += ", %s pairs" % config.mixing.pairing.replace("_", "-")
+        if config.mixing.num_mix != 2:
+            text += ", %d-way" % config.mixing.num_mix
+        if config.mixing.label_mode != "mixed":
+            text += ", own labels"
         if config.mixup_at != "input":
             text += ", at %s" % config.mixup_at
         if config.mixup_off_epochs:

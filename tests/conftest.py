@@ -114,6 +114,28 @@ def cli(module, *args, timeout=300, env=None, cwd=None):
                           text=True, timeout=timeout, env=full_env, cwd=cwd or ROOT)
 
 
+def draw_classes(rng, batch, weights):
+    """`batch` class indices drawn with probabilities proportional to `weights`."""
+    return rng.choice(len(weights), size=batch, p=np.asarray(weights) / np.sum(weights))
+
+
+def assert_resume_is_bit_exact(tmp_path, data_dir, options):
+    """A TINY run of 3 epochs with `options`, and the same run with epochs 2 and 3 taken away
+    and resumed, record the same metrics. Returns the uninterrupted run's directory."""
+    from mixup_app import runs, train
+    common = TINY + ["--data-dir", data_dir, "--num-epochs", "3"] + list(options)
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    for out_dir in (whole, parts):
+        assert train.main(common + ["--out-dir", out_dir]) == 0
+    for epoch in (2, 3):
+        os.remove(runs.params_path(parts, epoch))
+    assert train.main(["--resume", "--out-dir", parts]) == 0
+    keys = ("epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss")
+    assert ([{k: r[k] for k in keys} for r in runs.read_metrics(parts)]
+            == [{k: r[k] for k in keys} for r in runs.read_metrics(whole)])
+    return whole
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """A prepared synthetic dataset of 120 training and 45 validation images."""

@@ -12,6 +12,8 @@ from mixup.gluon import MixUp
     dict(mode="cutmix", cutmix_alpha=1.0, lam_mode="sample"),
     dict(mode="switch", switch_prob=0.5, label_smoothing=0.1),
     dict(mode="mixup", alpha=0.4, label_smoothing=0.2, mix_rate=0.5),
+    dict(mode="switch", pairing="same_class", label_mode="own"),
+    dict(num_mix=3, lam_mode="sample", alpha=0.5),
 ])
 def test_block_equals_the_operator_and_backpropagates_through_it(rng, hybridize, params):
     x = rng.normal(size=(6, 2, 5, 5)).astype(np.float32)

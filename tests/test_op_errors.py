@@ -50,6 +50,12 @@ CASES = {
     "place_outside": ("nd(place=2, num_places=2)", ["place", "num_places=2"]),
     "cutmix_needs_4d_data": ("nd(mode='cutmix')", ["mode=cutmix", "(N, C, H, W)", "(4, 3)"]),
     "switch_needs_4d_data": ("bound(mode='switch')", ["mode=switch", "(4, 3)"]),
+    "label_mode_unknown": ("nd(label_mode='soft')", ["label_mode", "soft"]),
+    "num_mix_one": ("bound(num_mix=1)", ["num_mix", ">= 2", "1"]),
+    "num_mix_with_cutmix": ("bound(num_mix=3, mode='cutmix')", ["num_mix=3", "'cutmix'"]),
+    "num_mix_above_batch": ("nd(num_mix=5)", ["num_mix=5", "4 distinct others",
+                                              "batch of 4"]),
+    "num_mix_above_bound_batch": ("bound(num_mix=6)", ["num_mix=6", "batch of 4"]),
 }
 
 

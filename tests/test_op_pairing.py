@@ -2,7 +2,6 @@
 same-class pairs otherwise, with the documented distribution; through the op (class indices and
 probability labels), the trainer option, and bit-exact resume."""
 import itertools
-import os
 from collections import Counter
 
 import mxnet as mx
@@ -11,19 +10,15 @@ import pytest
 from scipy import stats
 
 import mixup
-from conftest import TINY, observed_matrix
+from conftest import assert_resume_is_bit_exact, draw_classes, observed_matrix
 from mixup import draws
 from mixup_app import runs, train
-
-
-def _classes(rng, batch, weights):
-    return rng.choice(len(weights), size=batch, p=np.asarray(weights) / np.sum(weights))
 
 
 @pytest.mark.parametrize("weights", [[1] * 10, [1, 1], [5, 1, 1], [20, 1], [1], [3, 3, 1, 1]])
 def test_partners_are_a_derangement_of_other_classes_or_the_fewest_same_class(rng, weights):
     for batch in (2, 3, 5, 8, 17, 64, 128):
-        classes = _classes(rng, batch, weights)
+        classes = draw_classes(rng, batch, weights)
         partner = draws.other_class_partners(rng, classes)
         assert sorted(partner) == list(range(batch))
         assert np.all(partner != np.arange(batch))
@@ -82,10 +77,10 @@ def _partners_seen(matrix):
 
 
 @pytest.mark.parametrize("as_probabilities", [False, True])
-def test_the_op_mixes_only_across_classes(rng, as_probabilities):
+def test_the_op_mixes_only_acrossdraw_classes(rng, as_probabilities):
     batch, k = 24, 4
     for seed in range(8):
-        classes = _classes(rng, batch, [2, 1, 1, 1])
+        classes = draw_classes(rng, batch, [2, 1, 1, 1])
         label = classes.astype(np.float64)
         if as_probabilities:  # soft rows whose largest entry is the class
             soft = np.full((batch, k), 0.1 / (k - 1))
@@ -124,7 +119,8 @@ def test_random_pairing_is_unchanged_and_the_default(rng):
 
 
 def test_pairing_is_validated_everywhere():
-    with pytest.raises(ValueError, match=r"pairing must be one of \('random', 'other_class'\)"):
+    with pytest.raises(ValueError, match=r"pairing must be one of "
+                                         r"\('random', 'other_class', 'same_class'\)"):
         mixup.parse(num_classes=3, pairing="nearest")
     with pytest.raises(ValueError, match="pairing"):
         mixup.symbol(mx.sym.var("d"), mx.sym.var("l"), num_classes=3, pairing="x")
@@ -138,16 +134,6 @@ def test_pairing_is_validated_everywhere():
 
 @pytest.mark.slow
 def test_other_class_runs_resume_bit_exactly(tmp_path, data_dir):
-    common = TINY + ["--data-dir", data_dir, "--alpha", "1", "--mix-rate", "1", "--seed", "3",
-                     "--pairing", "other_class"]
-    whole = str(tmp_path / "whole")
-    assert train.main(common + ["--num-epochs", "3", "--out-dir", whole]) == 0
+    whole = assert_resume_is_bit_exact(tmp_path, data_dir, [
+        "--alpha", "1", "--mix-rate", "1", "--seed", "3", "--pairing", "other_class"])
     assert runs.load_config(whole).mixing.pairing == "other_class"
-    parts = str(tmp_path / "parts")
-    assert train.main(common + ["--num-epochs", "3", "--out-dir", parts]) == 0
-    for epoch in (2, 3):
-        os.remove(runs.params_path(parts, epoch))
-    assert train.main(["--resume", "--out-dir", parts]) == 0
-    keys = ("epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss")
-    assert ([{k: r[k] for k in keys} for r in runs.read_metrics(parts)]
-            == [{k: r[k] for k in keys} for r in runs.read_metrics(whole)])

@@ -11,12 +11,14 @@ from mixup_app.config import RunConfig
 from mixup_app.train import build_parser
 
 EXAMPLES = dict(alpha=0.4, mix_rate=0.5, lam_mode="sample", mode="switch", cutmix_alpha=2.0,
-                switch_prob=0.25, label_smoothing=0.1, pairing="other_class", num_classes=7,
+                switch_prob=0.25, label_smoothing=0.1, pairing="other_class", label_mode="own",
+                num_mix=2, num_classes=7,
                 check_labels=False, place=1, num_places=3, batch_size=32)
 
 BAD = [("alpha", "0"), ("alpha", "-1"), ("alpha", "nan"), ("alpha", "x"), ("mix_rate", "1.5"),
        ("lam_mode", "row"), ("mode", "cutout"), ("cutmix_alpha", "0"), ("switch_prob", "-0.1"),
-       ("label_smoothing", "1"), ("pairing", "same_class"), ("num_classes", "1"),
+       ("label_smoothing", "1"), ("pairing", "same"), ("label_mode", "soft"),
+       ("num_mix", "1"), ("num_mix", "2.5"), ("num_classes", "1"),
        ("num_classes", "2.5"), ("check_labels", "maybe"), ("num_places", "0"),
        ("batch_size", "0")]
 
@@ -80,7 +82,8 @@ def test_the_trainer_has_an_option_per_mixing_parameter_with_its_declared_defaul
 def test_the_trainers_choices_are_the_declared_ones():
     parser = build_parser()
     for option, choices in (("--mode", params.MODES), ("--lam-mode", params.DRAWN_LAM_MODES),
-                            ("--pairing", params.PAIRINGS)):
+                            ("--pairing", params.PAIRINGS),
+                            ("--label-mode", params.LABEL_MODES)):
         action = next(a for a in parser._actions if option in a.option_strings)
         assert tuple(action.choices) == choices
 
