@@ -14,6 +14,7 @@ from mixup import draws
 from mixup import op as mixup_op
 from mixup.gluon import MixUp
 from mixup_app import runs, train
+from mixup_app.config import ConfigError, RunConfig
 
 
 def _observed(batch, seed, **params):
@@ -208,9 +209,13 @@ def test_num_mix_in_every_entry_point():
     node = mixup.symbol(mx.sym.var("d"), mx.sym.var("l"), num_classes=3, num_mix=3)[0]
     assert node.list_arguments() == ["d", "l"]
     assert mixup.parse(num_classes=3, num_mix="4").num_mix == 4  # MXNet's strings
-    assert train.build_parser().parse_args(["--num-mix", "3"]).num_mix == 3
-    with pytest.raises(SystemExit):  # argparse: a whole number
-        train.build_parser().parse_args(["--num-mix", "2.5"])
+    # the trainer: the option is parsed once, into the run's config (which checks it)
+    def config(value):
+        args = train.build_parser().parse_args(["--num-mix", value])
+        return RunConfig.from_options(**train.config_options(args, None))
+    assert config("3").mixing.num_mix == 3
+    with pytest.raises(ConfigError, match="--num-mix"):  # a whole number
+        config("2.5")
 
 
 def test_k_way_runs_resume_bit_exactly(tmp_path, data_dir):
