@@ -30,6 +30,8 @@ AUGMENTS = ("standard", "none")
 DTYPES = ("float32", "float16")
 # --subset-draw (mixup_app.data.trainset.SUBSET_DRAWS, kept here so that the config loads without MXNet)
 SUBSET_DRAWS = ("balanced", "uniform")
+# --semi (mixup_app.semi): none (supervised) or a semi-supervised method
+SEMI_METHODS = ("none", "ict")
 # A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
 MAX_SEED = 2 ** 31 - 1
 
@@ -180,6 +182,7 @@ def _dataset_help():
 
 DATA, NETWORK, MIXUP = "data", "network", "mixup"
 OPTIMISATION, DEVICES, RUN = "optimisation", "devices and distribution", "run"
+SEMI = "semi-supervised (docs/TRAINING.md, Semi-supervised mixup)"
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,32 @@ class RunConfig:
         _places, group=MIXUP)
     mixup_off_epochs: int = option(0, "train the last N epochs without mixing", whole(0),
                                    group=MIXUP)
+    # semi-supervised (mixup_app.semi, mixup_app.data.semisplit); defaults: ICT's CIFAR-10
+    # command (github.com/vikasverma1077/ICT, README: 4000 labels)
+    labeled: int = option(
+        0, "keep the labels of N training images only, a class-balanced draw with --seed "
+        "(N a multiple of the classes; record ids in RUN/labeled.json); without --semi the run "
+        "trains on these N alone (0: every image labeled)", whole(0), group=SEMI, metavar="N")
+    unlabeled: int = option(
+        0, "with --semi: use M of the other training images, drawn with --seed, without their "
+        "labels (0: all the others)", whole(0), group=SEMI, metavar="M")
+    semi: str = option(
+        "none", "none, or ict: Interpolation Consistency Training (Verma et al., 2019) on the "
+        "images left unlabeled by --labeled", one_of(SEMI_METHODS), group=SEMI)
+    ema_decay: float = option(
+        0.999, "--semi ict: the teacher's exponential moving average of the student's "
+        "parameters, min(1 - 1/(step+1), D) at each step (ICT's --ema_decay 0.999)",
+        fraction(open_at_one=True), group=SEMI, metavar="D")
+    consistency_weight: float = option(
+        100.0, "--semi ict: the consistency loss's weight after its ramp-up (ICT's CIFAR-10 "
+        "--mixup_consistency 100)", real(0), group=SEMI)
+    rampup_epochs: float = option(
+        100.0, "--semi ict: epochs of the sigmoid ramp-up exp(-5 (1 - t/T)^2) of the "
+        "consistency weight (ICT: a quarter of the epochs, 100 of 400)", real(0), group=SEMI,
+        metavar="T")
+    unlabeled_alpha: float = option(
+        1.0, "--semi ict: mixup of the unlabeled images, lambda ~ Beta(A, A) (ICT's CIFAR-10 "
+        "--mixup_usup_alpha 1.0)", real(0, low_open=True), group=SEMI, metavar="A")
     # optimisation
     batch_size: int = option(128, "images per step and worker, over all its devices", whole(1),
                              group=OPTIMISATION)
@@ -339,6 +368,7 @@ class RunConfig:
         elif (self.train_rec or self.val_rec) and not self.dataset.startswith("rec-"):
             raise ConfigError("--train-rec/--val-rec go with --dataset rec, not --dataset %s"
                               % self.dataset)
+        self._check_semi()
         steps = self.lr_step_epochs
         if any(b <= a for a, b in zip(steps, steps[1:])):
             raise ConfigError("--lr-step-epochs must be increasing, got %s"
@@ -369,6 +399,21 @@ class RunConfig:
                                   self.batch_size, devices,
                                   "--gpus %s" % ",".join(map(str, self.gpus)) if self.gpus
                                   else "--cpu-devices %d" % self.cpu_devices))
+
+    def _check_semi(self):
+        """The semi-supervised options together (the data's counts: mixup_app.data.semisplit)."""
+        if self.semi != "none" and not self.labeled:
+            raise ConfigError("--semi %s needs --labeled N (the images that keep their labels)"
+                              % self.semi)
+        if self.unlabeled and self.semi == "none":
+            raise ConfigError("--unlabeled %d goes with --semi (without it the unlabeled images "
+                              "are not used)" % self.unlabeled)
+        if self.labeled and self.train_subset:
+            raise ConfigError("--labeled and --train-subset both choose the training images: "
+                              "give one")
+        if self.semi != "none" and (self.num_workers > 1 or self.kv_store.startswith("dist")):
+            raise ConfigError("--semi %s trains on one machine: drop --kv-store %s"
+                              % (self.semi, self.kv_store))
 
     def resolved(self, **recorded):
         """A copy with fields filled in when the run starts (dataset, image shape, counts)."""

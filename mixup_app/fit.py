@@ -13,15 +13,15 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import mxnet as mx
 import numpy as np
 
 import mixup
 
-from mixup_app.data import catalogue, iterators, records, trainset
-from mixup_app import devices, paths, plots, runs
+from mixup_app.data import catalogue, iterators, records, semisplit, trainset
+from mixup_app import devices, paths, plots, runs, semi
 from mixup_app.metrics import SoftMetrics, predict, summarize
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -86,6 +86,7 @@ class Layout:
     rank: int
     workers: int
     local_states: bool          # the optimizer state lives here (not on dist servers)
+    unlabeled_set: Optional[trainset.TrainingSet] = None  # --semi: images used without labels
 
 
 def layout(config, kv):
@@ -101,24 +102,34 @@ def layout(config, kv):
     batches = int(math.ceil(math.ceil(train_set.count / workers) / config.batch_size))
     contexts = (devices.contexts(list(config.gpus)) if config.gpus
                 else [mx.cpu(i) for i in range(config.cpu_devices)])
+    unlabeled = None
+    if config.semi != "none":  # an epoch is a pass over the unlabeled images (ICT's)
+        unlabeled = semisplit.unlabeled_set(config, num_classes)
+        if config.batch_size > unlabeled.count:
+            raise ValueError("--batch-size %d is larger than the %d unlabeled images"
+                             % (config.batch_size, unlabeled.count))
+        batches = max(batches, int(math.ceil(unlabeled.count / config.batch_size)))
     return Layout(num_classes, train_set, batches,
                   min(config.batch_size, manifest["splits"]["val"]["count"]), tuple(contexts),
-                  kv.rank, workers, "dist" not in kv.type)
+                  kv.rank, workers, "dist" not in kv.type, unlabeled)
 
 
-def train_iter(config, lay, epoch):
+def train_iter(config, lay, epoch, unlabeled=False):
     """This worker's shard of the training set for `epoch`, shuffled by (seed, epoch, rank).
 
     Shards can differ by a few images, so without care workers would run different numbers of
     steps and a synchronous kvstore would wait forever for the missing pushes: ResizeIter
     makes every worker run exactly ``batches_per_epoch`` steps (a short shard wraps around), as
-    MXNet's own image-classification example does."""
+    MXNet's own image-classification example does. ``unlabeled``: the --semi run's unlabeled
+    images instead (a stream of shuffles of their own; a shorter labeled set cycles)."""
+    chosen = lay.unlabeled_set if unlabeled else lay.train_set
     inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
                              config.image_shape, train=True,
-                             seed=derived_seed(config.seed, epoch, lay.rank),
+                             seed=derived_seed(config.seed, epoch, lay.rank,
+                                               *((1,) if unlabeled else ())),
                              num_parts=lay.workers, part_index=lay.rank,
                              augment=config.augment == "standard",
-                             records_path=(lay.train_set.rec, lay.train_set.idx),
+                             records_path=(chosen.rec, chosen.idx),
                              threads=decode_threads(gpus=bool(config.gpus)))
     return mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
 
@@ -220,7 +231,7 @@ def _draw_curves(config, run_dir, rows):
         config.dataset, config.network, config.num_layers, config.describe_mixup()))
 
 
-def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False):
+def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, teacher=None):
     """Rank 0's end of an epoch: validate (if due), append metrics, redraw curves, checkpoint."""
     epoch = row["epoch"]
     checked = should_validate(config, epoch, stopping)
@@ -235,7 +246,8 @@ def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False):
     # Last: a checkpoint marks the epoch complete. A run killed before it redoes the epoch on
     # --resume and drops this epoch's metrics row, which is written again then.
     if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs or stopping:
-        runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states)
+        runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states,
+                             teacher=teacher)
         runs.point_latest(run_dir, paths.default_runs_root())
     if is_best:
         runs.record_best(run_dir, epoch, row["val_accuracy"])
@@ -283,6 +295,9 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     mx.random.seed(derived_seed(config.seed, lay.rank))
     symbol, mixing = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
+    method = semi.start(config, lay, module, run_dir, begin_epoch)  # None: supervised
+    if config.labeled and lay.rank == 0:
+        semisplit.write_labeled(run_dir, config, lay.train_set)
     per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate
     if rate > 0 and mixup.mixed_count(rate, per_device) == 0:
         log("note: with %d image(s) per device and --mix-rate %g no sample is ever mixed: this "
@@ -291,7 +306,8 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     rows = [r for r in runs.read_metrics(run_dir, warn=lambda *_: None)
             if r["epoch"] <= begin_epoch]
     try:
-        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)
+        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log,
+                method)
     except KeyboardInterrupt:
         if lay.rank == 0:
             # (a second Ctrl-C during this validation still stops at once)
@@ -300,7 +316,8 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     return rows
 
 
-def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log):
+def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log,
+            method=None):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
     for epoch in range(begin_epoch, config.num_epochs):
@@ -310,8 +327,13 @@ def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, s
                            "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress,
                            lines=True)
         with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
-            train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
-                                                 mixing, progress_bar, stop)
+            if method is None:
+                train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
+                                                     mixing, progress_bar, stop)
+            else:
+                train, images, seconds = method.train_epoch(
+                    epoch, train_iter(config, lay, epoch),
+                    train_iter(config, lay, epoch, unlabeled=True), mixing, progress_bar, stop)
         params = module.get_params()
         if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(
@@ -329,7 +351,8 @@ def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, s
                "lr": report_lr((epoch + 1) * lay.batches_per_epoch),
                "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
                "num_workers": lay.workers, "rank": lay.rank, "_started": started}
+        row.update({k: v for k, v in train.items() if k in semi.ROW_FIELDS})
         if lay.rank == 0:
             record_epoch(config, run_dir, module, row, rows, lay, log,
-                         stopping=stop.requested)
+                         stopping=stop.requested, teacher=method and method.teacher)
         stop.check()

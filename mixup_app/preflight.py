@@ -5,7 +5,7 @@ import mxnet as mx
 
 import mixup
 
-from mixup_app.data import catalogue, preparation, trainset
+from mixup_app.data import catalogue, preparation, records, semisplit, trainset
 from mixup_app import devices, fit, runs
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.data.records import DataError
@@ -34,6 +34,8 @@ def new_config(options, log):
                              image_shape=config.image_shape or spec.default_shape,
                              mixup_version=mixup.__version__, mxnet_version=mx.__version__)
     catalogue.check_image_shape(config.data_dir, dataset, config.image_shape)
+    semisplit.check_counts(config.labeled, config.unlabeled, records.load_manifest(
+        config.data_dir, dataset)["splits"]["train"]["count"], spec.num_classes, config.semi)
     train_set = trainset.of_run(config, log)
     config = config.resolved(train_count=train_set.count,
                              train_labels_changed=round(train_set.changed_fraction, 6),

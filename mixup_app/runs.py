@@ -8,6 +8,9 @@
     best.json        the epoch with the best validation accuracy so far
     model-symbol.json, model-NNNN.params, model-NNNN.states
                      MXNet checkpoints, NNNN = epochs completed (MXNet's own convention)
+    teacher-NNNN.params
+                     --semi ict: the teacher (the student's moving average), with its epoch
+    labeled.json     --labeled N: the labeled images' record ids (mixup_app.data.semisplit)
 
 Every file is written atomically (mixup_app.files), the ``.params`` of a checkpoint last, so a run
 stopped at any moment leaves only complete checkpoints and ``--resume`` continues from the last
@@ -30,6 +33,7 @@ from mixup_app.config import ConfigError, RunConfig
 from mixup_app.files import atomic_path, write_atomic
 
 PREFIX = "model"
+TEACHER = "teacher"  # --semi: the teacher's parameters, written with each checkpoint
 
 
 class CheckpointError(Exception):
@@ -102,8 +106,9 @@ def write_metrics(run_dir, rows):
 
 # ------------------------------------------------------------------------- checkpoints
 
-def params_path(run_dir, epoch):
-    return os.path.join(run_dir, "%s-%04d.params" % (PREFIX, epoch))
+def params_path(run_dir, epoch, model=PREFIX):
+    """A checkpoint's parameters: the trained network's (model), or its teacher's."""
+    return os.path.join(run_dir, "%s-%04d.params" % (model, epoch))
 
 
 def states_path(run_dir, epoch):
@@ -120,15 +125,24 @@ def checkpoint_epochs(run_dir):
     return sorted(found)
 
 
-def save_checkpoint(run_dir, module, epoch, with_states=True):
-    """Parameters (and optimizer state, where this kvstore keeps it locally) after `epoch`."""
+def _blob(params):
+    args, auxs = params
+    blob = {"arg:" + k: v for k, v in args.items()}
+    blob.update({"aux:" + k: v for k, v in auxs.items()})
+    return blob
+
+
+def save_checkpoint(run_dir, module, epoch, with_states=True, teacher=None):
+    """Parameters (and optimizer state, where this kvstore keeps it locally) after `epoch`;
+    ``teacher``, a --semi run's teacher Module, before them (teacher-NNNN.params)."""
     mx.nd.waitall()  # MXNet 1.9.1 does not order reads of BN moving stats after backward
     symbol_path = os.path.join(run_dir, "%s-symbol.json" % PREFIX)
     if not os.path.exists(symbol_path):
         write_atomic(symbol_path, module.symbol.tojson())
-    args, auxs = module.get_params()
-    blob = {"arg:" + k: v for k, v in args.items()}
-    blob.update({"aux:" + k: v for k, v in auxs.items()})
+    if teacher is not None:
+        with atomic_path(params_path(run_dir, epoch, TEACHER)) as tmp:
+            mx.nd.save(tmp, _blob(teacher.get_params()))
+    blob = _blob(module.get_params())
     if with_states:
         with atomic_path(states_path(run_dir, epoch)) as tmp:
             save_states(module, tmp)
@@ -145,10 +159,10 @@ def native_reason(error):
             else "unreadable")[:200]
 
 
-def load_params(run_dir, epoch):
-    """(arg_params, aux_params) of a checkpoint; CheckpointError naming the file if it is
-    missing or does not load."""
-    path = params_path(run_dir, epoch)
+def load_params(run_dir, epoch, model=PREFIX):
+    """(arg_params, aux_params) of a checkpoint (``model``: the network, or TEACHER its
+    teacher); CheckpointError naming the file if it is missing or does not load."""
+    path = params_path(run_dir, epoch, model)
     if not os.path.exists(path):
         have = checkpoint_epochs(run_dir)
         raise CheckpointError("%s not found; checkpoints in %s: %s" % (
@@ -303,7 +317,8 @@ def prune(run_dir, keep_last, keep_epochs=(), validated_epochs=None):
     for epoch in have:
         if epoch not in keep:
             # the .params first: without it the checkpoint no longer counts as complete
-            for path in (params_path(run_dir, epoch), states_path(run_dir, epoch)):
+            for path in (params_path(run_dir, epoch), states_path(run_dir, epoch),
+                         params_path(run_dir, epoch, TEACHER)):
                 if os.path.exists(path):
                     os.remove(path)
 

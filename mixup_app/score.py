@@ -63,6 +63,9 @@ def build_parser():
         shown="none: white-box")
     add(p, "--attack-epoch", None, "with --attack-from: its checkpoint that makes the attack, "
         "an epoch number, 'last' or 'best' (as --epoch)", shown="last")
+    add(p, "--model", "student", "student: the trained network; teacher: a --semi ict run's "
+        "teacher (the student's moving average), into RUN/test-teacher.json",
+        choices=["student", "teacher"])
     threads.add_option(p)
     return p
 
@@ -190,7 +193,8 @@ def _score(parser, args):
         source, attack_source = (_attack_source(args, run_dir, config, epoch)
                                  if args.attack_from else (None, None))
         ctxs = contexts(gpus)
-        checkpoint = scoring.load(run_dir, config, epoch)
+        checkpoint = scoring.load(run_dir, config, epoch,
+                                  runs.TEACHER if args.model == "teacher" else runs.PREFIX)
         probs, labels = scoring.predictions(checkpoint, config, data_dir, batch_size, ctxs,
                                             split=args.split)
         methods = [("FGSM", 1)] + ([("I-FGSM (%d steps)" % args.ifgsm_steps,
@@ -220,7 +224,8 @@ def _score(parser, args):
                              for method, (steps, done) in attacks.items()}
         # who made the attack: null, this checkpoint (white-box), or {run, epoch} (black-box)
         result["attack_source"] = attack_source
-    suffix = "" if args.split == "val" else "-train"
+    suffix = ("" if args.split == "val" else "-train") + (
+        "-teacher" if args.model == "teacher" else "")
     write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
     title = "%s %s, epoch %d: accuracy %.2f%%, %s" % (
         config.dataset, args.split, epoch, 100 * result["accuracy"],

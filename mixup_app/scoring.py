@@ -36,15 +36,15 @@ class Checkpoint:
     aux_params: dict
 
 
-def load(run_dir, config, epoch):
-    """The scoring graph of a run with the parameters of `epoch` (CheckpointError if the
-    file does not load)."""
+def load(run_dir, config, epoch, model=runs.PREFIX):
+    """The scoring graph of a run with the parameters of `epoch` (``model``: the network's, or
+    runs.TEACHER: a --semi run's teacher; CheckpointError if the file does not load)."""
     import mixup_symbols
     symbol = mixup_symbols.get_symbol(config.network, num_classes=catalogue.spec(config.dataset,
                                                                   config.data_dir).num_classes,
                                 num_layers=config.num_layers, image_shape=config.image_shape,
                                 dtype=config.dtype, train=False)
-    args, auxs = runs.load_params(run_dir, epoch)
+    args, auxs = runs.load_params(run_dir, epoch, model)
     return Checkpoint(symbol, args, auxs)
 
 

@@ -178,6 +178,33 @@ def _name(dataset, subset, noise, seed, draw):
     return "-".join(parts)
 
 
+def open_reader(rec, idx, total):
+    """The prepared training file's reader and its sorted record ids, checked against the
+    manifest's count."""
+    try:
+        reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
+    except Exception as error:  # MXNet raises bare MXNetError/OSError for bad files
+        raise DataError("%s cannot be read (%s)" % (rec, error)) from None
+    keys = sorted(reader.keys)
+    if len(keys) != total:
+        raise DataError("%s holds %d records, its manifest says %d" % (rec, len(keys), total))
+    return reader, keys
+
+
+def write_records(reader, keys, chosen, labels, out_rec, out_idx):
+    """The records ``chosen`` (record ids) of ``reader`` into a new RecordIO pair, atomically,
+    each with its label from ``labels`` (indexed by record id): the original bytes otherwise."""
+    with atomic_path(out_rec) as tmp_rec, atomic_path(out_idx) as tmp_idx:
+        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+        for position, i in enumerate(chosen):
+            header, payload = mx.recordio.unpack(reader.read_idx(keys[i]))
+            # the id stays the image's record id in the prepared file: traceable, and what
+            # the label noise is a function of
+            header = mx.recordio.IRHeader(header.flag, float(labels[i]), int(keys[i]), 0)
+            writer.write_idx(position, mx.recordio.pack(header, payload))
+        writer.close()
+
+
 def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=0.0,
                  log=print, draw=SUBSET_DRAWS[0]):
     """The :class:`TrainingSet` for these options, derived (once) if they ask for one. ``draw``
@@ -216,26 +243,12 @@ def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=
                            "%s (%s)" % (description, describe_counts(counts)), counts)
     os.makedirs(os.path.dirname(base), exist_ok=True)
     log("deriving the training set (%s) in %s ..." % (description, os.path.dirname(base)))
-    try:
-        reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
-    except Exception as error:  # MXNet raises bare MXNetError/OSError for bad files
-        raise DataError("%s cannot be read (%s)" % (rec, error)) from None
-    keys = sorted(reader.keys)
-    if len(keys) != total:
-        raise DataError("%s holds %d records, its manifest says %d" % (rec, len(keys), total))
+    reader, keys = open_reader(rec, idx, total)
     original = _read_labels(reader, keys)
     chosen = (subset_indices(original, subset, seed, num_classes, draw) if subset
               else np.arange(total))
     labels = noisy_labels(original, label_noise, seed, num_classes) if label_noise else original
-    with atomic_path(out_rec) as tmp_rec, atomic_path(out_idx) as tmp_idx:
-        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
-        for position, i in enumerate(chosen):
-            header, payload = mx.recordio.unpack(reader.read_idx(keys[i]))
-            # the id stays the image's record id in the prepared file: traceable, and what
-            # the label noise is a function of
-            header = mx.recordio.IRHeader(header.flag, float(labels[i]), int(keys[i]), 0)
-            writer.write_idx(position, mx.recordio.pack(header, payload))
-        writer.close()
+    write_records(reader, keys, chosen, labels, out_rec, out_idx)
     reader.close()
     changed = int((labels[chosen] != original[chosen]).sum())
     counts = class_counts(original[chosen], num_classes)
@@ -248,9 +261,11 @@ def training_set(data_dir, dataset, num_classes, seed, subset=None, label_noise=
 
 
 def of_run(config, log=lambda *_: None):
-    """The training set of a run (its RunConfig): all images, or its subset / noisy labels."""
+    """The training set of a run (its RunConfig): all images, or its subset / noisy labels;
+    with --labeled N its N labeled images, the balanced draw of a subset of N."""
     from mixup_app.data.catalogue import spec
     return training_set(config.data_dir, config.dataset,
                         spec(config.dataset, config.data_dir).num_classes, config.seed,
-                        subset=config.train_subset or None, label_noise=config.label_noise,
-                        log=log, draw=config.subset_draw)
+                        subset=config.train_subset or config.labeled or None,
+                        label_noise=config.label_noise, log=log,
+                        draw="balanced" if config.labeled else config.subset_draw)

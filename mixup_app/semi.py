@@ -1,0 +1,180 @@
+"""Semi-supervised mixup: ``./train.sh --labeled N --semi ict``.
+
+Interpolation Consistency Training (Verma et al., IJCAI 2019, arXiv 1903.03825; the authors'
+code: github.com/vikasverma1077/ICT). Each step takes a labeled batch and an unlabeled batch
+(mixup_app.data.semisplit; an epoch is one pass over the unlabeled images, the labeled ones
+cycle, as the authors' ``zip(cycle(trainloader), unlabelledloader)``):
+
+* supervised loss: the run's training graph on the labeled batch (with MixUp as the run's
+  options say: the paper mixes, ``--alpha 1``), cross-entropy;
+* the teacher, an exponential moving average of the student's parameters (and BatchNorm
+  statistics), decay ``min(1 - 1/(step+1), --ema-decay)`` after each update (mean teacher's
+  warm start, the authors' ``update_ema_variables``), predicts softmax probabilities of the
+  unlabeled batch, in inference mode;
+* the unlabeled batch goes through a MixUp node (mixup, one lambda ~ Beta(--unlabeled-alpha)
+  per batch, every row mixed with its partner on the op's cycle) with the teacher's
+  probabilities as its label input: the op's mixed data is what the student sees, the op's
+  mixed soft label the target (no gradient);
+* consistency loss: per image, sum_k (p_k - target_k)^2 / K (the authors' softmax_mse_loss),
+  averaged over the batch, weighted by --consistency-weight x exp(-5 (1 - t/T)^2), t the
+  epoch (fractional, per step) and T --rampup-epochs.
+
+The consistency graph is a second Module bound on the student's parameters (shared arrays,
+``shared_module``): its gradient is added (grad_req 'add') to the one the student's backward
+wrote, and the student's optimizer makes one update from the sum. The teacher is saved with
+every checkpoint (``teacher-NNNN.params``) and restored on --resume; the EMA step count and
+the MixUp draws follow from the epoch, so a resumed run continues bit for bit.
+"""
+import math
+import time
+
+import mxnet as mx
+
+import mixup
+
+from mixup_app import runs
+from mixup_app.metrics import SoftMetrics
+
+# the extra fields of a --semi run's metrics rows
+ROW_FIELDS = ("sup_loss", "unsup_loss", "ramp_weight")
+
+
+def sigmoid_rampup(t, length):
+    """exp(-5 (1 - t/length)^2) for t in [0, length], 1 after (and for length 0): the ramp-up of
+    Laine & Aila (2017), used by mean teacher and ICT."""
+    if length <= 0:
+        return 1.0
+    phase = 1.0 - min(max(float(t), 0.0), length) / length
+    return math.exp(-5.0 * phase * phase)
+
+
+def ema_decay(step, decay):
+    """The teacher's decay after update number ``step`` (1 after the first): the true average
+    of the steps so far until the exponential one weighs more (mean teacher, ICT)."""
+    return min(1.0 - 1.0 / (step + 1), decay)
+
+
+def ema_update(pairs, decay):
+    """teacher = decay * teacher + (1 - decay) * student, in place, for each (teacher, student)
+    pair of NDArrays."""
+    for teacher, student in pairs:
+        teacher[:] = teacher * decay + student * (1.0 - decay)
+
+
+def logits_symbol(config, num_classes):
+    """The network's logits (float32) on the input ``data``, without MixUp: the scoring
+    graph's, whose parameter names are the training graph's."""
+    import mixup_symbols
+    net = mixup_symbols.get_symbol(config.network, num_classes=num_classes,
+                                   num_layers=config.num_layers, image_shape=config.image_shape,
+                                   dtype=config.dtype, train=False)
+    return net.get_children()[0]  # SoftmaxOutput's inputs: logits, label
+
+
+def consistency_symbol(logits, num_classes, alpha, with_mixed=False):
+    """The consistency graph: ``data`` (unlabeled images) and ``ulabel`` (the teacher's
+    probabilities) through a MixUp node, the student's probabilities on the mixed images
+    against the mixed probabilities. Outputs: the weighted loss (``cons_weight`` (N,) per
+    row), the unweighted per-row loss, the target; with ``with_mixed`` the mixed images too."""
+    mixed, target = mixup.symbol(mx.sym.var("data"), mx.sym.var("ulabel"),
+                                 num_classes=num_classes, alpha=alpha, mix_rate=1.0,
+                                 name="mixup_unlabeled")
+    target = mx.sym.BlockGrad(target)
+    probs = mx.sym.softmax(logits(data=mixed), axis=1)
+    per_row = mx.sym.sum(mx.sym.square(probs - target), axis=1) / num_classes
+    loss = mx.sym.MakeLoss(per_row * mx.sym.var("cons_weight"), name="consistency")
+    outputs = [loss, mx.sym.BlockGrad(per_row), target]
+    return mx.sym.Group(outputs + ([mx.sym.BlockGrad(mixed)] if with_mixed else []))
+
+
+def _arrays(module):
+    """{name: [array per device]} of a bound Module's parameters and auxiliary states."""
+    group = module._exec_group  # MXNet 1.9.1's Module has no public accessor for these
+    out = dict(zip(group.param_names, group.param_arrays))
+    out.update(zip(group.aux_names, group.aux_arrays))
+    return out
+
+
+class ICT:
+    """A --semi ict run's teacher and consistency graph around the student Module."""
+
+    def __init__(self, config, lay, student, step):
+        self.config, self.student, self.step = config, student, step
+        self.batches_per_epoch = lay.batches_per_epoch
+        classes, contexts = lay.num_classes, list(lay.contexts)
+        shape = [("data", (config.batch_size,) + tuple(config.image_shape))]
+        logits = logits_symbol(config, classes)
+        self.teacher = mx.mod.Module(mx.sym.softmax(logits, axis=1), context=contexts,
+                                     data_names=["data"], label_names=None)
+        self.teacher.bind(data_shapes=shape, for_training=False)
+        self.consistency = mx.mod.Module(
+            consistency_symbol(logits, classes, config.unlabeled_alpha), context=contexts,
+            data_names=["data"], label_names=["ulabel", "cons_weight"])
+        self.consistency.bind(data_shapes=shape,
+                              label_shapes=[("ulabel", (config.batch_size, classes)),
+                                            ("cons_weight", (config.batch_size,))],
+                              shared_module=student, grad_req="add")
+
+    def start_teacher(self, arg_params, aux_params):
+        self.teacher.init_params(arg_params=arg_params, aux_params=aux_params)
+        theirs = _arrays(self.student)
+        self._pairs = [(t, s) for name, arrays in _arrays(self.teacher).items()
+                       for t, s in zip(arrays, theirs[name])]
+
+    def update_teacher(self):
+        self.step += 1
+        ema_update(self._pairs, ema_decay(self.step, self.config.ema_decay))
+        self.teacher._params_dirty = True  # get_params (checkpoints) reads the devices again
+
+    def weight(self, epochs):
+        """The consistency weight after ``epochs`` (fractional) epochs."""
+        return self.config.consistency_weight * sigmoid_rampup(epochs, self.config.rampup_epochs)
+
+    def targets(self, images):
+        """The teacher's probabilities of a batch of unlabeled images."""
+        self.teacher.forward(mx.io.DataBatch([images]), is_train=False)
+        return self.teacher.get_outputs()[0]
+
+    def train_epoch(self, epoch, labeled, unlabeled, mixing, progress_bar, stop):
+        """One epoch (fit.train_epoch's contract): the metrics are the labeled batches'
+        (supervised), plus ROW_FIELDS."""
+        metrics = SoftMetrics()
+        tic, images, unsup, weights = time.time(), 0, None, []
+        size = self.config.batch_size
+        with progress_bar as pbar:
+            for i, (batch, ubatch) in enumerate(zip(labeled, unlabeled)):
+                # only the unlabeled images: ubatch.label is never read
+                probs = self.targets(ubatch.data[0])
+                weights.append(self.weight(epoch + i / self.batches_per_epoch))
+                self.student.forward_backward(batch)  # writes the gradient
+                # read before the consistency graph runs: it reuses the student's memory
+                outputs = self.student.get_outputs()
+                metrics.update(outputs[1] if mixing else batch.label[0], outputs[0],
+                               pad=batch.pad)
+                self.consistency.forward_backward(mx.io.DataBatch(  # adds its own
+                    [ubatch.data[0]], [probs, mx.nd.full((size,), weights[-1])]))
+                self.student.update()
+                self.update_teacher()
+                stop.check()
+                loss = self.consistency.get_outputs()[1].sum().as_in_context(mx.cpu())
+                unsup = loss if unsup is None else unsup + loss
+                images += size - batch.pad
+                pbar.update(size)
+        mx.nd.waitall()
+        out = metrics.get()
+        steps = max(1, len(weights))
+        out.update(sup_loss=out["cross_entropy"],
+                   unsup_loss=float(unsup.asscalar()) / (steps * size) if unsup else 0.0,
+                   ramp_weight=sum(weights) / steps)
+        return out, images, time.time() - tic
+
+
+def start(config, lay, student, run_dir, begin_epoch):
+    """The run's semi-supervised method around the bound student (None: supervised): its
+    teacher the student's parameters (a new run) or the checkpoint's teacher (--resume)."""
+    if config.semi == "none":
+        return None
+    method = ICT(config, lay, student, begin_epoch * lay.batches_per_epoch)
+    method.start_teacher(*(runs.load_params(run_dir, begin_epoch, runs.TEACHER) if begin_epoch
+                           else student.get_params()))
+    return method
