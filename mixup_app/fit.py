@@ -295,7 +295,10 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     mx.random.seed(derived_seed(config.seed, lay.rank))
     symbol, mixing = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
-    method = semi.start(config, lay, module, run_dir, begin_epoch)  # None: supervised
+    # None: supervised. Its MixUp node's seed from its own stream: a new run's initialisation
+    # has drawn from MXNet's RNG since bind, a resumed run's has not
+    method = semi.start(config, lay, module, run_dir, begin_epoch,
+                        seed=derived_seed(config.seed, lay.rank, 2))
     if config.labeled and lay.rank == 0:
         semisplit.write_labeled(run_dir, config, lay.train_set)
     per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate

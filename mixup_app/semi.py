@@ -145,14 +145,20 @@ class ICT:
             for i, (batch, ubatch) in enumerate(zip(labeled, unlabeled)):
                 # only the unlabeled images: ubatch.label is never read
                 probs = self.targets(ubatch.data[0])
+                mx.nd.waitall()
                 weights.append(self.weight(epoch + i / self.batches_per_epoch))
                 self.student.forward_backward(batch)  # writes the gradient
                 # read before the consistency graph runs: it reuses the student's memory
                 outputs = self.student.get_outputs()
                 metrics.update(outputs[1] if mixing else batch.label[0], outputs[0],
                                pad=batch.pad)
+                # The two graphs share a memory pool (shared_module), which MXNet 1.9.1's
+                # threaded engine does not order between executors with a CustomOp in them:
+                # without these waits the results vary from run to run (tests/test_semi.py).
+                mx.nd.waitall()
                 self.consistency.forward_backward(mx.io.DataBatch(  # adds its own
                     [ubatch.data[0]], [probs, mx.nd.full((size,), weights[-1])]))
+                mx.nd.waitall()
                 self.student.update()
                 self.update_teacher()
                 stop.check()
@@ -169,11 +175,13 @@ class ICT:
         return out, images, time.time() - tic
 
 
-def start(config, lay, student, run_dir, begin_epoch):
+def start(config, lay, student, run_dir, begin_epoch, seed):
     """The run's semi-supervised method around the bound student (None: supervised): its
-    teacher the student's parameters (a new run) or the checkpoint's teacher (--resume)."""
+    teacher the student's parameters (a new run) or the checkpoint's teacher (--resume);
+    MXNet's RNG is seeded with ``seed`` before its MixUp node is made (which draws its own)."""
     if config.semi == "none":
         return None
+    mx.random.seed(seed)
     method = ICT(config, lay, student, begin_epoch * lay.batches_per_epoch)
     method.start_teacher(*(runs.load_params(run_dir, begin_epoch, runs.TEACHER) if begin_epoch
                            else student.get_params()))

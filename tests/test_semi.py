@@ -1,0 +1,203 @@
+"""Semi-supervised runs (mixup_app.semi, mixup_app.data.semisplit): the split, the teacher's
+moving average, the ramp-up, the consistency target, the refusals; and, training, that the
+unlabeled images' labels never matter and that a resumed ICT run (teacher included) is
+bit-exact."""
+import json
+import math
+import os
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import TINY
+from mixup_app import semi
+from mixup_app.config import ConfigError, RunConfig
+from mixup_app.data import semisplit, trainset
+
+SEMI = ["--labeled", "40", "--semi", "ict", "--alpha", "1", "--num-epochs", "1"]
+
+
+# ------------------------------------------------------------------ the split
+
+def test_split_is_the_balanced_draw_and_its_complement():
+    labels = np.repeat(np.arange(4), 25)
+    np.random.default_rng(1).shuffle(labels)
+    labeled, rest = semisplit.split(labels, 8, 0, seed=3, num_classes=4)
+    assert list(labeled) == list(trainset.balanced_subset(labels, 8, 3, 4))
+    assert np.bincount(labels[labeled]).tolist() == [2, 2, 2, 2]
+    assert sorted(np.concatenate([labeled, rest]).tolist()) == list(range(100))
+    some = semisplit.split(labels, 8, 30, seed=3, num_classes=4)[1]
+    assert len(some) == 30 and set(some) <= set(rest)
+    assert list(some) == list(semisplit.split(labels, 8, 30, seed=3, num_classes=4)[1])
+    assert list(some) != list(semisplit.split(labels, 8, 30, seed=4, num_classes=4)[1])
+
+
+@pytest.mark.parametrize("labeled, unlabeled, words", [
+    (200, 0, "--labeled 200 is larger than the 100 training images"),
+    (15, 0, "--labeled 15 is not a multiple of the 10 classes"),
+    (5, 0, "give 10"),
+    (40, 61, "--unlabeled 61: only 60 training images are left unlabeled"),
+    (100, 0, "only 0 training images are left unlabeled"),
+])
+def test_counts_refused_in_one_line(labeled, unlabeled, words):
+    with pytest.raises(ValueError) as refused:
+        semisplit.check_counts(labeled, unlabeled, 100, 10, "ict")
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(semi="ict"), "--semi ict needs --labeled N"),
+    (dict(labeled=40, unlabeled=10), "--unlabeled 10 goes with --semi"),
+    (dict(labeled=40, train_subset=60), "--labeled and --train-subset"),
+    (dict(labeled=40, semi="ict", kv_store="dist_sync"), "trains on one machine"),
+])
+def test_options_refused_together(options, words):
+    with pytest.raises(ConfigError) as refused:
+        RunConfig.from_options(**options)
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--semi", "ict"], "--semi ict needs --labeled N"),
+    (["--labeled", "15"], "--labeled 15 is not a multiple of the 10 classes"),
+    (["--labeled", "40", "--semi", "ict", "--unlabeled", "81"], "--unlabeled 81: only 80"),
+])
+def test_train_refuses_in_one_line(argv, words, capsys, data_dir, tmp_path):
+    from mixup_app import train
+    out_dir = str(tmp_path / "run")
+    assert train.main(TINY + ["--data-dir", data_dir, "--out-dir", out_dir] + argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1] and err[-1].startswith("./train.sh: error:"), err
+    assert not os.path.exists(os.path.join(out_dir, "config.json"))
+
+
+# ------------------------------------------------------------------ the teacher and the ramp
+
+def test_ema_update_equals_numpy_over_two_steps():
+    rng = np.random.default_rng(0)
+    teacher = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(5)
+               .astype(np.float32)]
+    students = [[rng.standard_normal(a.shape).astype(np.float32) for a in teacher]
+                for _ in range(2)]
+    arrays = [mx.nd.array(a) for a in teacher]
+    expected = [a.copy() for a in teacher]
+    for step, student in enumerate(students, start=1):
+        decay = semi.ema_decay(step, 0.999)
+        assert decay == min(1 - 1 / (step + 1), 0.999)
+        semi.ema_update(list(zip(arrays, [mx.nd.array(s) for s in student])), decay)
+        expected = [e * np.float32(decay) + s * np.float32(1 - decay)
+                    for e, s in zip(expected, student)]
+    for got, want in zip(arrays, expected):
+        np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-6, atol=1e-7)
+    assert semi.ema_decay(10 ** 6, 0.999) == 0.999
+
+
+def test_sigmoid_rampup():
+    assert semi.sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5))
+    assert semi.sigmoid_rampup(50, 100) == pytest.approx(math.exp(-1.25))
+    assert semi.sigmoid_rampup(100, 100) == semi.sigmoid_rampup(300, 100) == 1.0
+    assert semi.sigmoid_rampup(0, 0) == 1.0
+
+
+def test_consistency_target_is_the_teachers_probabilities_mixed_with_the_ops_partners():
+    n, k, n_features = 6, 4, 8
+    logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=k, name="fc")
+    graph = semi.consistency_symbol(logits, k, alpha=1.0, with_mixed=True)
+    module = mx.mod.Module(graph, data_names=["data"], label_names=["ulabel", "cons_weight"])
+    module.bind(data_shapes=[("data", (n, n_features))],
+                label_shapes=[("ulabel", (n, k)), ("cons_weight", (n,))])
+    module.init_params(mx.init.Xavier())
+    # image i: 1 in feature i, so a mixed row shows its partner and lambda
+    images = np.eye(n, n_features, dtype=np.float32)
+    probs = np.random.default_rng(2).dirichlet(np.ones(k), size=n).astype(np.float32)
+    for _ in range(3):
+        module.forward(mx.io.DataBatch([mx.nd.array(images)],
+                                       [mx.nd.array(probs), mx.nd.ones((n,))]), is_train=True)
+        _, per_row, target, mixed = [o.asnumpy() for o in module.get_outputs()]
+        lam = mixed[np.arange(n), np.arange(n)]
+        assert np.allclose(lam, lam[0])  # one lambda per batch
+        others = mixed.copy()
+        others[np.arange(n), np.arange(n)] = 0
+        partner = others[:, :n].argmax(axis=1)
+        if lam[0] < 1:
+            assert sorted(partner) == list(range(n)) and (partner != np.arange(n)).all()
+        want = lam[:, None] * probs + (1 - lam[:, None]) * probs[partner]
+        np.testing.assert_allclose(target, want, rtol=1e-5, atol=1e-6)
+        assert per_row.shape == (n,) and (per_row >= 0).all()
+
+
+# ------------------------------------------------------------------ training
+
+def _train(argv):
+    from mixup_app import train
+    assert train.main(TINY + list(argv)) == 0
+
+
+def _params(run_dir, epoch, model="model"):
+    blob = mx.nd.load(os.path.join(run_dir, "%s-%04d.params" % (model, epoch)))
+    return {k: v.asnumpy() for k, v in blob.items()}
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def _permute_labels(rec, idx, seed=0):
+    """Rewrite a RecordIO pair in place with its labels permuted (bytes otherwise kept: the
+    same size, so the derived set's summary still matches)."""
+    reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
+    keys = sorted(reader.keys)
+    items = [mx.recordio.unpack(reader.read_idx(k)) for k in keys]
+    reader.close()
+    labels = np.array([h.label for h, _ in items])
+    permuted = np.random.default_rng(seed).permutation(labels)
+    while (permuted == labels).all():
+        permuted = np.roll(permuted, 1)
+    size = os.path.getsize(rec)
+    writer = mx.recordio.MXIndexedRecordIO(idx, rec, "w")
+    for k, (header, payload), label in zip(keys, items, permuted):
+        writer.write_idx(k, mx.recordio.pack(header._replace(label=float(label)), payload))
+    writer.close()
+    assert os.path.getsize(rec) == size
+    return int((permuted != labels).sum())
+
+
+@pytest.mark.slow
+def test_unlabeled_labels_never_matter(tmp_path, data_dir):
+    data = str(tmp_path / "data")
+    shutil.copytree(data_dir, data)
+    common = SEMI + ["--data-dir", data]
+    _train(common + ["--out-dir", str(tmp_path / "a")])
+    derived = os.path.join(data, "derived", "synthetic_train-unlabeled-l40-seed0")
+    assert _permute_labels(derived + ".rec", derived + ".idx") > 0
+    _train(common + ["--out-dir", str(tmp_path / "b")])
+    for model in ("model", "teacher"):
+        _assert_same(_params(str(tmp_path / "a"), 1, model), _params(str(tmp_path / "b"), 1,
+                                                                     model))
+    labeled = json.load(open(str(tmp_path / "a" / "labeled.json")))
+    assert len(labeled["record_ids"]) == 40 == labeled["labeled"]
+    row = json.loads(open(str(tmp_path / "a" / "metrics.jsonl")).readline())
+    assert {"sup_loss", "unsup_loss", "ramp_weight"} <= set(row)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open: a resumed ICT run's consistency loss differs "
+                   "from the uninterrupted run's from the first resumed step (the teacher "
+                   "checkpoint itself matches); see docs/TRAINING.md, Semi-supervised mixup")
+def test_ict_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir):
+    from mixup_app import runs, train
+    common = SEMI[:-1] + ["2", "--data-dir", data_dir]
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    _train(common + ["--out-dir", whole])
+    _train(common + ["--out-dir", parts])
+    os.remove(runs.params_path(parts, 2))
+    assert train.main(["--resume", "--out-dir", parts, "--progress", "off"]) == 0
+    for model in ("model", "teacher"):
+        _assert_same(_params(whole, 2, model), _params(parts, 2, model))
+    keys = ("train_loss", "unsup_loss", "ramp_weight", "val_accuracy")
+    assert ([{k: r[k] for k in keys} for r in runs.read_metrics(parts)]
+            == [{k: r[k] for k in keys} for r in runs.read_metrics(whole)])
