@@ -25,7 +25,9 @@ wrote, and the student's optimizer makes one update from the sum. The teacher is
 every checkpoint (``teacher-NNNN.params``) and restored on --resume; the EMA step count and
 the MixUp draws follow from the epoch, so a resumed run continues bit for bit.
 """
+import contextlib
 import math
+import os
 import time
 
 import mxnet as mx
@@ -87,6 +89,29 @@ def consistency_symbol(logits, num_classes, alpha, with_mixed=False):
     return mx.sym.Group(outputs + ([mx.sym.BlockGrad(mixed)] if with_mixed else []))
 
 
+@contextlib.contextmanager
+def unpartitioned():
+    """Binds in this block are not partitioned into MKLDNN subgraphs.
+
+    MXNet 1.9.1 (MKLDNN build) partitions every inference-only bind into MKLDNN subgraphs
+    (``MXNET_SUBGRAPH_BACKEND``, MKLDNN unless set), whose fused operators keep what they
+    computed from the parameters at their first forward: once the parameters change in place
+    (the EMA, or ``set_params``), the module still computes partly with the old ones
+    (measured: the teacher's probabilities after one epoch off by up to 0.59 from a fresh bind
+    of the same parameters). The teacher's parameters change after every step, so it is bound
+    without partitioning. MXNet reads the variable at each bind; the value before is put
+    back."""
+    name, before = "MXNET_SUBGRAPH_BACKEND", os.environ.get("MXNET_SUBGRAPH_BACKEND")
+    os.environ[name] = "NONE"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
 def _arrays(module):
     """{name: [array per device]} of a bound Module's parameters and auxiliary states."""
     group = module._exec_group  # MXNet 1.9.1's Module has no public accessor for these
@@ -106,7 +131,8 @@ class ICT:
         logits = logits_symbol(config, classes)
         self.teacher = mx.mod.Module(mx.sym.softmax(logits, axis=1), context=contexts,
                                      data_names=["data"], label_names=None)
-        self.teacher.bind(data_shapes=shape, for_training=False)
+        with unpartitioned():  # its parameters change in place after every step
+            self.teacher.bind(data_shapes=shape, for_training=False)
         self.consistency = mx.mod.Module(
             consistency_symbol(logits, classes, config.unlabeled_alpha), context=contexts,
             data_names=["data"], label_names=["ulabel", "cons_weight"])
