@@ -217,13 +217,16 @@ def should_validate(config, epoch, stopping):
             or epoch > config.num_epochs - max(1, config.val_last))
 
 
-def validate_row(config, lay, module, row):
-    """Score the module on the validation set into the epoch's metrics row."""
+def validate_row(config, lay, module, row, method=None, teacher_params=None):
+    """Score the module on the validation set into the epoch's metrics row; a --semi run's
+    ``method`` adds its teacher's scores (``teacher_params``: a checkpoint's, else its own)."""
     scores = validate(config, lay, module)
     row.update(val_accuracy=scores["accuracy"], val_loss=scores["cross_entropy"],
                val_count=scores["count"])
     if "top5" in scores:
         row["val_top5"] = scores["top5"]
+    if method is not None:
+        method.validate_row(lambda scorer: validate(config, lay, scorer), row, teacher_params)
 
 
 def _draw_curves(config, run_dir, rows):
@@ -231,12 +234,13 @@ def _draw_curves(config, run_dir, rows):
         config.dataset, config.network, config.num_layers, config.describe_mixup()))
 
 
-def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, teacher=None):
-    """Rank 0's end of an epoch: validate (if due), append metrics, redraw curves, checkpoint."""
+def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, method=None):
+    """Rank 0's end of an epoch: validate (if due), append metrics, redraw curves, checkpoint.
+    ``method``: a --semi run's (its teacher validated and checkpointed too)."""
     epoch = row["epoch"]
     checked = should_validate(config, epoch, stopping)
     if checked:
-        validate_row(config, lay, module, row)
+        validate_row(config, lay, module, row, method)
     row["wall_seconds"] = round(time.time() - row.pop("_started"), 3)
     rows.append(row)
     runs.write_metrics(run_dir, rows)
@@ -247,7 +251,7 @@ def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, t
     # --resume and drops this epoch's metrics row, which is written again then.
     if is_best or epoch % config.save_period == 0 or epoch == config.num_epochs or stopping:
         runs.save_checkpoint(run_dir, module, epoch, with_states=lay.local_states,
-                             teacher=teacher)
+                             teacher=method and method.teacher)
         runs.point_latest(run_dir, paths.default_runs_root())
     if is_best:
         runs.record_best(run_dir, epoch, row["val_accuracy"])
@@ -267,7 +271,7 @@ def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, t
             "" if row["mixup"] or not config.uses_mixup else "  (MixUp off)"))
 
 
-def validate_where_stopped(config, run_dir, module, rows, lay, log):
+def validate_where_stopped(config, run_dir, module, rows, lay, log, method=None):
     """A run stopped between validations: score its last checkpoint (the epoch --resume
     continues from), so the stopped run's last recorded epoch has validation figures too."""
     if not rows or "val_accuracy" in rows[-1]:
@@ -277,7 +281,8 @@ def validate_where_stopped(config, run_dir, module, rows, lay, log):
         return
     log("validating epoch %d, the run's last checkpoint ..." % epoch)
     module.set_params(*runs.load_params(run_dir, epoch))
-    validate_row(config, lay, module, rows[-1])
+    validate_row(config, lay, module, rows[-1], method,
+                 method and runs.load_params(run_dir, epoch, runs.TEACHER))
     runs.write_metrics(run_dir, rows)
     _draw_curves(config, run_dir, rows)
     best = runs.best_epoch(run_dir)
@@ -314,7 +319,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     except KeyboardInterrupt:
         if lay.rank == 0:
             # (a second Ctrl-C during this validation still stops at once)
-            validate_where_stopped(config, run_dir, module, rows, lay, log)
+            validate_where_stopped(config, run_dir, module, rows, lay, log, method)
         raise
     return rows
 
@@ -357,5 +362,5 @@ def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, s
         row.update({k: v for k, v in train.items() if k in semi.ROW_FIELDS})
         if lay.rank == 0:
             record_epoch(config, run_dir, module, row, rows, lay, log,
-                         stopping=stop.requested, teacher=method and method.teacher)
+                         stopping=stop.requested, method=method)
         stop.check()

@@ -29,11 +29,16 @@ def _epoch_axis(ax, epochs):
 
 def curves(rows, path, title=""):
     """Accuracy and loss against epochs from metrics.jsonl rows (validation where it was
-    measured: see --val-every)."""
+    measured: see --val-every). A --semi run's rows add its teacher's validation and a third
+    panel: the supervised and (unweighted) unsupervised losses, and the mean weight of the
+    unsupervised one on an axis of its own."""
     epochs = [r["epoch"] for r in rows]
     checked = [r for r in rows if "val_accuracy" in r]
+    taught = [r for r in checked if "val_accuracy_teacher" in r]
+    semi = [r for r in rows if "unsup_loss" in r]
     marker = "o-" if len(rows) <= 60 else "-"  # long runs: a line, not a row of dots
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3 if semi else 2, figsize=(16.5 if semi else 11, 4))
+    acc, loss = axes[:2]
     acc.plot(epochs, [r["train_accuracy"] for r in rows], marker, label="train (argmax of label)")
     acc.plot([r["epoch"] for r in checked], [r["val_accuracy"] for r in checked], "s-",
              label="validation")
@@ -42,12 +47,36 @@ def curves(rows, path, title=""):
     loss.plot([r["epoch"] for r in checked], [r["val_loss"] for r in checked], "s-",
               label="validation CE")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    for ax in (acc, loss):
+    if taught:
+        for ax, key in ((acc, "val_accuracy_teacher"), (loss, "val_loss_teacher")):
+            ax.plot([r["epoch"] for r in taught], [r[key] for r in taught], "^--",
+                    label="teacher, validation" + (" CE" if ax is loss else ""))
+    if semi:
+        _semi_panel(axes[2], semi, marker)
+    for ax in axes:
         _epoch_axis(ax, epochs)
         # outside the axes: a legend never hides a point
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def _semi_panel(ax, rows, marker):
+    """sup_loss and unsup_loss (log scale: the unsupervised loss is orders smaller) and, on a
+    right-hand axis, ramp_weight; one legend for both axes."""
+    epochs = [r["epoch"] for r in rows]
+    ax.plot(epochs, [r["sup_loss"] for r in rows], marker, color="C0",
+            label="supervised loss (CE)")
+    ax.plot(epochs, [r["unsup_loss"] for r in rows], marker, color="C1",
+            label="unsupervised loss (unweighted)")
+    if all(r["sup_loss"] > 0 and r["unsup_loss"] > 0 for r in rows):
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="loss", title="semi-supervised")
+    weight = ax.twinx()
+    weight.plot(epochs, [r["ramp_weight"] for r in rows], "d:", color="C2")
+    weight.set_ylabel("unsupervised weight (epoch mean)")
+    # the weight's line in the panel's own legend (a twin axis has a legend of its own)
+    ax.plot([], [], "d:", color="C2", label="unsupervised weight (right)")
 
 
 def confusion(matrix, classes, path, title=""):

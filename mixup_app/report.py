@@ -38,9 +38,19 @@ LAST_EPOCHS = 5
 # "mean val acc, last 3 validations": whatever epochs those were (with --val-every 10 on a
 # 100-epoch run: epochs 80, 90 and 100; with --val-last 5: epochs 98, 99 and 100).
 LAST_VALIDATIONS = 3
+# a --semi run's last epoch (mixup_app.semi.ROW_FIELDS), as they are (not percentages)
+SEMI_FIGURES = (("sup loss, last epoch", "sup_loss"), ("unsup loss, last epoch", "unsup_loss"),
+                ("unsup weight, last epoch", "ramp_weight"))
 
 
 def describe(config):
+    text = _describe_mixing(config)
+    if config.semi != "none":  # the supervised part's mixing in brackets
+        text = "%s (%s)" % (config.semi.upper() if config.semi == "ict" else config.semi, text)
+    return text
+
+
+def _describe_mixing(config):
     if not config.uses_mixup:
         text = "ERM"
     else:
@@ -62,6 +72,10 @@ def describe(config):
 
 def setting(config):
     parts = []
+    if config.labeled:  # the others unlabeled (--semi), or not used at all
+        parts.append("%d labeled%s" % (config.labeled, (
+            " + %s unlabeled" % (config.unlabeled or "all other")) if config.semi != "none"
+            else " only"))
     if config.train_subset:
         # the draw is part of the setting: balanced and uniform subsets are other training sets
         parts.append("%d imgs %s" % (config.train_subset, config.subset_draw))
@@ -104,6 +118,13 @@ def measure(run_dir):
     # (fewer when the run has fewer validations: the label says at most)
     figures["mean val acc, last %d validations" % LAST_VALIDATIONS] = (
         sum(m["val_accuracy"] for m in last) / len(last))
+    taught = [m for m in checked if "val_accuracy_teacher" in m]
+    if taught:  # a --semi run's teacher, scored with the student
+        figures["teacher best val acc"] = max(m["val_accuracy_teacher"] for m in taught)
+        figures["teacher last val acc"] = taught[-1]["val_accuracy_teacher"]
+    if "unsup_loss" in metrics[-1]:  # a --semi run's last epoch: its two losses, the weight
+        for name, key in SEMI_FIGURES:
+            figures[name] = metrics[-1][key]
     if on_train:
         figures["train acc (noisy labels)"] = on_train["accuracy"]
     if scored:
@@ -216,7 +237,8 @@ def size_series(measured):
 
 
 def _fmt(name, values):
-    scale = 1 if name in ("test CE", "ECE", "mean conf") else 100
+    scale = 1 if name in ("test CE", "ECE", "mean conf") + tuple(
+        n for n, _ in SEMI_FIGURES) else 100
     digits = "%.4f" if scale == 1 else "%.2f"
     mean = sum(values) / len(values)
     if len(values) == 1:

@@ -37,8 +37,10 @@ import mixup
 from mixup_app import runs
 from mixup_app.metrics import SoftMetrics
 
-# the extra fields of a --semi run's metrics rows
+# the extra fields of a --semi run's metrics rows: each epoch's (the epoch's means) ...
 ROW_FIELDS = ("sup_loss", "unsup_loss", "ramp_weight")
+# ... and, in the rows of validated epochs, the teacher's validation scores
+VAL_FIELDS = ("val_accuracy_teacher", "val_loss_teacher")
 
 
 def sigmoid_rampup(t, length):
@@ -140,6 +142,9 @@ class ICT:
                               label_shapes=[("ulabel", (config.batch_size, classes)),
                                             ("cons_weight", (config.batch_size,))],
                               shared_module=student, grad_req="add")
+        self._scorer = None  # the teacher's graph bound at the validation batch (validate_row)
+        self._contexts = contexts
+        self._val_shape = [("data", (lay.val_batch,) + tuple(config.image_shape))]
 
     def start_teacher(self, arg_params, aux_params):
         self.teacher.init_params(arg_params=arg_params, aux_params=aux_params)
@@ -151,6 +156,22 @@ class ICT:
         self.step += 1
         ema_update(self._pairs, ema_decay(self.step, self.config.ema_decay))
         self.teacher._params_dirty = True  # get_params (checkpoints) reads the devices again
+
+    def validate_row(self, validate, row, params=None):
+        """The teacher's validation scores into the epoch's metrics row (VAL_FIELDS):
+        ``validate(module)`` scores a module as the student is scored; ``params`` (arg, aux)
+        a checkpoint's teacher, else the current one. On a module of its own bound at the
+        validation batch (unpartitioned: its parameters are set again each time), so the
+        teacher's training bind is never reshaped."""
+        if self._scorer is None:
+            self._scorer = mx.mod.Module(self.teacher.symbol, context=self._contexts,
+                                         data_names=["data"], label_names=None)
+            with unpartitioned():
+                self._scorer.bind(data_shapes=self._val_shape, for_training=False)
+        self._scorer.set_params(*(params or self.teacher.get_params()))
+        scores = validate(self._scorer)
+        row.update(val_accuracy_teacher=scores["accuracy"],
+                   val_loss_teacher=scores["cross_entropy"])
 
     def weight(self, epochs):
         """The consistency weight after ``epochs`` (fractional) epochs."""

@@ -191,3 +191,17 @@ def refusal(main, argv, capsys):
     err = capsys.readouterr().err.strip()
     assert refused.value.code == 2 and len(err.splitlines()) == 1, err
     return err
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """{"axes": the axes of the last figure mixup_app.plots drew}, instead of writing it."""
+    from mixup_app import plots
+    kept = {}
+
+    def keep(fig, path):
+        kept["axes"] = fig.axes
+        plots.plt.close(fig)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return kept

@@ -2,14 +2,7 @@
 from mixup_app import plots
 
 
-def test_runs_of_one_group_share_a_colour_and_differ_in_line_style(monkeypatch, tmp_path):
-    drawn = {}
-
-    def keep(fig, path):
-        drawn["axes"] = fig.axes
-        plots.plt.close(fig)
-
-    monkeypatch.setattr(plots, "_save", keep)
+def test_runs_of_one_group_share_a_colour_and_differ_in_line_style(drawn, tmp_path):
     rows = [{"epoch": e, "val_accuracy": 0.5 + e / 100, "val_loss": 1.0 / e} for e in (1, 2, 3)]
     named = {"erm s1": rows, "erm s2": rows, "mixup s1": rows, "mixup s2": rows}
     groups = {"erm s1": "erm", "erm s2": "erm", "mixup s1": "mixup", "mixup s2": "mixup"}

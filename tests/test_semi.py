@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from mixup_app import semi
+from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.data import semisplit, trainset
 
@@ -242,3 +242,87 @@ def test_ict_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir):
     keys = ("train_loss", "unsup_loss", "ramp_weight", "val_accuracy")
     assert ([{k: r[k] for k in keys} for r in runs.read_metrics(parts)]
             == [{k: r[k] for k in keys} for r in runs.read_metrics(whole)])
+
+
+# ------------------------------------------------------------------ report and curves
+
+def _semi_run(root, name, rows, **options):
+    """A --semi run directory with these metrics rows (config.json, metrics.jsonl)."""
+    path = os.path.join(str(root), name)
+    os.makedirs(path)
+    options = dict(dict(dataset="synthetic", labeled=40, semi="ict"), **options)
+    RunConfig.from_options(**options).resolved(train_count=0).save(path)
+    base = {"train_accuracy": 0.5, "lr": 0.1, "seconds": 1.0, "images_per_sec": 1.0,
+            "num_workers": 1, "rank": 0, "mixup": True}
+    runs.write_metrics(path, [dict(base, **row) for row in rows])
+    return path
+
+
+SEMI_ROWS = [dict(row, train_accuracy=0.5) for row in [
+    dict(epoch=1, train_loss=2.5, sup_loss=2.5, unsup_loss=0.02, ramp_weight=0.7,
+         val_accuracy=0.30, val_loss=2.0, val_count=45, val_accuracy_teacher=0.40,
+         val_loss_teacher=1.9),
+    dict(epoch=2, train_loss=2.0, sup_loss=2.0, unsup_loss=0.01, ramp_weight=0.8),
+    dict(epoch=3, train_loss=1.5, sup_loss=1.5, unsup_loss=0.005, ramp_weight=0.9,
+         val_accuracy=0.50, val_loss=1.5, val_count=45, val_accuracy_teacher=0.35,
+         val_loss_teacher=1.6),
+]]
+
+
+def test_report_shows_the_semi_fields_and_the_teachers_validation(tmp_path):
+    run = _semi_run(tmp_path, "ict", SEMI_ROWS)
+    _, _, figures = report.measure(run)
+    assert figures["teacher best val acc"] == 0.40 and figures["teacher last val acc"] == 0.35
+    assert (figures["sup loss, last epoch"], figures["unsup loss, last epoch"],
+            figures["unsup weight, last epoch"]) == (1.5, 0.005, 0.9)
+    header, _, line = report.table([(run,) + report.measure(run)]).splitlines()
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in line.split("|")]))
+    assert cells["training"].startswith("ICT (") and cells["setting"].startswith("40 labeled + ")
+    assert (cells["teacher best val acc"], cells["teacher last val acc"]) == ("40.00", "35.00")
+    assert (cells["sup loss, last epoch"], cells["unsup loss, last epoch"],
+            cells["unsup weight, last epoch"]) == ("1.5000", "0.0050", "0.9000")
+    # a supervised run has none of these columns
+    plain = _semi_run(tmp_path, "erm", [{k: v for k, v in row.items()
+                                         if k in ("epoch", "train_loss", "val_accuracy",
+                                                  "val_loss", "val_count")}
+                                        for row in SEMI_ROWS], labeled=0, semi="none")
+    header = report.table([(plain,) + report.measure(plain)]).splitlines()[0]
+    assert "teacher" not in header and "unsup" not in header and "sup loss" not in header
+
+
+def test_curves_draw_the_semi_fields_and_the_teachers_validation(drawn, tmp_path):
+    plots.curves(SEMI_ROWS, str(tmp_path / "curves.png"))
+    acc, loss, panel, weight = drawn["axes"]  # the weight on the panel's twin axis
+    lines = {line.get_label(): line for ax in (acc, loss, panel, weight)
+             for line in ax.get_lines()}
+    assert list(lines["teacher, validation"].get_xdata()) == [1, 3]
+    assert list(lines["teacher, validation"].get_ydata()) == [0.40, 0.35]
+    assert list(lines["teacher, validation CE"].get_ydata()) == [1.9, 1.6]
+    for label, key in (("supervised loss (CE)", "sup_loss"),
+                       ("unsupervised loss (unweighted)", "unsup_loss")):
+        assert list(lines[label].get_ydata()) == [r[key] for r in SEMI_ROWS]
+    assert list(weight.get_lines()[0].get_ydata()) == [r["ramp_weight"] for r in SEMI_ROWS]
+    plots.curves([{k: v for k, v in r.items() if "teacher" not in k and k not in semi.ROW_FIELDS}
+                  for r in SEMI_ROWS], str(tmp_path / "curves.png"))
+    assert len(drawn["axes"]) == 2  # a supervised run's picture, as before
+
+
+@pytest.mark.slow
+def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir):
+    """val_accuracy_teacher / val_loss_teacher of each validated epoch equal a separate
+    scoring of that epoch's teacher checkpoint (./test.sh --model teacher's graph)."""
+    from mixup_app import scoring
+    from mixup_app.data import iterators
+    from mixup_app.metrics import predict, summarize
+    out = str(tmp_path / "run")
+    _train(SEMI[:-1] + ["2", "--data-dir", data_dir, "--out-dir", out, "--keep-last", "0"])
+    config = RunConfig.load(out)
+    for row in runs.read_metrics(out):
+        checkpoint = scoring.load(out, config, row["epoch"], runs.TEACHER)
+        module = scoring.module_for(checkpoint, 15, config.image_shape, [mx.cpu()])
+        val = iterators.record_iter(data_dir, "synthetic", "val", 15, config.image_shape,
+                                    train=False)
+        scores = summarize(*predict(module, val), 10)
+        assert row["val_accuracy_teacher"] == pytest.approx(scores["accuracy"], abs=1e-12)
+        assert row["val_loss_teacher"] == pytest.approx(scores["cross_entropy"], rel=1e-5)
+        assert {"sup_loss", "unsup_loss", "ramp_weight"} <= set(row)
