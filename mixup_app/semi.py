@@ -31,6 +31,7 @@ import os
 import time
 
 import mxnet as mx
+import numpy as np
 
 import mixup
 
@@ -112,6 +113,58 @@ def unpartitioned():
             del os.environ[name]
         else:
             os.environ[name] = before
+
+
+# ------------------------------------------------------------------ MixMatch's parts
+# (Berthelot et al., NeurIPS 2019, arXiv 1905.02249). Not yet a --semi method: the trainer
+# (K = 2 augmentations of the unlabeled batch, the loss weight's ramp-up, resume) is to come.
+
+MIXMATCH_SEED_TAG = 1905  # keeps the lambda stream apart from other streams of (seed, step)
+
+
+def sharpen(probs, temperature):
+    """MixMatch's Sharpen: p_c^(1/T) / sum_k p_k^(1/T) for each row of ``probs`` (numpy, any
+    float dtype, computed in float64): T -> 0 gives the argmax's one-hot row."""
+    powered = np.asarray(probs, np.float64) ** (1.0 / temperature)
+    return powered / powered.sum(axis=-1, keepdims=True)
+
+
+def guess_labels(predictions, temperature):
+    """The guessed label of each unlabeled image: the sharpened mean of the model's
+    probabilities over its K augmentations (``predictions``: K arrays (B, classes))."""
+    return sharpen(np.mean([np.asarray(p, np.float64) for p in predictions], axis=0),
+                   temperature)
+
+
+def mixmatch_lambda(seed, step, alpha):
+    """lambda' = max(lambda, 1 - lambda), lambda ~ Beta(alpha, alpha), drawn from a generator
+    keyed by (seed, step) alone: a resumed run draws what the uninterrupted run drew. Always
+    >= 0.5, so each mixed row stays closer to its own image (and label) than to its partner."""
+    lam = np.random.default_rng([MIXMATCH_SEED_TAG, int(seed), int(step)]).beta(alpha, alpha)
+    return max(float(lam), 1.0 - float(lam))
+
+
+def mixmatch_symbol(logits, num_classes, labeled, with_mixed=False):
+    """MixMatch's training graph on ``data``, the concatenation of a labeled batch (its first
+    ``labeled`` rows) and the unlabeled batches, ``mixlabel`` their (N, classes) targets (one-hot
+    rows, then the guessed labels) and ``lam`` (N,) lambda' for each row: a MixUp node
+    (lam_mode='input': lambda from the graph, the partners the op's own cycle through the whole
+    concatenation) mixes data and targets; per row, cross-entropy against the mixed target for
+    the labeled part and sum_k (p_k - t_k)^2 / classes for the unlabeled part, each row's loss
+    times ``row_weight`` (N,). Outputs: the weighted loss, the unweighted per-row losses, the
+    mixed targets (and with ``with_mixed`` the mixed data)."""
+    mixed, target = mixup.symbol(mx.sym.var("data"), mx.sym.var("mixlabel"),
+                                 num_classes=num_classes, lam=mx.sym.var("lam"),
+                                 lam_mode="input", mix_rate=1.0, name="mixup_mixmatch")
+    target = mx.sym.BlockGrad(target)
+    probs = mx.sym.softmax(logits(data=mixed), axis=1)
+    cross_entropy = -mx.sym.sum(target * mx.sym.log(mx.sym.maximum(probs, 1e-12)), axis=1)
+    squared = mx.sym.sum(mx.sym.square(probs - target), axis=1) / num_classes
+    per_row = mx.sym.concat(mx.sym.slice_axis(cross_entropy, axis=0, begin=0, end=labeled),
+                            mx.sym.slice_axis(squared, axis=0, begin=labeled, end=None), dim=0)
+    loss = mx.sym.MakeLoss(per_row * mx.sym.var("row_weight"), name="mixmatch")
+    outputs = [loss, mx.sym.BlockGrad(per_row), target]
+    return mx.sym.Group(outputs + ([mx.sym.BlockGrad(mixed)] if with_mixed else []))
 
 
 def _arrays(module):

@@ -172,6 +172,73 @@ def _bound(params, shape):
     return module
 
 
+# ------------------------------------------------------------------ MixMatch's parts
+
+def test_sharpen_and_the_guessed_label_equal_numpy():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(5), size=(2, 7))  # K = 2 augmentations of 7 images
+    for temperature in (0.5, 1.0, 0.25):
+        mean = probs.mean(axis=0)
+        logs = np.log(mean) / temperature  # p^(1/T) / sum p^(1/T), as exp(log p / T)
+        want = np.exp(logs - logs.max(axis=1, keepdims=True))
+        want /= want.sum(axis=1, keepdims=True)
+        got = semi.guess_labels(list(probs), temperature)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        np.testing.assert_allclose(semi.sharpen(mean, temperature), want, rtol=1e-12)
+    np.testing.assert_allclose(semi.sharpen(mean, 1.0), mean, rtol=1e-12)
+    assert (semi.sharpen(mean, 0.01).argmax(axis=1) == mean.argmax(axis=1)).all()
+
+
+def test_mixmatch_lambda_is_at_least_a_half_and_a_function_of_seed_and_step():
+    draws = [semi.mixmatch_lambda(seed, step, 0.75) for seed in (0, 1) for step in range(500)]
+    assert min(draws) >= 0.5 and max(draws) <= 1.0 and len(set(draws)) == len(draws)
+    assert semi.mixmatch_lambda(1, 7, 0.75) == semi.mixmatch_lambda(1, 7, 0.75)
+    raw = np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]).beta(0.75, 0.75)
+    assert semi.mixmatch_lambda(1, 7, 0.75) == max(raw, 1 - raw)
+
+
+def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
+    """Through the running op: every mixed row keeps lambda' >= 0.5 of its own image, the
+    targets are numpy's mix of the labels with the op's partners, the labeled rows' loss is the
+    cross-entropy and the unlabeled rows' the squared error over the classes."""
+    labeled, n, k, n_features = 3, 9, 4, 12
+    logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=k, name="fc")
+    graph = semi.mixmatch_symbol(logits, k, labeled, with_mixed=True)
+    module = mx.mod.Module(graph, data_names=["data"],
+                           label_names=["mixlabel", "lam", "row_weight"])
+    module.bind(data_shapes=[("data", (n, n_features))],
+                label_shapes=[("mixlabel", (n, k)), ("lam", (n,)), ("row_weight", (n,))])
+    module.init_params(mx.init.Xavier())
+    images = np.eye(n, n_features, dtype=np.float32)  # image i: 1 in feature i
+    rng = np.random.default_rng(4)
+    targets = np.concatenate([np.eye(k)[rng.integers(0, k, labeled)],
+                              semi.sharpen(rng.dirichlet(np.ones(k), n - labeled), 0.5)])
+    for step in range(4):
+        lam_prime = semi.mixmatch_lambda(0, step, 0.75)
+        module.forward(mx.io.DataBatch(
+            [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.full((n,), lam_prime),
+                                    mx.nd.ones((n,))]), is_train=True)
+        loss, per_row, target, mixed = [o.asnumpy() for o in module.get_outputs()]
+        own = mixed[np.arange(n), np.arange(n)]
+        np.testing.assert_allclose(own, lam_prime, rtol=1e-6)
+        assert (own >= 0.5 - 1e-6).all()
+        others = mixed.copy()
+        others[np.arange(n), np.arange(n)] = 0
+        partner = others[:, :n].argmax(axis=1)
+        assert sorted(partner) == list(range(n)) and (partner != np.arange(n)).all()
+        want = lam_prime * targets + (1 - lam_prime) * targets[partner]
+        np.testing.assert_allclose(target, want, rtol=1e-5, atol=1e-6)
+        logit = mixed @ module.get_params()[0]["fc_weight"].asnumpy().T \
+            + module.get_params()[0]["fc_bias"].asnumpy()
+        probs = np.exp(logit - logit.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(per_row[:labeled],
+                                   -(want * np.log(probs)).sum(axis=1)[:labeled], rtol=1e-4)
+        np.testing.assert_allclose(per_row[labeled:],
+                                   ((probs - want) ** 2).sum(axis=1)[labeled:] / k, rtol=1e-4)
+        np.testing.assert_allclose(loss, per_row, rtol=1e-6)
+
+
 # ------------------------------------------------------------------ training
 
 def _train(argv):
