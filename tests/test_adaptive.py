@@ -237,3 +237,16 @@ def test_test_sh_scores_the_classifier_alone(adaptive_runs):
     result = json.load(open(os.path.join(whole, "test.json")))
     assert result["count"] == 45
     assert result["accuracy"] == pytest.approx(runs.read_metrics(whole)[-1]["val_accuracy"])
+
+
+@pytest.mark.slow
+def test_two_worker_dist_sync_run(tmp_path, data_dir):
+    out = str(tmp_path / "dist")
+    proc = cli("mixup_app.train", *TINY, "--data-dir", data_dir, "--num-epochs", "1",
+               "--out-dir", out, "--kv-store", "dist_sync", "--num-workers", "2",
+               "--policy", "adaptive")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    rows = runs.read_metrics(out)
+    assert len(rows) == 1 and rows[0]["num_workers"] == 2 and rows[0]["val_count"] == 45
+    assert 0 <= rows[0]["policy_low"] <= rows[0]["policy_high"] <= 1
+    assert runs.checkpoint_epochs(out) == [1]
