@@ -30,6 +30,8 @@ AUGMENTS = ("standard", "none")
 DTYPES = ("float32", "float16")
 # --subset-draw (mixup_app.data.trainset.SUBSET_DRAWS, kept here so that the config loads without MXNet)
 SUBSET_DRAWS = ("balanced", "uniform")
+# --policy (mixup_app.adaptive.POLICIES, kept here so that the config loads without MXNet)
+POLICIES = ("fixed", "adaptive")
 # A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
 MAX_SEED = 2 ** 31 - 1
 
@@ -239,6 +241,11 @@ class RunConfig:
         _places, group=MIXUP)
     mixup_off_epochs: int = option(0, "train the last N epochs without mixing", whole(0),
                                    group=MIXUP)
+    policy: str = option(
+        "fixed", "fixed: lambda ~ Beta(--alpha, --alpha) (mixup); adaptive: AdaMixup (Guo et "
+        "al. 2019), lambda's range learned per pair by a generator, an intrusion "
+        "discriminator on the network's features, half of each batch mixed (--alpha and "
+        "--mix-rate unused; docs/TRAINING.md)", one_of(POLICIES), group=MIXUP)
     # optimisation
     batch_size: int = option(128, "images per step and worker, over all its devices", whole(1),
                              group=OPTIMISATION)
@@ -323,6 +330,9 @@ class RunConfig:
         return config
 
     def _check_together(self):
+        from mixup_app.adaptive import refusal
+        if refusal(self):
+            raise ConfigError(refusal(self))
         if self.mixing.lam_mode not in mixup_params.DRAWN_LAM_MODES:
             # lambda from the graph needs a network that computes it (not offered here yet)
             raise ConfigError("--lam-mode must be one of %s for a run, got %r" % (
@@ -376,6 +386,9 @@ class RunConfig:
 
     def describe_mixup(self):
         m = self.mixing
+        if self.policy == "adaptive":
+            from mixup_app.adaptive import describe
+            return describe(self)
         if not self.uses_mixup:
             return "no MixUp (ERM)"
         if m.mix_rate == 0:

@@ -33,7 +33,9 @@ def curves(rows, path, title=""):
     epochs = [r["epoch"] for r in rows]
     checked = [r for r in rows if "val_accuracy" in r]
     marker = "o-" if len(rows) <= 60 else "-"  # long runs: a line, not a row of dots
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    policy = [r for r in rows if "policy_low" in r]  # --policy adaptive (AdaMixup)
+    fig, axes = plt.subplots(1, 3 if policy else 2, figsize=(16.5 if policy else 11, 4))
+    acc, loss = axes[:2]
     acc.plot(epochs, [r["train_accuracy"] for r in rows], marker, label="train (argmax of label)")
     acc.plot([r["epoch"] for r in checked], [r["val_accuracy"] for r in checked], "s-",
              label="validation")
@@ -42,12 +44,27 @@ def curves(rows, path, title=""):
     loss.plot([r["epoch"] for r in checked], [r["val_loss"] for r in checked], "s-",
               label="validation CE")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    for ax in (acc, loss):
+    if policy:
+        _policy_panel(axes[2], policy, marker)
+    for ax in axes:
         _epoch_axis(ax, epochs)
         # outside the axes: a legend never hides a point
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def _policy_panel(ax, rows, marker):
+    """AdaMixup: the epoch's mean learned range of lambda and the intrusion discriminator's
+    accuracy on the mixed points."""
+    epochs = [r["epoch"] for r in rows]
+    low, high = [r["policy_low"] for r in rows], [r["policy_high"] for r in rows]
+    ax.fill_between(epochs, low, high, alpha=0.2, label="lambda range (mean)")
+    ax.plot(epochs, low, marker, label="alpha (lower end)")
+    ax.plot(epochs, high, marker, label="alpha + delta (upper end)")
+    ax.plot(epochs, [r["intrusion_accuracy"] for r in rows], "s--",
+            label="intrusion acc. on mixed")
+    ax.set(xlabel="epoch", ylim=(-0.02, 1.02), title="AdaMixup policy")
 
 
 def confusion(matrix, classes, path, title=""):

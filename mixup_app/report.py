@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-from mixup_app import plots, readers, runs
+from mixup_app import adaptive, plots, readers, runs
 from mixup_app.cli import ArgumentParser, add
 from mixup_app.config import RunConfig
 from mixup_app.metrics import mean_confidence
@@ -41,7 +41,9 @@ LAST_VALIDATIONS = 3
 
 
 def describe(config):
-    if not config.uses_mixup:
+    if adaptive.adaptive(config):
+        text = "AdaMixup"
+    elif not config.uses_mixup:
         text = "ERM"
     else:
         text = "MixUp α=%g" % config.mixing.alpha
@@ -98,6 +100,7 @@ def measure(run_dir):
         "best val acc": max(m["val_accuracy"] for m in checked),
         "last val acc": checked[-1]["val_accuracy"],
     }
+    figures.update(adaptive.report_figures(metrics))  # --policy adaptive: lambda's range
     last_epochs = last_epochs_mean(metrics)
     if last_epochs is not None:
         figures["mean val acc, last %d epochs" % LAST_EPOCHS] = last_epochs
@@ -216,7 +219,7 @@ def size_series(measured):
 
 
 def _fmt(name, values):
-    scale = 1 if name in ("test CE", "ECE", "mean conf") else 100
+    scale = 1 if name in ("test CE", "ECE", "mean conf") + adaptive.LAMBDA_FIGURES else 100
     digits = "%.4f" if scale == 1 else "%.2f"
     mean = sum(values) / len(values)
     if len(values) == 1:
