@@ -17,6 +17,12 @@ case "$tool" in
   "") echo "$usage" >&2; exit 2 ;;
   *) echo "./tools.sh: unknown tool '$tool'; $usage" >&2; exit 2 ;;
 esac
+py=$("$root/scripts/ensure-env.sh")
+export MIXUP_HOME="$root"
+# Ctrl-C during the interpreter's start-up, before mixup_compat.run_command holds it for the
+# command, would print a traceback of the start-up: ignored for that instant (unless the caller
+# ignores it already: a background job's stays ignored)
+if [ -z "$(trap -p INT)" ]; then trap '' INT; export MIXUP_HOLD_INT=1; fi
 # the modules of mixup_app.commands.MODULES (tests/test_install.py holds the two tables equal)
 case "$tool" in
   data) module=mixup_app.data.command ;;
@@ -26,4 +32,4 @@ case "$tool" in
   gan) module=mixup_app.experiments.gan ;;
   gan-report) module=mixup_app.experiments.gan_report ;;
 esac
-exec "$root/scripts/run.sh" "$module" "$@"
+exec "$py" -P -m mixup_compat --run "$module" "$@"

@@ -32,8 +32,7 @@ def test_every_wrapper_command_has_an_installed_name():
 def test_the_wrappers_run_the_modules_the_installed_commands_run():
     # ./train.sh and ./test.sh name their module; ./tools.sh maps each tool in a case table
     for wrapper, command in (("train.sh", "train"), ("test.sh", "test")):
-        assert 'scripts/run.sh" %s "$@"' % MODULES[command] in open(
-            os.path.join(ROOT, wrapper)).read()
+        assert "--run %s " % MODULES[command] in open(os.path.join(ROOT, wrapper)).read()
     tools = open(os.path.join(ROOT, "tools.sh")).read()
     table = dict(re.findall(r"^  ([a-z-]+)\) module=([a-z_.]+) ;;$", tools, re.M))
     assert dict(table, train=MODULES["train"], test=MODULES["test"]) == MODULES
