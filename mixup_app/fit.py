@@ -53,7 +53,7 @@ def lr_scheduler(config, batches_per_epoch):
 
 
 def training_graph(config, num_classes):
-    """(symbol, mixing): the training graph and whether it holds MixUp. With MixUp, the label
+    """(symbol, has_mixup): the training graph and whether it holds MixUp. With MixUp, the label
     the loss trains against (the mixed soft label) is a second, gradient-free output, so the
     training metrics can score against it. --policy adaptive: AdaMixup's graph
     (mixup_app.adaptive), its output 1 the originals' labels."""
@@ -168,7 +168,7 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
     return module
 
 
-def train_epoch(module, batches, mixing, progress_bar, stop, meter=None):
+def train_epoch(module, batches, has_mixup, progress_bar, stop, meter=None):
     """One pass over `batches`. Returns (soft-label metrics, images, seconds). ``meter``
     (AdaMixup's): given each step's outputs."""
     metrics = SoftMetrics()
@@ -180,7 +180,7 @@ def train_epoch(module, batches, mixing, progress_bar, stop, meter=None):
             stop.check()
             outputs = module.get_outputs()
             # with MixUp the loss saw the soft label, the graph's second output
-            metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
+            metrics.update(outputs[1] if has_mixup else batch.label[0], outputs[0], pad=batch.pad)
             if meter is not None:
                 meter.update(outputs)
             size = batch.data[0].shape[0]
@@ -292,7 +292,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     # MXNet's RNG seeds the parameters' initialisation and MixUp's draws (whose ops take
     # their seeds from it when the graph is bound)
     mx.random.seed(derived_seed(config.seed, lay.rank))
-    symbol, mixing = training_graph(config, lay.num_classes)
+    symbol, has_mixup = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
     per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate
     if rate > 0 and mixup.mixed_count(rate, per_device) == 0:
@@ -302,7 +302,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     rows = [r for r in runs.read_metrics(run_dir, warn=lambda *_: None)
             if r["epoch"] <= begin_epoch]
     try:
-        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log)
+        _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress, stop, log)
     except KeyboardInterrupt:
         if lay.rank == 0:
             # (a second Ctrl-C during this validation still stops at once)
@@ -311,19 +311,19 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     return rows
 
 
-def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log):
+def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress, stop, log):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
     for epoch in range(begin_epoch, config.num_epochs):
         started = time.time()
-        mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
+        mix_this_epoch = has_mixup and epoch < config.num_epochs - config.mixup_off_epochs
         progress_bar = bar(lay.batches_per_epoch * config.batch_size,
                            "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress,
                            lines=True)
         meter = adaptive.meter(config)
-        with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
+        with contextlib.nullcontext() if mix_this_epoch or not has_mixup else mixup.paused():
             train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
-                                                 mixing, progress_bar, stop, meter)
+                                                 has_mixup, progress_bar, stop, meter)
         params = module.get_params()
         if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(
