@@ -151,7 +151,7 @@ def _run(config, rounds, steps):
     kv = mx.kv.create(config.kv_store)
     lay = fit.layout(config, kv)
     mx.random.seed(0)
-    symbol, mixing = fit.training_graph(config, lay.num_classes)
+    symbol, has_mixup = fit.training_graph(config, lay.num_classes)
     trainers = fit.bind(config, lay, symbol, kv, None, 0)
     own = own_module(symbol, lay.contexts, (config.batch_size,) + tuple(config.image_shape),
                      config.lr, config.mom, config.wd)
@@ -168,7 +168,7 @@ def _run(config, rounds, steps):
             mx.nd.waitall()
 
     def loop(batches):
-        fit.train_epoch(trainers, batches, mixing, bar(steps * BATCH, "", enabled=False), stop)
+        fit.train_epoch(trainers, batches, has_mixup, bar(steps * BATCH, "", enabled=False), stop)
 
     def iterator_alone():  # a whole epoch from a new iterator: no batch decoded beforehand
         epochs[0] += 1
@@ -181,7 +181,7 @@ def _run(config, rounds, steps):
 
     def metrics_alone():
         for _ in range(steps):
-            metrics.update(outputs[1] if mixing else preloaded[0].label[0], outputs[0])
+            metrics.update(outputs[1] if has_mixup else preloaded[0].label[0], outputs[0])
             mx.nd.waitall()
 
     def first_batch():

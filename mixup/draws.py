@@ -15,7 +15,8 @@ MixPlan = namedtuple("MixPlan", "partner give mixed")
 MixPlan.__doc__ = """One batch's mixup draws, as numpy arrays.
 
 partner[i]: the sample whose input is mixed into sample i (a permutation without fixed points,
-            but for pairing='same_class', where a sample alone of its class is its own).
+            but for pairing='same_class', where a sample alone of its class is its own, and
+            'flip', where the middle row of an odd batch is).
 give[i]:    weight of the partner's input in output i: 1 - lam_i if i is mixed, else 0.
 mixed:      the mixed samples (indices); with lambda from the graph, the rows whose output
             depends on their lam_i (even where lam_i = 1 makes give[i] = 0).
@@ -122,13 +123,23 @@ def same_class_partners(rng, classes):
     return partner
 
 
+def flip_partners(batch):
+    """pairing='flip': the partner of row i is row N-1-i, the batch reversed (an involution:
+    i and N-1-i are each other's partner; with N odd the middle row is its own). No draw:
+    the iterator's shuffle makes the pairs random, and the graph can build each row's partner
+    itself (``mx.sym.reverse(data, axis=0)``)."""
+    return np.arange(batch - 1, -1, -1, dtype=np.int64)
+
+
 def partners_and_mixed(rng, batch, mix_rate, classes=None, pairing="random"):
     """(partner, mixed): the partner permutation (random, or by the samples' ``classes``
     under ``pairing``) and the mixed samples, round(mix_rate * N) of them chosen uniformly,
-    less any that are their own partner (same_class: alone of their class), which stay
-    unmixed."""
+    less any that are their own partner (same_class: alone of their class; flip: the middle
+    row of an odd batch), which stay unmixed."""
     if pairing == "random":
         partner = random_partners(rng, batch)
+    elif pairing == "flip":
+        partner = flip_partners(batch)
     elif classes is None:
         raise ValueError("MixUp: pairing=%r needs the samples' classes" % pairing)
     elif pairing == "other_class":
@@ -136,7 +147,7 @@ def partners_and_mixed(rng, batch, mix_rate, classes=None, pairing="random"):
     else:
         partner = same_class_partners(rng, classes)
     mixed = rng.permutation(batch)[:mixed_count(mix_rate, batch)]
-    if pairing == "same_class":
+    if pairing in ("same_class", "flip"):  # a row that is its own partner stays unmixed
         mixed = mixed[partner[mixed] != mixed]
     return partner, mixed
 

@@ -24,7 +24,8 @@ Forward, in training mode, on a batch of N samples:
 
     pairing='other_class' lays the samples out class after class and shifts (partners of
     another class wherever the batch allows); pairing='same_class' makes each class's samples
-    one random cycle, a sample alone of its class its own partner (so unmixed): see
+    one random cycle, a sample alone of its class its own partner (so unmixed); pairing='flip'
+    pairs row i with row N - 1 - i (the graph can build the partner: mx.sym.reverse): see
     mixup/draws.py. label_mode='own' mixes the data only, every row keeping its own label.
     num_mix = k > 2 (mode='mixup', pairing='random', a drawn lam): row i combines itself with
     j^1(i) .. j^(k-1)(i), the next k - 1 samples on the cycle, weights ~ Dirichlet(alpha, ...),
@@ -100,7 +101,7 @@ import mixup_compat
 from .draws import CutMixPlan, chosen_place, draw_batch_plan
 from .mixing import (BoxMixing, RowMixing, check_lam, check_labels, device_array,
                      label_classes, label_probabilities)
-from .params import MAX_BATCH, OP_TYPE, input_names, mixed_count, parse
+from .params import CLASS_PAIRINGS, MAX_BATCH, OP_TYPE, input_names, mixed_count, parse
 
 
 class _SharedState:
@@ -294,7 +295,7 @@ class MixUpOp(mx.operator.CustomOp):
                           or chosen_place(self._place_seed, step, p.num_places) == p.place)
             shape = data.shape
             if not _shared.paused and mixes_here and mixed_count(p.mix_rate, shape[0]) > 0:
-                classes = label_classes(labels) if p.pairing != "random" else None
+                classes = label_classes(labels) if p.pairing in CLASS_PAIRINGS else None
                 plan = draw_batch_plan(np.random.default_rng([self._seed, step]), p, shape,
                                        classes, lam)
                 # label weights: keep = lam_i (own label), give = 1 - lam_i (the partner's;

@@ -34,7 +34,9 @@ DRAWN_LAM_MODES = ("batch", "sample")
 LAM_INPUT = "input"
 LAM_MODES = DRAWN_LAM_MODES + (LAM_INPUT,)
 MODES = ("mixup", "cutmix", "switch")
-PAIRINGS = ("random", "other_class", "same_class")
+PAIRINGS = ("random", "other_class", "same_class", "flip")
+# the pairings that choose partners by the samples' classes (read from the labels)
+CLASS_PAIRINGS = ("other_class", "same_class")
 LABEL_MODES = ("mixed", "own")
 
 
@@ -214,10 +216,14 @@ class Mixing:
         "class in the batch is its own partner, so it stays unmixed even when drawn among the "
         "mixed (mixup.draws.same_class_partners). Both take the classes from the labels the "
         "op reads back each batch anyway; a probability label's class is its largest entry "
-        "(the first of ties).",
+        "(the first of ties). ``'flip'``: the partner of row i is row N-1-i (the batch "
+        "reversed, a random pairing when the batch is shuffled, as timm's mixup pairs), so "
+        "the graph can build each row's partner itself (``mx.sym.reverse(data, axis=0)``), "
+        "e.g. to compute lambda from the pair (lam_mode='input'); with N odd the middle row "
+        "is its own partner and stays unmixed (mixup.draws.flip_partners).",
         one_of(PAIRINGS), kind="str", option="random: partners on a random cycle; "
         "other_class: every partner of another class wherever the batch allows; same_class: "
-        "partners of the sample's own class only")
+        "partners of the sample's own class only; flip: row i with row N-1-i")
 
     label_mode: str = _param(
         "mixed", "``'mixed'``: labels are mixed with the inputs' weights (the papers); "

@@ -32,6 +32,8 @@ DTYPES = ("float32", "float16")
 SUBSET_DRAWS = ("balanced", "uniform")
 # --semi (mixup_app.semi): none (supervised) or a semi-supervised method
 SEMI_METHODS = ("none", "ict")
+# --policy (mixup_app.adaptive.POLICIES, kept here so that the config loads without MXNet)
+POLICIES = ("fixed", "adaptive")
 # A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
 MAX_SEED = 2 ** 31 - 1
 
@@ -242,6 +244,11 @@ class RunConfig:
         _places, group=MIXUP)
     mixup_off_epochs: int = option(0, "train the last N epochs without mixing", whole(0),
                                    group=MIXUP)
+    policy: str = option(
+        "fixed", "fixed: lambda ~ Beta(--alpha, --alpha) (mixup); adaptive: AdaMixup (Guo et "
+        "al. 2019), lambda's range learned per pair by a generator, an intrusion "
+        "discriminator on the network's features, half of each batch mixed (--alpha and "
+        "--mix-rate unused; docs/TRAINING.md)", one_of(POLICIES), group=MIXUP)
     # semi-supervised (mixup_app.semi, mixup_app.data.semisplit); defaults: ICT's CIFAR-10
     # command (github.com/vikasverma1077/ICT, README: 4000 labels)
     labeled: int = option(
@@ -352,6 +359,9 @@ class RunConfig:
         return config
 
     def _check_together(self):
+        from mixup_app.adaptive import refusal
+        if refusal(self):
+            raise ConfigError(refusal(self))
         if self.mixing.lam_mode not in mixup_params.DRAWN_LAM_MODES:
             # lambda from the graph needs a network that computes it (not offered here yet)
             raise ConfigError("--lam-mode must be one of %s for a run, got %r" % (
@@ -421,6 +431,9 @@ class RunConfig:
 
     def describe_mixup(self):
         m = self.mixing
+        if self.policy == "adaptive":
+            from mixup_app.adaptive import describe
+            return describe(self)
         if not self.uses_mixup:
             return "no MixUp (ERM)"
         if m.mix_rate == 0:

@@ -21,7 +21,7 @@ import numpy as np
 import mixup
 
 from mixup_app.data import catalogue, iterators, records, semisplit, trainset
-from mixup_app import devices, paths, plots, runs, semi
+from mixup_app import adaptive, devices, paths, plots, runs, semi
 from mixup_app.metrics import SoftMetrics, predict, summarize
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -53,9 +53,12 @@ def lr_scheduler(config, batches_per_epoch):
 
 
 def training_graph(config, num_classes):
-    """(symbol, mixing): the training graph and whether it holds MixUp. With MixUp, the label
+    """(symbol, has_mixup): the training graph and whether it holds MixUp. With MixUp, the label
     the loss trains against (the mixed soft label) is a second, gradient-free output, so the
-    training metrics can score against it."""
+    training metrics can score against it. --policy adaptive: AdaMixup's graph
+    (mixup_app.adaptive), its output 1 the originals' labels."""
+    if adaptive.adaptive(config):
+        return adaptive.training_graph(config, num_classes), True
     return _training_graph(config.network, config.num_layers, config.image_shape,
                            config.mixup_at if config.uses_mixup else "none", config.mixing,
                            config.dtype, num_classes)
@@ -102,6 +105,8 @@ def layout(config, kv):
     batches = int(math.ceil(math.ceil(train_set.count / workers) / config.batch_size))
     contexts = (devices.contexts(list(config.gpus)) if config.gpus
                 else [mx.cpu(i) for i in range(config.cpu_devices)])
+    val_batch = adaptive.val_batch(
+        config, min(config.batch_size, manifest["splits"]["val"]["count"]), len(contexts))
     unlabeled = None
     if config.semi != "none":  # an epoch is a pass over the unlabeled images (ICT's)
         unlabeled = semisplit.unlabeled_set(config, num_classes)
@@ -109,8 +114,7 @@ def layout(config, kv):
             raise ValueError("--batch-size %d is larger than the %d unlabeled images"
                              % (config.batch_size, unlabeled.count))
         batches = max(batches, int(math.ceil(unlabeled.count / config.batch_size)))
-    return Layout(num_classes, train_set, batches,
-                  min(config.batch_size, manifest["splits"]["val"]["count"]), tuple(contexts),
+    return Layout(num_classes, train_set, batches, val_batch, tuple(contexts),
                   kv.rank, workers, "dist" not in kv.type, unlabeled)
 
 
@@ -131,7 +135,9 @@ def train_iter(config, lay, epoch, unlabeled=False):
                              augment=config.augment == "standard",
                              records_path=(chosen.rec, chosen.idx),
                              threads=decode_threads(gpus=bool(config.gpus)))
-    return mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
+    return adaptive.with_eps(config, mx.io.ResizeIter(inner, lay.batches_per_epoch,
+                                                      reset_internal=False),
+                             key=(config.seed, epoch, lay.rank))
 
 
 def update_store(kv, contexts):
@@ -146,9 +152,11 @@ def update_store(kv, contexts):
 
 def bind(config, lay, symbol, kv, run_dir, begin_epoch):
     """Bind the training graph, load or initialise parameters, set up the optimizer."""
-    module = mx.mod.Module(symbol, context=list(lay.contexts), data_names=["data"],
-                           label_names=["softmax_label"])
-    module.bind(data_shapes=[("data", (config.batch_size,) + tuple(config.image_shape))],
+    data = ([("data", (config.batch_size,) + tuple(config.image_shape))]
+            + adaptive.extra_data(config))
+    module = mx.mod.Module(symbol, context=list(lay.contexts),
+                           data_names=[name for name, _ in data], label_names=["softmax_label"])
+    module.bind(data_shapes=data,
                 label_shapes=[("softmax_label", (config.batch_size,))])
     if begin_epoch and kv.rank == 0:  # other workers receive rank 0's parameters via kvstore
         arg_params, aux_params = runs.load_params(run_dir, begin_epoch)
@@ -171,8 +179,9 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
     return module
 
 
-def train_epoch(module, batches, mixing, progress_bar, stop):
-    """One pass over `batches`. Returns (soft-label metrics, images, seconds)."""
+def train_epoch(module, batches, has_mixup, progress_bar, stop, meter=None):
+    """One pass over `batches`. Returns (soft-label metrics, images, seconds). ``meter``
+    (AdaMixup's): given each step's outputs."""
     metrics = SoftMetrics()
     tic, images = time.time(), 0
     with progress_bar as pbar:
@@ -182,7 +191,9 @@ def train_epoch(module, batches, mixing, progress_bar, stop):
             stop.check()
             outputs = module.get_outputs()
             # with MixUp the loss saw the soft label, the graph's second output
-            metrics.update(outputs[1] if mixing else batch.label[0], outputs[0], pad=batch.pad)
+            metrics.update(outputs[1] if has_mixup else batch.label[0], outputs[0], pad=batch.pad)
+            if meter is not None:
+                meter.update(outputs)
             size = batch.data[0].shape[0]
             images += size - batch.pad
             pbar.update(size)
@@ -191,9 +202,9 @@ def train_epoch(module, batches, mixing, progress_bar, stop):
 
 
 def validate(config, lay, module):
-    val_iter = iterators.record_iter(config.data_dir, config.dataset, "val", lay.val_batch,
-                                config.image_shape, train=False,
-                                threads=decode_threads(gpus=bool(config.gpus)))
+    val_iter = adaptive.with_eps(config, iterators.record_iter(
+        config.data_dir, config.dataset, "val", lay.val_batch, config.image_shape, train=False,
+        threads=decode_threads(gpus=bool(config.gpus))))
     return summarize(*predict(module, val_iter), lay.num_classes)
 
 
@@ -267,7 +278,7 @@ def record_epoch(config, run_dir, module, row, rows, lay, log, stopping=False, m
             else "(validated every %d epochs)" % config.val_every, row["lr"],
             row["images_per_sec"] * row["num_workers"], row["seconds"], _clock(elapsed),
             _clock(per_epoch * (config.num_epochs - epoch)),
-            "  (best)" if is_best else "",
+            adaptive.row_text(row) + ("  (best)" if is_best else ""),
             "" if row["mixup"] or not config.uses_mixup else "  (MixUp off)"))
 
 
@@ -298,7 +309,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     # MXNet's RNG seeds the parameters' initialisation and MixUp's draws (whose ops take
     # their seeds from it when the graph is bound)
     mx.random.seed(derived_seed(config.seed, lay.rank))
-    symbol, mixing = training_graph(config, lay.num_classes)
+    symbol, has_mixup = training_graph(config, lay.num_classes)
     module = bind(config, lay, symbol, kv, run_dir, begin_epoch)
     # None: supervised. Its MixUp node's seed from its own stream: a new run's initialisation
     # has drawn from MXNet's RNG since bind, a resumed run's has not
@@ -314,7 +325,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     rows = [r for r in runs.read_metrics(run_dir, warn=lambda *_: None)
             if r["epoch"] <= begin_epoch]
     try:
-        _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log,
+        _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress, stop, log,
                 method)
     except KeyboardInterrupt:
         if lay.rank == 0:
@@ -324,24 +335,26 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     return rows
 
 
-def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, stop, log,
+def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress, stop, log,
             method=None):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
     for epoch in range(begin_epoch, config.num_epochs):
         started = time.time()
-        mix_this_epoch = mixing and epoch < config.num_epochs - config.mixup_off_epochs
+        mix_this_epoch = has_mixup and epoch < config.num_epochs - config.mixup_off_epochs
         progress_bar = bar(lay.batches_per_epoch * config.batch_size,
                            "epoch %d/%d" % (epoch + 1, config.num_epochs), enabled=progress,
                            lines=True)
-        with contextlib.nullcontext() if mix_this_epoch or not mixing else mixup.paused():
+        meter = adaptive.meter(config)
+        with contextlib.nullcontext() if mix_this_epoch or not has_mixup else mixup.paused():
             if method is None:
                 train, images, seconds = train_epoch(module, train_iter(config, lay, epoch),
-                                                     mixing, progress_bar, stop)
+                                                     has_mixup, progress_bar, stop, meter)
             else:
                 train, images, seconds = method.train_epoch(
                     epoch, train_iter(config, lay, epoch),
-                    train_iter(config, lay, epoch, unlabeled=True), mixing, progress_bar, stop)
+                    train_iter(config, lay, epoch, unlabeled=True), has_mixup, progress_bar,
+                    stop)
         params = module.get_params()
         if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(
@@ -359,6 +372,8 @@ def _epochs(config, run_dir, begin_epoch, module, mixing, lay, rows, progress, s
                "lr": report_lr((epoch + 1) * lay.batches_per_epoch),
                "seconds": round(seconds, 3), "images_per_sec": round(images / seconds, 2),
                "num_workers": lay.workers, "rank": lay.rank, "_started": started}
+        if meter is not None:
+            row.update(meter.get())
         row.update({k: v for k, v in train.items() if k in semi.ROW_FIELDS})
         if lay.rank == 0:
             record_epoch(config, run_dir, module, row, rows, lay, log,

@@ -37,7 +37,9 @@ def curves(rows, path, title=""):
     taught = [r for r in checked if "val_accuracy_teacher" in r]
     semi = [r for r in rows if "unsup_loss" in r]
     marker = "o-" if len(rows) <= 60 else "-"  # long runs: a line, not a row of dots
-    fig, axes = plt.subplots(1, 3 if semi else 2, figsize=(16.5 if semi else 11, 4))
+    policy = [r for r in rows if "policy_low" in r]  # --policy adaptive (AdaMixup)
+    panels = 2 + bool(semi) + bool(policy)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
     acc, loss = axes[:2]
     acc.plot(epochs, [r["train_accuracy"] for r in rows], marker, label="train (argmax of label)")
     acc.plot([r["epoch"] for r in checked], [r["val_accuracy"] for r in checked], "s-",
@@ -51,8 +53,11 @@ def curves(rows, path, title=""):
         for ax, key in ((acc, "val_accuracy_teacher"), (loss, "val_loss_teacher")):
             ax.plot([r["epoch"] for r in taught], [r[key] for r in taught], "^--",
                     label="teacher, validation" + (" CE" if ax is loss else ""))
+    extra = iter(axes[2:])
     if semi:
-        _semi_panel(axes[2], semi, marker)
+        _semi_panel(next(extra), semi, marker)
+    if policy:
+        _policy_panel(next(extra), policy, marker)
     for ax in axes:
         _epoch_axis(ax, epochs)
         # outside the axes: a legend never hides a point
@@ -77,6 +82,19 @@ def _semi_panel(ax, rows, marker):
     weight.set_ylabel("unsupervised weight (epoch mean)")
     # the weight's line in the panel's own legend (a twin axis has a legend of its own)
     ax.plot([], [], "d:", color="C2", label="unsupervised weight (right)")
+
+
+def _policy_panel(ax, rows, marker):
+    """AdaMixup: the epoch's mean learned range of lambda and the intrusion discriminator's
+    accuracy on the mixed points."""
+    epochs = [r["epoch"] for r in rows]
+    low, high = [r["policy_low"] for r in rows], [r["policy_high"] for r in rows]
+    ax.fill_between(epochs, low, high, alpha=0.2, label="lambda range (mean)")
+    ax.plot(epochs, low, marker, label="alpha (lower end)")
+    ax.plot(epochs, high, marker, label="alpha + delta (upper end)")
+    ax.plot(epochs, [r["intrusion_accuracy"] for r in rows], "s--",
+            label="intrusion acc. on mixed")
+    ax.set(xlabel="epoch", ylim=(-0.02, 1.02), title="AdaMixup policy")
 
 
 def confusion(matrix, classes, path, title=""):

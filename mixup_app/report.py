@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-from mixup_app import plots, readers, runs
+from mixup_app import adaptive, plots, readers, runs
 from mixup_app.cli import ArgumentParser, add
 from mixup_app.config import RunConfig
 from mixup_app.metrics import mean_confidence
@@ -51,7 +51,9 @@ def describe(config):
 
 
 def _describe_mixing(config):
-    if not config.uses_mixup:
+    if adaptive.adaptive(config):
+        text = "AdaMixup"
+    elif not config.uses_mixup:
         text = "ERM"
     else:
         text = "MixUp α=%g" % config.mixing.alpha
@@ -112,6 +114,7 @@ def measure(run_dir):
         "best val acc": max(m["val_accuracy"] for m in checked),
         "last val acc": checked[-1]["val_accuracy"],
     }
+    figures.update(adaptive.report_figures(metrics))  # --policy adaptive: lambda's range
     last_epochs = last_epochs_mean(metrics)
     if last_epochs is not None:
         figures["mean val acc, last %d epochs" % LAST_EPOCHS] = last_epochs
@@ -238,7 +241,7 @@ def size_series(measured):
 
 def _fmt(name, values):
     scale = 1 if name in ("test CE", "ECE", "mean conf") + tuple(
-        n for n, _ in SEMI_FIGURES) else 100
+        n for n, _ in SEMI_FIGURES) + adaptive.LAMBDA_FIGURES else 100
     digits = "%.4f" if scale == 1 else "%.2f"
     mean = sum(values) / len(values)
     if len(values) == 1:

@@ -235,7 +235,7 @@ class ICT:
         self.teacher.forward(mx.io.DataBatch([images]), is_train=False)
         return self.teacher.get_outputs()[0]
 
-    def train_epoch(self, epoch, labeled, unlabeled, mixing, progress_bar, stop):
+    def train_epoch(self, epoch, labeled, unlabeled, has_mixup, progress_bar, stop):
         """One epoch (fit.train_epoch's contract): the metrics are the labeled batches'
         (supervised), plus ROW_FIELDS."""
         metrics = SoftMetrics()
@@ -250,7 +250,7 @@ class ICT:
                 self.student.forward_backward(batch)  # writes the gradient
                 # read before the consistency graph runs: it reuses the student's memory
                 outputs = self.student.get_outputs()
-                metrics.update(outputs[1] if mixing else batch.label[0], outputs[0],
+                metrics.update(outputs[1] if has_mixup else batch.label[0], outputs[0],
                                pad=batch.pad)
                 # The two graphs share a memory pool (shared_module), which MXNet 1.9.1's
                 # threaded engine does not order between executors with a CustomOp in them:

@@ -171,10 +171,10 @@ def test_a_large_seed_trains(tmp_path, data_dir):
 def test_mix_rate_zero_trains_a_graph_without_mixup():
     config = RunConfig.from_options(network="resnet", num_layers=8, mix_rate=0.0,
                                     image_shape="3,28,28")
-    symbol, mixing = fit.training_graph(config, 10)
-    assert not mixing and "mixup" not in " ".join(symbol.get_internals().list_outputs())
+    symbol, has_mixup = fit.training_graph(config, 10)
+    assert not has_mixup and "mixup" not in " ".join(symbol.get_internals().list_outputs())
     half = RunConfig.from_options(**dict(config.flat(), mix_rate=0.5))
-    symbol, mixing = fit.training_graph(half, 10)
-    assert mixing and len(symbol.list_outputs()) == 2  # probabilities and the soft label
+    symbol, has_mixup = fit.training_graph(half, 10)
+    assert has_mixup and len(symbol.list_outputs()) == 2  # probabilities and the soft label
     _, outs, _ = symbol.infer_shape(data=(4, 3, 28, 28), softmax_label=(4,))
     assert outs == [(4, 10), (4, 10)]

@@ -120,7 +120,7 @@ def test_random_pairing_is_unchanged_and_the_default(rng):
 
 def test_pairing_is_validated_everywhere():
     with pytest.raises(ValueError, match=r"pairing must be one of "
-                                         r"\('random', 'other_class', 'same_class'\)"):
+                                         r"\('random', 'other_class', 'same_class', 'flip'\)"):
         mixup.parse(num_classes=3, pairing="nearest")
     with pytest.raises(ValueError, match="pairing"):
         mixup.symbol(mx.sym.var("d"), mx.sym.var("l"), num_classes=3, pairing="x")

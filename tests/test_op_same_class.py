@@ -140,7 +140,7 @@ def test_same_class_in_every_entry_point():
     assert MixUp(num_classes=3, pairing="same_class").mixup_params.pairing == "same_class"
     assert train.build_parser().parse_args(["--pairing", "same_class"]).pairing == "same_class"
     with pytest.raises(ValueError, match=r"pairing must be one of \('random', 'other_class', "
-                                         r"'same_class'\)"):
+                                         r"'same_class', 'flip'\)"):
         mixup.parse(num_classes=3, pairing="same")
 
 
