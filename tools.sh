@@ -8,7 +8,6 @@
 #   ./tools.sh gan-report RUN [RUN ...]    GAN runs compared: table and figure
 # Each takes --help. Relative paths you give are yours.
 set -euo pipefail
-root=$(cd "$(dirname "$0")" && pwd)
 tool=${1:-}
 usage="usage: ./tools.sh data|report|show|tabular|gan|gan-report [options]  (each takes --help)"
 case "$tool" in
@@ -17,12 +16,6 @@ case "$tool" in
   "") echo "$usage" >&2; exit 2 ;;
   *) echo "./tools.sh: unknown tool '$tool'; $usage" >&2; exit 2 ;;
 esac
-py=$("$root/scripts/ensure-env.sh")
-export MIXUP_HOME="$root"
-# Ctrl-C during the interpreter's start-up, before mixup_compat.run_command holds it for the
-# command, would print a traceback of the start-up: ignored for that instant (unless the caller
-# ignores it already: a background job's stays ignored)
-if [ -z "$(trap -p INT)" ]; then trap '' INT; export MIXUP_HOLD_INT=1; fi
 # the modules of mixup_app.commands.MODULES (tests/test_install.py holds the two tables equal)
 case "$tool" in
   data) module=mixup_app.data.command ;;
@@ -32,4 +25,4 @@ case "$tool" in
   gan) module=mixup_app.experiments.gan ;;
   gan-report) module=mixup_app.experiments.gan_report ;;
 esac
-exec "$py" -P -m mixup_compat --run "$module" "$@"
+exec "$(dirname "$0")/scripts/run-command.sh" "$module" "$@"

@@ -88,6 +88,11 @@ if [ -f "$stamp" ] && ! grep -q -- "-$flavour,.*-py$version\$" "$stamp"; then rm
 say "setting up $venv: Python $version ($py), MXNet 1.9.1 $flavour build${reason:+ ($reason)}, extras $extras; a minute or two ..."
 log="$venv.setup.log"
 rm -f "$stamp"
+# Ctrl-C while pip runs: pip exits 1 (not by the signal), which would look like a failed set-up
+# and print its whole log; say in one line what was left instead (no stamp: set up again next time)
+# (fd 3: the caller's stderr, as the trap runs inside the block whose output goes to the log)
+exec 3>&2
+trap 'echo "interrupted: $venv was not finished; it is set up again at the next command" >&3; exit 130' INT
 {
   [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install --upgrade pip

@@ -198,3 +198,27 @@ def test_ensure_env_refuses_pythons_it_cannot_serve_in_one_line(tmp_path):
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert "PYTHON=python3.12 make test" in out.stderr
     assert "3.14" in _ensure_env(path=path, PYTHON="python3.14").stderr
+
+
+def test_ctrl_c_while_the_environment_is_set_up_says_so_in_one_line(tmp_path):
+    # A stub interpreter whose "pip" is interrupted as Ctrl-C interrupts pip: the whole process
+    # group gets SIGINT and pip exits 1 by itself. The set-up must not pass for a failure (and
+    # print pip's log), nor leave a stamp that would make the half-made environment count.
+    stub = tmp_path / "python3.11"
+    stub.write_text("#!/bin/sh\n"
+                    "case \"$*\" in\n"
+                    "  *'import sys'*) echo 3.11 ;;\n"
+                    "  '-m venv '*) mkdir -p \"$3/bin\" && cp \"$0\" \"$3/bin/python\" ;;\n"
+                    "  *'pip install'*) trap 'exit 1' INT; kill -INT 0; sleep 5; exit 1 ;;\n"
+                    "esac\n")
+    stub.chmod(0o755)
+    venv = tmp_path / "venv"
+    full = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "MIXUP_MXNET")}
+    full.update(MIXUP_VENV=str(venv), PYTHON=str(stub), MIXUP_MXNET="cpu")
+    out = subprocess.run(["/bin/bash", ENSURE_ENV], capture_output=True, text=True, timeout=60,
+                         env=full, start_new_session=True)  # its own group: the test's is spared
+    lines = out.stderr.splitlines()
+    assert out.returncode == 130, out.stderr
+    assert lines[0].startswith("setting up %s" % venv) and len(lines) == 2, out.stderr
+    assert lines[1].startswith("interrupted: %s was not finished" % venv)
+    assert out.stdout == "" and not (venv / ".mixup-stamp").exists()

@@ -30,9 +30,13 @@ def test_every_wrapper_command_has_an_installed_name():
 
 
 def test_the_wrappers_run_the_modules_the_installed_commands_run():
-    # ./train.sh and ./test.sh name their module; ./tools.sh maps each tool in a case table
+    # ./train.sh and ./test.sh name their module; ./tools.sh maps each tool in a case table;
+    # all three hand it to scripts/run-command.sh, which runs it
     for wrapper, command in (("train.sh", "train"), ("test.sh", "test")):
-        assert "--run %s " % MODULES[command] in open(os.path.join(ROOT, wrapper)).read()
+        assert ('scripts/run-command.sh" %s "$@"' % MODULES[command]
+                in open(os.path.join(ROOT, wrapper)).read())
+    runner = open(os.path.join(ROOT, "scripts", "run-command.sh")).read()
+    assert 'exec "$py" -P -m mixup_compat --run "$module" "$@"' in runner
     tools = open(os.path.join(ROOT, "tools.sh")).read()
     table = dict(re.findall(r"^  ([a-z-]+)\) module=([a-z_.]+) ;;$", tools, re.M))
     assert dict(table, train=MODULES["train"], test=MODULES["test"]) == MODULES
