@@ -157,15 +157,20 @@ def _param(default, doc, check, *, kind, option=None, trainer_default=None):
         doc=doc, check=check, kind=kind, option=option, trainer_default=trainer_default))
 
 
+def _beta_param(default, doc, name, option_prefix=""):
+    """A parameter that is the alpha of lambda's Beta(alpha, alpha) law: > 0, a float; its
+    option's help names the law."""
+    law = "lambda ~ Beta(%s, %s)" % (name, name)
+    return _param(default, doc, positive(law), kind="float", option=option_prefix + law)
+
+
 @dataclass(frozen=True)
 class Mixing:
     """How a MixUp node mixes: the operator's tunable parameters, validated (see ARGS_DOC)."""
-    alpha: float = _param(
+    alpha: float = _beta_param(
         0.2, "mixup's lambda ~ Beta(alpha, alpha), alpha > 0 (any: tiny values are drawn "
         "exactly, lambda then tends to 0 or 1). `mixup <https://arxiv.org/abs/1710.09412>`_ "
-        "(Zhang et al.) uses 0.1-0.4 on ImageNet, 1 on CIFAR-10.",
-        positive("lambda ~ Beta(alpha, alpha)"), kind="float",
-        option="lambda ~ Beta(alpha, alpha)")
+        "(Zhang et al.) uses 0.1-0.4 on ImageNet, 1 on CIFAR-10.", "alpha")
     mix_rate: float = _param(
         1.0, "fraction of each batch that is mixed, in [0, 1]: exactly round(mix_rate * N) "
         "samples (halves up), chosen uniformly; 1 is the paper, 0 plain training. The "
@@ -188,11 +193,9 @@ class Mixing:
         "probability `switch_prob`, else mixup (one draw per batch).", one_of(MODES),
         kind="str", option="mixup, cutmix (a box of the partner's pixels), or switch (each "
         "batch CutMix with probability --switch-prob, else mixup)")
-    cutmix_alpha: float = _param(
+    cutmix_alpha: float = _beta_param(
         1.0, "CutMix's lambda ~ Beta(cutmix_alpha, cutmix_alpha), > 0; the box covers about "
-        "1 - lambda of the image. 1.0 is the CutMix paper's.",
-        positive("lambda ~ Beta(cutmix_alpha, cutmix_alpha)"), kind="float",
-        option="CutMix: lambda ~ Beta(a, a)")
+        "1 - lambda of the image. 1.0 is the CutMix paper's.", "cutmix_alpha", "CutMix: ")
     switch_prob: float = _param(
         0.5, "probability that a batch is CutMix in ``mode='switch'``, in [0, 1].",
         fraction("the probability that a batch is CutMix"), kind="float",
