@@ -7,6 +7,7 @@ traceback nor a number drawn or averaged that is not one.
     metrics.jsonl    :func:`read_metrics`   one JSON object per finished epoch
     best.json        :func:`read_best`      the epoch with the best validation accuracy
     test.json        :func:`read_test`      ./test.sh's scores (also test-train.json)
+    test-from-*.json :func:`read_black_box` ./test.sh --attack-from's scores, one file per source
 
 The two other kinds have their reader where they are made: a run's ``config.json`` is read by
 ``mixup_app.config.RunConfig.load`` (every option checked as on the command line, options added
@@ -17,6 +18,7 @@ No MXNet here: ``./tools.sh report`` reads runs without loading it.
 import json
 import math
 import os
+import re
 import sys
 
 from mixup_app.files import MAX_JSON_BYTES, load_json, read_bounded
@@ -307,6 +309,26 @@ def check_test(scores, path):
                attack_source=_attack_source(scores, path),
                reliability=scores.get("reliability"), split=scores.get("split", "val"))
     return out
+
+
+def black_box_name(source_run, epoch, suffix=""):
+    """The file of a black-box attack's scores, ``test-from-RUN-eEPOCH.json`` (RUN the source
+    run directory's name; ``suffix``: "-train", "-teacher" as test.json's): beside the run's own
+    test.json, which it never replaces, and one per source, so scoring one attack after another
+    loses none."""
+    name = "".join(c if c.isalnum() or c in "._-" else "_"
+                   for c in os.path.basename(os.path.normpath(source_run)))
+    return "test-from-%s-e%d%s.json" % (name, epoch, suffix)
+
+
+BLACK_BOX = re.compile(r"^test-from-.+-e[0-9]+\.json$")  # the validation split's, the network's
+
+
+def read_black_box(run_dir):
+    """The checked scores of each black-box attack on the run's validation split
+    (test-from-RUN-eN.json), by file name."""
+    return [read_test(run_dir, name) for name in sorted(os.listdir(run_dir))
+            if BLACK_BOX.match(name)]
 
 
 def read_test(run_dir, name=TEST):

@@ -5,8 +5,9 @@
 Each RUN needs config.json and metrics.jsonl (a last line cut off by a kill is left out, and
 said). test.json (from ./test.sh, of any version: mixup_app.readers) adds the scored
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
-and the accuracy under each FGSM size it was run with (a black-box attack, ./test.sh
---attack-from, in columns of its own naming the run and epoch that made it); test-train.json (./test.sh --split
+and the accuracy under each FGSM size it was run with; test-from-*.json (./test.sh
+--attack-from) the black-box attacks, in columns of their own naming the run and epoch that
+made them; test-train.json (./test.sh --split
 train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
 the mean over the last 5 epochs, only for runs that validated each of them (./train.sh
 --val-last 5, or --val-every 1; empty otherwise), and the mean over the last 3 validations,
@@ -137,16 +138,25 @@ def measure(run_dir):
         # beside ECE: whether the network is over- or under-confident, not only how much
         if scored["reliability"] is not None:  # (test.json files of the first layout)
             figures["mean conf"] = mean_confidence(scored["reliability"])
-        # a black-box attack's figures are columns of their own, named for the run that made
-        # them: never averaged with, nor read as, white-box figures
-        source = scored["attack_source"]
-        made_by = (" (black-box from %s, epoch %d)" % (os.path.basename(os.path.normpath(
-            source["run"])), source["epoch"]) if source else "")
-        for method, attack in scored["attacks"].items():
-            label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
-            for eps, acc in attack["accuracy"].items():
-                figures["%s ε=%s%s" % (label, eps, made_by)] = acc
+        figures.update(attack_figures(scored))
+    for attacked in readers.read_black_box(run_dir):  # ./test.sh --attack-from, one per source
+        figures.update(attack_figures(attacked))
     return config, metrics, figures
+
+
+def attack_figures(scored):
+    """{column: accuracy} of a test.json's attacks. A black-box attack's figures are columns
+    of their own, named for the run that made them: never averaged with, nor read as,
+    white-box figures."""
+    source = scored["attack_source"]
+    made_by = (" (black-box from %s, epoch %d)" % (os.path.basename(os.path.normpath(
+        source["run"])), source["epoch"]) if source else "")
+    figures = {}
+    for attack in scored["attacks"].values():
+        label = "FGSM" if attack["steps"] == 1 else "I-FGSM"
+        for eps, acc in attack["accuracy"].items():
+            figures["%s ε=%s%s" % (label, eps, made_by)] = acc
+    return figures
 
 
 def _group_key(config, **also):

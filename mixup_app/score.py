@@ -19,6 +19,8 @@ own training set (with its subset and noisy labels, unaugmented) into RUN/test-t
 With --attack-from OTHER_RUN the attack is black-box: the adversarial images are made with
 OTHER_RUN's network (its checkpoint, its normalisation) and scored with this run's; the clean
 accuracy is still this run's own. The two runs must share dataset, image shape and classes.
+Its scores go to RUN/test-from-OTHER-eN.json (N: OTHER_RUN's epoch), beside test.json, which
+keeps the run's own (white-box) scores; ./tools.sh report reads both.
 """
 import dataclasses
 import json
@@ -226,7 +228,11 @@ def _score(parser, args):
         result["attack_source"] = attack_source
     suffix = ("" if args.split == "val" else "-train") + (
         "-teacher" if args.model == "teacher" else "")
-    write_atomic(os.path.join(run_dir, "test%s.json" % suffix), json.dumps(result, indent=2))
+    scores_path = os.path.join(run_dir, "test%s.json" % suffix)
+    if attack_source:  # beside test.json, not over it (readers.black_box_name)
+        scores_path = os.path.join(run_dir, readers.black_box_name(
+            attack_source["run"], attack_source["epoch"], suffix))
+    write_atomic(scores_path, json.dumps(result, indent=2))
     title = "%s %s, epoch %d: accuracy %.2f%%, %s" % (
         config.dataset, args.split, epoch, 100 * result["accuracy"],
         plots.ece_text(result["ece"]))
@@ -240,7 +246,7 @@ def _score(parser, args):
     print("%s %s, epoch %d: top-5 %s  cross-entropy %.4f  %s  (details: %s)" % (
         config.dataset, args.split, epoch,
         "%.4f" % result["top5"] if "top5" in result else "n/a", result["cross_entropy"],
-        plots.ece_text(result["ece"]), os.path.join(run_dir, "test%s.json" % suffix)),
+        plots.ece_text(result["ece"]), scores_path),
         file=sys.stderr)
     made_by = (" (black-box, made by %s epoch %d)" % (attack_source["run"],
                                                       attack_source["epoch"])

@@ -217,3 +217,27 @@ def test_a_black_box_attack_has_columns_naming_the_run_that_made_it(tmp_path, ca
     assert cells[columns.index("FGSM ε=8")] == "40.00 (1 of 2 runs)"
     assert cells[columns.index("FGSM ε=8 (black-box from erm-s1, epoch 30)")] == (
         "40.00 (1 of 2 runs)")
+
+
+def test_black_box_scores_beside_test_json_are_columns_of_their_own(tmp_path, capsys):
+    """./test.sh --attack-from writes test-from-RUN-eN.json beside test.json: the report shows
+    the run's white-box figure from test.json and each source's in its own column."""
+    attack = {"steps": 1, "space": "pixel levels 0..255", "correct": {"8": 40}}
+    run = _run(tmp_path, "mixup", 0.8, [0.8], seed=1)
+    scores = json.load(open(os.path.join(run, "test.json")))
+    for name, accuracy, source in (
+            ("test.json", 0.3, None),
+            ("test-from-erm-s1-e100.json", 0.6, {"run": "/elsewhere/erm-s1", "epoch": 100}),
+            ("test-from-erm-s2-e90.json", 0.5, {"run": "/elsewhere/erm-s2", "epoch": 90}),
+            # another split's or the teacher's black-box scores are not this row's
+            ("test-from-erm-s1-e100-train.json", 0.1, {"run": "/elsewhere/erm-s1",
+                                                       "epoch": 100})):
+        scores.update(format=4, attacks={"FGSM": dict(attack, accuracy={"8": accuracy})},
+                      attack_source=source)
+        with open(os.path.join(run, name), "w") as f:
+            json.dump(scores, f)
+    figures = report.measure(run)[2]
+    assert figures["FGSM ε=8"] == 0.3
+    assert figures["FGSM ε=8 (black-box from erm-s1, epoch 100)"] == 0.6
+    assert figures["FGSM ε=8 (black-box from erm-s2, epoch 90)"] == 0.5
+    assert sum(k.startswith("FGSM") for k in figures) == 3
