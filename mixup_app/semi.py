@@ -34,6 +34,7 @@ import mxnet as mx
 import numpy as np
 
 import mixup
+from mixup.draws import symmetric_beta
 
 from mixup_app import runs
 from mixup_app.metrics import SoftMetrics
@@ -124,8 +125,11 @@ MIXMATCH_SEED_TAG = 1905  # keeps the lambda stream apart from other streams of 
 
 def sharpen(probs, temperature):
     """MixMatch's Sharpen: p_c^(1/T) / sum_k p_k^(1/T) for each row of ``probs`` (numpy, any
-    float dtype, computed in float64): T -> 0 gives the argmax's one-hot row."""
-    powered = np.asarray(probs, np.float64) ** (1.0 / temperature)
+    float dtype, computed in float64): T -> 0 gives the argmax's one-hot row. Computed as
+    exp((log p_c - max_k log p_k) / T), so that no small T underflows every entry to 0."""
+    with np.errstate(divide="ignore"):  # a probability of 0 stays 0
+        logs = np.log(np.asarray(probs, np.float64)) / temperature
+    powered = np.exp(logs - logs.max(axis=-1, keepdims=True))
     return powered / powered.sum(axis=-1, keepdims=True)
 
 
@@ -136,23 +140,28 @@ def guess_labels(predictions, temperature):
                    temperature)
 
 
-def mixmatch_lambda(seed, step, alpha):
-    """lambda' = max(lambda, 1 - lambda), lambda ~ Beta(alpha, alpha), drawn from a generator
+def mixmatch_lambda(seed, step, alpha, rows):
+    """(rows,) lambda' = max(lambda, 1 - lambda), one lambda ~ Beta(alpha, alpha) per row (the
+    authors' ``MixMode.augment_pair`` samples ``[batch, 1, 1, 1]``), drawn from a generator
     keyed by (seed, step) alone: a resumed run draws what the uninterrupted run drew. Always
-    >= 0.5, so each mixed row stays closer to its own image (and label) than to its partner."""
-    lam = np.random.default_rng([MIXMATCH_SEED_TAG, int(seed), int(step)]).beta(alpha, alpha)
-    return max(float(lam), 1.0 - float(lam))
+    >= 0.5, so each mixed row stays closer to its own image (and label) than to its partner.
+    Beta draws as the MixUp op's (mixup.draws.symmetric_beta: any alpha > 0)."""
+    rng = np.random.default_rng([MIXMATCH_SEED_TAG, int(seed), int(step)])
+    lam = symmetric_beta(rng, alpha, int(rows))
+    return np.maximum(lam, 1.0 - lam)
 
 
 def mixmatch_symbol(logits, num_classes, labeled, with_mixed=False):
     """MixMatch's training graph on ``data``, the concatenation of a labeled batch (its first
     ``labeled`` rows) and the unlabeled batches, ``mixlabel`` their (N, classes) targets (one-hot
-    rows, then the guessed labels) and ``lam`` (N,) lambda' for each row: a MixUp node
+    rows, then the guessed labels) and ``lam`` (N,) lambda' of each row: a MixUp node
     (lam_mode='input': lambda from the graph, the partners the op's own cycle through the whole
     concatenation) mixes data and targets; per row, cross-entropy against the mixed target for
     the labeled part and sum_k (p_k - t_k)^2 / classes for the unlabeled part, each row's loss
     times ``row_weight`` (N,). Outputs: the weighted loss, the unweighted per-row losses, the
-    mixed targets (and with ``with_mixed`` the mixed data)."""
+    mixed targets, the probabilities (and with ``with_mixed`` the mixed data). The labeled
+    rows are the first ones of the batch: bound on one device (a Module on several would cut
+    the batch into slices, each mixed and sliced apart)."""
     mixed, target = mixup.symbol(mx.sym.var("data"), mx.sym.var("mixlabel"),
                                  num_classes=num_classes, lam=mx.sym.var("lam"),
                                  lam_mode="input", mix_rate=1.0, name="mixup_mixmatch")
@@ -163,7 +172,7 @@ def mixmatch_symbol(logits, num_classes, labeled, with_mixed=False):
     per_row = mx.sym.concat(mx.sym.slice_axis(cross_entropy, axis=0, begin=0, end=labeled),
                             mx.sym.slice_axis(squared, axis=0, begin=labeled, end=None), dim=0)
     loss = mx.sym.MakeLoss(per_row * mx.sym.var("row_weight"), name="mixmatch")
-    outputs = [loss, mx.sym.BlockGrad(per_row), target]
+    outputs = [loss, mx.sym.BlockGrad(per_row), target, mx.sym.BlockGrad(probs)]
     return mx.sym.Group(outputs + ([mx.sym.BlockGrad(mixed)] if with_mixed else []))
 
 

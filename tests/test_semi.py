@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
+from mixup.draws import symmetric_beta
 from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.data import semisplit, trainset
@@ -189,12 +190,21 @@ def test_sharpen_and_the_guessed_label_equal_numpy():
     assert (semi.sharpen(mean, 0.01).argmax(axis=1) == mean.argmax(axis=1)).all()
 
 
-def test_mixmatch_lambda_is_at_least_a_half_and_a_function_of_seed_and_step():
-    draws = [semi.mixmatch_lambda(seed, step, 0.75) for seed in (0, 1) for step in range(500)]
-    assert min(draws) >= 0.5 and max(draws) <= 1.0 and len(set(draws)) == len(draws)
-    assert semi.mixmatch_lambda(1, 7, 0.75) == semi.mixmatch_lambda(1, 7, 0.75)
-    raw = np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]).beta(0.75, 0.75)
-    assert semi.mixmatch_lambda(1, 7, 0.75) == max(raw, 1 - raw)
+def test_mixmatch_lambda_is_per_row_at_least_a_half_and_a_function_of_seed_and_step():
+    draws = np.concatenate([semi.mixmatch_lambda(seed, step, 0.75, 30)
+                            for seed in (0, 1) for step in range(200)])
+    assert draws.shape == (2 * 200 * 30,) and draws.min() >= 0.5 and draws.max() <= 1.0
+    assert len(set(draws.tolist())) == len(draws)  # one lambda per row, not per batch
+    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                                  semi.mixmatch_lambda(1, 7, 0.75, 30))
+    assert not np.array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                              semi.mixmatch_lambda(1, 8, 0.75, 30))
+    raw = symmetric_beta(np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]), 0.75, 30)
+    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                                  np.maximum(raw, 1 - raw))
+    # as float32 (what the graph receives) too, and for tiny and large alphas
+    for alpha in (1e-6, 0.75, 100.0):
+        assert (semi.mixmatch_lambda(3, 2, alpha, 1000).astype(np.float32) >= 0.5).all()
 
 
 def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
@@ -214,13 +224,13 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
     targets = np.concatenate([np.eye(k)[rng.integers(0, k, labeled)],
                               semi.sharpen(rng.dirichlet(np.ones(k), n - labeled), 0.5)])
     for step in range(4):
-        lam_prime = semi.mixmatch_lambda(0, step, 0.75)
+        lam_prime = semi.mixmatch_lambda(0, step, 0.75, n)[:, None]
         module.forward(mx.io.DataBatch(
-            [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.full((n,), lam_prime),
+            [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.array(lam_prime[:, 0]),
                                     mx.nd.ones((n,))]), is_train=True)
-        loss, per_row, target, mixed = [o.asnumpy() for o in module.get_outputs()]
+        loss, per_row, target, out_probs, mixed = [o.asnumpy() for o in module.get_outputs()]
         own = mixed[np.arange(n), np.arange(n)]
-        np.testing.assert_allclose(own, lam_prime, rtol=1e-6)
+        np.testing.assert_allclose(own, lam_prime[:, 0], rtol=1e-6)
         assert (own >= 0.5 - 1e-6).all()
         others = mixed.copy()
         others[np.arange(n), np.arange(n)] = 0
@@ -232,6 +242,7 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
             + module.get_params()[0]["fc_bias"].asnumpy()
         probs = np.exp(logit - logit.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(out_probs, probs, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(per_row[:labeled],
                                    -(want * np.log(probs)).sum(axis=1)[:labeled], rtol=1e-4)
         np.testing.assert_allclose(per_row[labeled:],
