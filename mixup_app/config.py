@@ -31,7 +31,21 @@ DTYPES = ("float32", "float16")
 # --subset-draw (mixup_app.data.trainset.SUBSET_DRAWS, kept here so that the config loads without MXNet)
 SUBSET_DRAWS = ("balanced", "uniform")
 # --semi (mixup_app.semi): none (supervised) or a semi-supervised method
-SEMI_METHODS = ("none", "ict")
+SEMI_METHODS = ("none", "ict", "mixmatch")
+# Each method's defaults of the --semi options left unset (None), resolved once when the
+# config is made, so config.json records the values a run started with (a resumed or
+# extended run keeps them). Sources: ICT's CIFAR-10 command (github.com/vikasverma1077/ICT,
+# README, 4000 labels); MixMatch's paper (arXiv 1905.02249, CIFAR-10) and code
+# (github.com/google-research/mixmatch, mixmatch.py and runs/table1.sh). A function is of
+# the config.
+METHOD_DEFAULTS = {
+    "ict": dict(unlabeled_weight=100.0, rampup_epochs=100.0, unlabeled_alpha=1.0),
+    # ramp: warmup_kimg 1024 of train_kimg 65536 (1 << 16), 1/64 of the training
+    "mixmatch": dict(unlabeled_weight=75.0, rampup_epochs=lambda c: c.num_epochs / 64.0,
+                     unlabeled_alpha=0.75, mixmatch_k=2, sharpen_temperature=0.5),
+}
+# options that only MixMatch reads
+MIXMATCH_ONLY = ("mixmatch_k", "sharpen_temperature")
 # --policy (mixup_app.adaptive.POLICIES, kept here so that the config loads without MXNet)
 POLICIES = ("fixed", "adaptive")
 # A C int: MXNet's seeds are ints, and --seed is the root of every derived seed.
@@ -82,6 +96,13 @@ def text(name, raw):
     if not isinstance(raw, str):
         raise Refused(name, "must be text, got %r" % (raw,))
     return raw
+
+
+def optional(check):
+    """The check of an option whose None means "the method's default" (METHOD_DEFAULTS)."""
+    def checked(name, raw):
+        return None if raw is None else check(name, raw)
+    return checked
 
 
 def _class_count(name, raw):
@@ -249,8 +270,8 @@ class RunConfig:
         "al. 2019), lambda's range learned per pair by a generator, an intrusion "
         "discriminator on the network's features, half of each batch mixed (--alpha and "
         "--mix-rate unused; docs/TRAINING.md)", one_of(POLICIES), group=MIXUP)
-    # semi-supervised (mixup_app.semi, mixup_app.data.semisplit); defaults: ICT's CIFAR-10
-    # command (github.com/vikasverma1077/ICT, README: 4000 labels)
+    # semi-supervised (mixup_app.semi, mixup_app.data.semisplit); the per-method defaults:
+    # METHOD_DEFAULTS
     labeled: int = option(
         0, "keep the labels of N training images only, a class-balanced draw with --seed "
         "(N a multiple of the classes; record ids in RUN/labeled.json); without --semi the run "
@@ -259,22 +280,36 @@ class RunConfig:
         0, "with --semi: use M of the other training images, drawn with --seed, without their "
         "labels (0: all the others)", whole(0), group=SEMI, metavar="M")
     semi: str = option(
-        "none", "none, or ict: Interpolation Consistency Training (Verma et al., 2019) on the "
-        "images left unlabeled by --labeled", one_of(SEMI_METHODS), group=SEMI)
+        "none", "none; ict: Interpolation Consistency Training (Verma et al., 2019); mixmatch: "
+        "MixMatch (Berthelot et al., 2019); on the images left unlabeled by --labeled",
+        one_of(SEMI_METHODS), group=SEMI)
     ema_decay: float = option(
-        0.999, "--semi ict: the teacher's exponential moving average of the student's "
-        "parameters, min(1 - 1/(step+1), D) at each step (ICT's --ema_decay 0.999)",
-        fraction(open_at_one=True), group=SEMI, metavar="D")
-    consistency_weight: float = option(
-        100.0, "--semi ict: the consistency loss's weight after its ramp-up (ICT's CIFAR-10 "
-        "--mixup_consistency 100)", real(0), group=SEMI)
-    rampup_epochs: float = option(
-        100.0, "--semi ict: epochs of the sigmoid ramp-up exp(-5 (1 - t/T)^2) of the "
-        "consistency weight (ICT: a quarter of the epochs, 100 of 400)", real(0), group=SEMI,
-        metavar="T")
-    unlabeled_alpha: float = option(
-        1.0, "--semi ict: mixup of the unlabeled images, lambda ~ Beta(A, A) (ICT's CIFAR-10 "
-        "--mixup_usup_alpha 1.0)", real(0, low_open=True), group=SEMI, metavar="A")
+        0.999, "--semi: the teacher (the evaluated moving average of the student's "
+        "parameters), min(1 - 1/(step+1), D) at each step (ICT's --ema_decay 0.999; MixMatch's "
+        "--ema 0.999)", fraction(open_at_one=True), group=SEMI, metavar="D")
+    unlabeled_weight: Optional[float] = option(
+        None, "--semi: the unlabeled loss's weight after its ramp-up; ict: 100 (ICT's CIFAR-10 "
+        "--mixup_consistency 100), mixmatch: 75 (lambda_U, the MixMatch paper's CIFAR-10 "
+        "--w_match 75)", optional(real(0)), group=SEMI, metavar="W", shown="the method's")
+    rampup_epochs: Optional[float] = option(
+        None, "--semi: epochs over which that weight ramps up from 0, t counted per step; ict: "
+        "sigmoid exp(-5 (1 - t/T)^2), 100 (ICT: --consistency_rampup_ends 100 of 400 "
+        "epochs); mixmatch: linear t/T, --num-epochs/64 (the authors' code: 1024 of 65536 "
+        "kimg, the paper's 16k of 1M steps)", optional(real(0)), group=SEMI, metavar="T",
+        shown="the method's")
+    unlabeled_alpha: Optional[float] = option(
+        None, "--semi: lambda ~ Beta(A, A) of the method's mixing; ict: the unlabeled images' "
+        "mixup, 1.0 (ICT's CIFAR-10 --mixup_usup_alpha 1.0); mixmatch: its one mixing of the "
+        "labeled and unlabeled images, lambda' = max(lambda, 1 - lambda) per image, 0.75 (the "
+        "paper's CIFAR-10 --beta 0.75)", optional(real(0, low_open=True)), group=SEMI,
+        metavar="A", shown="the method's")
+    mixmatch_k: Optional[int] = option(
+        None, "--semi mixmatch: augmentations of each unlabeled image whose predictions are "
+        "averaged into its guessed label, 2 (the paper's K, the authors' --nu 2)",
+        optional(whole(1)), group=SEMI, metavar="K", shown="2")
+    sharpen_temperature: Optional[float] = option(
+        None, "--semi mixmatch: the guessed label's sharpening, p^(1/T) renormalised, 0.5 (the "
+        "paper's T)", optional(real(0, low_open=True)), group=SEMI, metavar="T", shown="0.5")
     # optimisation
     batch_size: int = option(128, "images per step and worker, over all its devices", whole(1),
                              group=OPTIMISATION)
@@ -356,7 +391,15 @@ class RunConfig:
         values = dict(cls().flat(), **raw)
         config = cls(**{f.name: _read(f, values) for f in dataclasses.fields(cls)})
         config._check_together()
-        return config
+        return config._with_method_defaults()
+
+    def _with_method_defaults(self):
+        """A copy with the --semi method's defaults (METHOD_DEFAULTS) for its options left
+        unset."""
+        unset = {name: value(self) if callable(value) else value
+                 for name, value in METHOD_DEFAULTS.get(self.semi, {}).items()
+                 if getattr(self, name) is None}
+        return dataclasses.replace(self, **unset) if unset else self
 
     def _check_together(self):
         from mixup_app.adaptive import refusal
@@ -424,6 +467,32 @@ class RunConfig:
         if self.semi != "none" and (self.num_workers > 1 or self.kv_store.startswith("dist")):
             raise ConfigError("--semi %s trains on one machine: drop --kv-store %s"
                               % (self.semi, self.kv_store))
+        for name in MIXMATCH_ONLY:
+            if self.semi != "mixmatch" and getattr(self, name) is not None:
+                raise ConfigError("%s goes with --semi mixmatch, not --semi %s"
+                                  % (flag(name), self.semi))
+        if self.semi == "mixmatch":
+            self._check_mixmatch()
+
+    def _check_mixmatch(self):
+        """MixMatch mixes the labeled and unlabeled images itself, in one node over their
+        concatenation: the supervised graph's mixing options and data parallelism (which would
+        cut the concatenation into slices, each mixed apart) do not go with it."""
+        defaults = mixup_params.Mixing(**mixup_params.mixing_defaults("train"))
+        wrong = ["%s %s" % (flag(name), value) for name, value in self.mixing.values().items()
+                 if value != getattr(defaults, name)]
+        wrong += ["%s %s" % (flag(name), getattr(self, name))
+                  for name, usual in (("policy", "fixed"), ("mixup_at", "input"))
+                  if getattr(self, name) != usual]
+        if wrong:
+            raise ConfigError("--semi mixmatch mixes the labeled and unlabeled images itself "
+                              "(lambda ~ Beta(--unlabeled-alpha)): drop %s" % ", ".join(wrong))
+        devices = len(self.gpus) or self.cpu_devices
+        if devices > 1:
+            raise ConfigError("--semi mixmatch trains on one device (its mixing pairs rows "
+                              "across the whole labeled + unlabeled batch): drop %s" % (
+                                  "--gpus %s for one GPU" % ",".join(map(str, self.gpus))
+                                  if self.gpus else "--cpu-devices %d" % self.cpu_devices))
 
     def resolved(self, **recorded):
         """A copy with fields filled in when the run starts (dataset, image shape, counts)."""
@@ -431,6 +500,9 @@ class RunConfig:
 
     def describe_mixup(self):
         m = self.mixing
+        if self.semi == "mixmatch":  # its own mixing; the supervised graph's is not used
+            return "MixMatch alpha=%g over the labeled and %d views of the unlabeled, T=%g" % (
+                self.unlabeled_alpha, self.mixmatch_k, self.sharpen_temperature)
         if self.policy == "adaptive":
             from mixup_app.adaptive import describe
             return describe(self)

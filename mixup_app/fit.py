@@ -118,22 +118,24 @@ def layout(config, kv):
                   kv.rank, workers, "dist" not in kv.type, unlabeled)
 
 
-def train_iter(config, lay, epoch, unlabeled=False):
+def train_iter(config, lay, epoch, unlabeled=False, stored=False):
     """This worker's shard of the training set for `epoch`, shuffled by (seed, epoch, rank).
 
     Shards can differ by a few images, so without care workers would run different numbers of
     steps and a synchronous kvstore would wait forever for the missing pushes: ResizeIter
     makes every worker run exactly ``batches_per_epoch`` steps (a short shard wraps around), as
     MXNet's own image-classification example does. ``unlabeled``: the --semi run's unlabeled
-    images instead (a stream of shuffles of their own; a shorter labeled set cycles)."""
+    images instead (a stream of shuffles of their own; a shorter labeled set cycles).
+    ``stored``: the images as stored, neither augmented, cropped nor normalised (MixMatch
+    makes its views from them, mixup_app.semi.Views)."""
     chosen = lay.unlabeled_set if unlabeled else lay.train_set
     inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
-                             config.image_shape, train=True,
+                             None if stored else config.image_shape, train=True,
                              seed=derived_seed(config.seed, epoch, lay.rank,
                                                *((1,) if unlabeled else ())),
                              num_parts=lay.workers, part_index=lay.rank,
-                             augment=config.augment == "standard",
-                             records_path=(chosen.rec, chosen.idx),
+                             augment=config.augment == "standard" and not stored,
+                             normalize=not stored, records_path=(chosen.rec, chosen.idx),
                              threads=decode_threads(gpus=bool(config.gpus)))
     return adaptive.with_eps(config, mx.io.ResizeIter(inner, lay.batches_per_epoch,
                                                       reset_internal=False),
@@ -353,8 +355,8 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
             else:
                 train, images, seconds = method.train_epoch(
                     epoch, train_iter(config, lay, epoch),
-                    train_iter(config, lay, epoch, unlabeled=True), has_mixup, progress_bar,
-                    stop)
+                    train_iter(config, lay, epoch, unlabeled=True,
+                               stored=method.stored_unlabeled), has_mixup, progress_bar, stop)
         params = module.get_params()
         if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(

@@ -45,6 +45,9 @@ SEMI_FIGURES = (("sup loss, last epoch", "sup_loss"), ("unsup loss, last epoch",
 
 
 def describe(config):
+    if config.semi == "mixmatch":  # its own mixing (the supervised graph's options unused)
+        return "MixMatch (α=%g, K=%d, T=%g)" % (config.unlabeled_alpha, config.mixmatch_k,
+                                                config.sharpen_temperature)
     text = _describe_mixing(config)
     if config.semi != "none":  # the supervised part's mixing in brackets
         text = "%s (%s)" % (config.semi.upper() if config.semi == "ict" else config.semi, text)

@@ -9,7 +9,7 @@
     model-symbol.json, model-NNNN.params, model-NNNN.states
                      MXNet checkpoints, NNNN = epochs completed (MXNet's own convention)
     teacher-NNNN.params
-                     --semi ict: the teacher (the student's moving average), with its epoch
+                     --semi: the teacher (the student's moving average), with its epoch
     labeled.json     --labeled N: the labeled images' record ids (mixup_app.data.semisplit)
 
 Every file is written atomically (mixup_app.files), the ``.params`` of a checkpoint last, so a run

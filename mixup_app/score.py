@@ -65,7 +65,7 @@ def build_parser():
         shown="none: white-box")
     add(p, "--attack-epoch", None, "with --attack-from: its checkpoint that makes the attack, "
         "an epoch number, 'last' or 'best' (as --epoch)", shown="last")
-    add(p, "--model", "student", "student: the trained network; teacher: a --semi ict run's "
+    add(p, "--model", "student", "student: the trained network; teacher: a --semi run's "
         "teacher (the student's moving average), into RUN/test-teacher.json",
         choices=["student", "teacher"])
     threads.add_option(p)

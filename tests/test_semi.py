@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 
 from conftest import TINY
+from mixup.draws import symmetric_beta
 from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.data import semisplit, trainset
 
 SEMI = ["--labeled", "40", "--semi", "ict", "--alpha", "1", "--num-epochs", "1"]
+# each method's short run (MixMatch mixes with its own alpha: --alpha is refused)
+METHOD_RUNS = {"ict": SEMI, "mixmatch": ["--labeled", "40", "--semi", "mixmatch",
+                                         "--num-epochs", "1"]}
 
 
 # ------------------------------------------------------------------ the split
@@ -64,6 +68,11 @@ def test_options_refused_together(options, words):
     (["--semi", "ict"], "--semi ict needs --labeled N"),
     (["--labeled", "15"], "--labeled 15 is not a multiple of the 10 classes"),
     (["--labeled", "40", "--semi", "ict", "--unlabeled", "81"], "--unlabeled 81: only 80"),
+    (["--labeled", "40", "--semi", "ict", "--mixmatch-k", "3"],
+     "--mixmatch-k goes with --semi mixmatch, not --semi ict"),
+    (["--sharpen-temperature", "0.3"], "--sharpen-temperature goes with --semi mixmatch"),
+    (["--labeled", "40", "--semi", "mixmatch", "--mixmatch-k", "0"], "--mixmatch-k must be"),
+    (["--labeled", "40", "--semi", "mixmatch", "--alpha", "1"], "drop --alpha 1"),
 ])
 def test_train_refuses_in_one_line(argv, words, capsys, data_dir, tmp_path):
     from mixup_app import train
@@ -189,12 +198,21 @@ def test_sharpen_and_the_guessed_label_equal_numpy():
     assert (semi.sharpen(mean, 0.01).argmax(axis=1) == mean.argmax(axis=1)).all()
 
 
-def test_mixmatch_lambda_is_at_least_a_half_and_a_function_of_seed_and_step():
-    draws = [semi.mixmatch_lambda(seed, step, 0.75) for seed in (0, 1) for step in range(500)]
-    assert min(draws) >= 0.5 and max(draws) <= 1.0 and len(set(draws)) == len(draws)
-    assert semi.mixmatch_lambda(1, 7, 0.75) == semi.mixmatch_lambda(1, 7, 0.75)
-    raw = np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]).beta(0.75, 0.75)
-    assert semi.mixmatch_lambda(1, 7, 0.75) == max(raw, 1 - raw)
+def test_mixmatch_lambda_is_per_row_at_least_a_half_and_a_function_of_seed_and_step():
+    draws = np.concatenate([semi.mixmatch_lambda(seed, step, 0.75, 30)
+                            for seed in (0, 1) for step in range(200)])
+    assert draws.shape == (2 * 200 * 30,) and draws.min() >= 0.5 and draws.max() <= 1.0
+    assert len(set(draws.tolist())) == len(draws)  # one lambda per row, not per batch
+    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                                  semi.mixmatch_lambda(1, 7, 0.75, 30))
+    assert not np.array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                              semi.mixmatch_lambda(1, 8, 0.75, 30))
+    raw = symmetric_beta(np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]), 0.75, 30)
+    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+                                  np.maximum(raw, 1 - raw))
+    # as float32 (what the graph receives) too, and for tiny and large alphas
+    for alpha in (1e-6, 0.75, 100.0):
+        assert (semi.mixmatch_lambda(3, 2, alpha, 1000).astype(np.float32) >= 0.5).all()
 
 
 def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
@@ -214,13 +232,13 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
     targets = np.concatenate([np.eye(k)[rng.integers(0, k, labeled)],
                               semi.sharpen(rng.dirichlet(np.ones(k), n - labeled), 0.5)])
     for step in range(4):
-        lam_prime = semi.mixmatch_lambda(0, step, 0.75)
+        lam_prime = semi.mixmatch_lambda(0, step, 0.75, n)[:, None]
         module.forward(mx.io.DataBatch(
-            [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.full((n,), lam_prime),
+            [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.array(lam_prime[:, 0]),
                                     mx.nd.ones((n,))]), is_train=True)
-        loss, per_row, target, mixed = [o.asnumpy() for o in module.get_outputs()]
+        loss, per_row, target, out_probs, mixed = [o.asnumpy() for o in module.get_outputs()]
         own = mixed[np.arange(n), np.arange(n)]
-        np.testing.assert_allclose(own, lam_prime, rtol=1e-6)
+        np.testing.assert_allclose(own, lam_prime[:, 0], rtol=1e-6)
         assert (own >= 0.5 - 1e-6).all()
         others = mixed.copy()
         others[np.arange(n), np.arange(n)] = 0
@@ -232,11 +250,240 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
             + module.get_params()[0]["fc_bias"].asnumpy()
         probs = np.exp(logit - logit.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(out_probs, probs, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(per_row[:labeled],
                                    -(want * np.log(probs)).sum(axis=1)[:labeled], rtol=1e-4)
         np.testing.assert_allclose(per_row[labeled:],
                                    ((probs - want) ** 2).sum(axis=1)[labeled:] / k, rtol=1e-4)
         np.testing.assert_allclose(loss, per_row, rtol=1e-6)
+
+
+def _crops(view, image, views, pad):
+    """The (top, left, mirrored) placements at which ``view`` is a crop of ``image`` padded
+    with ``pad`` black pixels, possibly mirrored, normalised as ``views`` normalises."""
+    padded = np.pad(image, ((0, 0), (pad, pad), (pad, pad)))
+    height, width = view.shape[1:]
+    found = []
+    for top in range(padded.shape[1] - height + 1):
+        for left in range(padded.shape[2] - width + 1):
+            crop = padded[:, top:top + height, left:left + width]
+            for mirrored in (False, True):
+                pixels = crop[:, :, ::-1] if mirrored else crop
+                if np.array_equal((pixels - views.mean) * views.scale, view):
+                    found.append((top, left, mirrored))
+    return found
+
+
+@pytest.mark.parametrize("stored, shape, mirror, pad", [
+    ((3, 8, 8), (3, 8, 8), True, 4),    # the stored size: padded, cropped, mirrored
+    ((3, 10, 10), (3, 7, 7), False, 0),  # a smaller crop of the stored image, no mirror
+])
+def test_each_view_is_the_standard_augmentation_of_its_image(stored, shape, mirror, pad):
+    """Every view is a crop of its image (padded with black pixels when the network's image
+    has the stored size), mirrored only where the dataset allows, normalised as MXNet's
+    iterator normalises; the views vary, and are a function of (seed, step)."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(6,) + stored).astype(np.float32)
+    mean, std = [120.5, 110.25, 100.0], [50.0, 60.5, 70.0]
+    views = semi.Views(stored, shape, mean, std, mirror=mirror, augment=True)
+    assert views.pad == pad
+    made = views.make(images, np.random.default_rng(1), 3)
+    assert made.shape == (3, 6) + shape and made.dtype == np.float32
+    placements = set()
+    for k in range(3):
+        for i in range(6):
+            found = _crops(made[k, i], images[i], views, pad)
+            assert found, (k, i)
+            placements.update(found)
+    assert len(placements) > 6  # not one place for all
+    assert any(m for _, _, m in placements) == mirror
+    again = views.make(images, np.random.default_rng(1), 3)
+    np.testing.assert_array_equal(made, again)
+    config = SimpleNamespace(seed=3, mixmatch_k=2)
+    method = SimpleNamespace(config=config, views=views)
+    first = semi.MixMatch.make_views(method, images, 7)
+    np.testing.assert_array_equal(first, semi.MixMatch.make_views(method, images, 7))
+    assert not np.array_equal(first, semi.MixMatch.make_views(method, images, 8))
+    assert not np.array_equal(first[0], first[1])  # K views, each drawn apart
+    # --augment none: the centre crop, as the iterator's
+    plain = semi.Views(stored, shape, mean, std, mirror=mirror, augment=False)
+    centre = plain.make(images, np.random.default_rng(1), 2)
+    top, left = (stored[1] - shape[1]) // 2, (stored[2] - shape[2]) // 2
+    want = (images[:, :, top:top + shape[1], left:left + shape[2]] - plain.mean) * plain.scale
+    np.testing.assert_array_equal(centre, np.stack([want, want]))
+
+
+def test_views_of_stored_images_match_the_iterators_normalisation(data_dir):
+    """Views.of_run reads the dataset's mean, std and mirror flag; the iterator's centre crop
+    of the stored images, normalised by MXNet, is what --augment none's views give."""
+    from mixup_app.data import iterators
+    config = SimpleNamespace(data_dir=data_dir, dataset="synthetic", image_shape=(3, 28, 28),
+                             augment="none")
+    views = semi.Views.of_run(config)
+    assert (views.pad, views.mirror) == (0, False)
+    stored = next(iter(iterators.record_iter(data_dir, "synthetic", "train", 8, None,
+                                             train=False, normalize=False)))
+    plain = next(iter(iterators.record_iter(data_dir, "synthetic", "train", 8, (3, 28, 28),
+                                            train=False)))
+    made = views.make(stored.data[0].asnumpy(), np.random.default_rng(0), 1)[0]
+    np.testing.assert_array_equal(made, plain.data[0].asnumpy())
+
+
+def _tiny_mixmatch(logits, batch, classes, shape=(1, 6, 6), k=2, **config):
+    """A MixMatch around a tiny student (``logits`` on ``data``), one CPU device."""
+    student = mx.mod.Module(mx.sym.SoftmaxOutput(logits, name="softmax"), data_names=["data"],
+                            label_names=["softmax_label"])
+    student.bind(data_shapes=[("data", (batch,) + shape)],
+                 label_shapes=[("softmax_label", (batch,))])
+    mx.random.seed(3)
+    student.init_params(mx.init.Normal(0.5))
+    student.init_optimizer(optimizer="sgd", optimizer_params=dict(learning_rate=0.1))
+    config = SimpleNamespace(**dict(dict(
+        batch_size=batch, image_shape=shape, mixmatch_k=k, seed=11, sharpen_temperature=0.5,
+        unlabeled_alpha=0.75, unlabeled_weight=75.0, rampup_epochs=10.0, ema_decay=0.999),
+        **config))
+    lay = SimpleNamespace(batches_per_epoch=4, num_classes=classes, contexts=[mx.cpu()],
+                          val_batch=batch)
+    views = semi.Views(shape, shape, [100.0], [50.0], mirror=True, augment=True)
+    return semi.MixMatch(config, lay, student, 5, logits=logits, views=views), student
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient():
+    """A step's loss and gradient against numpy: the views and lambda' of the step's (seed,
+    step), the guesses from numpy's forward of the net on each view (averaged, sharpened),
+    the partners read off the graph's probabilities (a linear net mixes its logits as its
+    inputs), the mixed batch built by hand; the loss L_X + lambda_U L_U of the paper, its
+    gradient w.r.t. every parameter by central finite differences of numpy's loss, against
+    the student's gradient as its optimizer scales it."""
+    batch, classes, k, weight = 4, 5, 2, 30.0
+    logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=classes, name="fc")
+    method, student = _tiny_mixmatch(logits, batch, classes, k=k)
+    rng = np.random.default_rng(8)
+    labeled = rng.standard_normal((batch, 1, 6, 6)).astype(np.float32)
+    labels = np.array([3, 0, 4, 1])
+    stored = rng.integers(0, 256, (batch, 1, 6, 6)).astype(np.float32)
+    loss, per_row, target, probs = [o.asnumpy() for o in method.forward_backward(
+        mx.io.DataBatch([mx.nd.array(labeled)], [mx.nd.array(labels)]),
+        mx.io.DataBatch([mx.nd.array(stored)]), weight)]
+    params = {n: v.asnumpy().astype(np.float64) for n, v in student.get_params()[0].items()}
+
+    def net(x, p):
+        return x.reshape(len(x), -1) @ p["fc_weight"].T + p["fc_bias"]
+
+    views = method.make_views(stored, 5).astype(np.float64)
+    guesses = np.mean([_softmax(net(v, params)) for v in views], axis=0) ** 2  # T = 0.5
+    guesses /= guesses.sum(axis=1, keepdims=True)
+    x = np.concatenate([labeled.astype(np.float64)] + list(views))
+    t = np.concatenate([np.eye(classes)[labels]] + [guesses] * k)
+    lam = semi.mixmatch_lambda(11, 5, 0.75, len(x)).astype(np.float32).astype(np.float64)
+    z = net(x, params)  # mixed logits: lam z_i + (1 - lam) z_j, for the partner j of i
+    mixes = lam[:, None, None] * z[:, None] + (1 - lam[:, None, None]) * z[None]
+    distance = np.abs(np.log(_softmax(mixes.reshape(-1, classes)).reshape(mixes.shape))
+                      - np.log(probs)[:, None]).max(axis=2)
+    partner = distance.argmin(axis=1)
+    assert sorted(partner) == list(range(len(x))) and (partner != np.arange(len(x))).all()
+    assert (np.sort(distance, axis=1)[:, 1] > 100 * distance.min(axis=1)).all()  # unambiguous
+    mixed = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+    mixed_t = lam[:, None] * t + (1 - lam[:, None]) * t[partner]
+    np.testing.assert_allclose(target, mixed_t, rtol=1e-5, atol=1e-6)
+
+    def paper_loss(p):
+        q = _softmax(net(mixed, p))
+        supervised = -(mixed_t[:batch] * np.log(q[:batch])).sum(axis=1).mean()
+        unsupervised = ((q[batch:] - mixed_t[batch:]) ** 2).mean()  # over rows and classes
+        return supervised + weight * unsupervised
+
+    scale = student._optimizer.rescale_grad
+    assert scale == 1.0 / batch
+    assert loss.sum() * scale == pytest.approx(paper_loss(params), rel=1e-5)
+    np.testing.assert_allclose(per_row[batch:], ((probs - target) ** 2).sum(axis=1)[batch:]
+                               / classes, rtol=1e-5)
+    group = student._exec_group
+    for name, grads in zip(group.param_names, group.grad_arrays):
+        got, want, h = grads[0].asnumpy() * scale, np.zeros(params[name].shape), 1e-6
+        for index in np.ndindex(want.shape):
+            for sign in (1, -1):
+                moved = dict(params, **{name: params[name].copy()})
+                moved[name][index] += sign * h
+                want[index] += sign * paper_loss(moved) / (2 * h)
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-6, err_msg=name)
+
+
+def test_the_guess_uses_batch_statistics_and_leaves_the_moving_ones():
+    """The guessed labels: the student in training mode (BatchNorm with each view's own batch
+    statistics, as the authors' guessing forward), and the student's moving statistics as
+    they were before."""
+    batch, classes = 6, 3
+    hidden = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=4, name="fc1")
+    normed = mx.sym.BatchNorm(hidden, fix_gamma=False, eps=1e-3, name="bn")
+    logits = mx.sym.FullyConnected(normed, num_hidden=classes, name="fc2")
+    method, student = _tiny_mixmatch(logits, batch, classes, shape=(1, 4, 4), k=3)
+    arg, aux = student.get_params()
+    aux = {"bn_moving_mean": mx.nd.full((4,), 5.0), "bn_moving_var": mx.nd.full((4,), 9.0)}
+    student.set_params(arg, aux)
+    views = np.random.default_rng(2).standard_normal((3, batch, 1, 4, 4)).astype(np.float32)
+    got = method.guess(views)
+    p = {n: v.asnumpy().astype(np.float64) for n, v in arg.items()}
+    probs = []
+    for view in views:
+        h = view.reshape(batch, -1) @ p["fc1_weight"].T + p["fc1_bias"]
+        h = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-3) * p["bn_gamma"] + p["bn_beta"]
+        probs.append(_softmax(h @ p["fc2_weight"].T + p["fc2_bias"]))
+    np.testing.assert_allclose(got, semi.guess_labels(probs, 0.5), rtol=1e-4, atol=1e-6)
+    for name, value in student.get_params()[1].items():
+        np.testing.assert_array_equal(value.asnumpy(), aux[name].asnumpy(), err_msg=name)
+
+
+def test_the_method_defaults_are_resolved_and_recorded(tmp_path):
+    ict = RunConfig.from_options(labeled=40, semi="ict")
+    assert (ict.unlabeled_weight, ict.rampup_epochs, ict.unlabeled_alpha, ict.ema_decay) == (
+        100.0, 100.0, 1.0, 0.999)
+    assert (ict.mixmatch_k, ict.sharpen_temperature) == (None, None)
+    mm = RunConfig.from_options(labeled=40, semi="mixmatch", num_epochs=128)
+    assert (mm.unlabeled_weight, mm.rampup_epochs, mm.unlabeled_alpha, mm.ema_decay,
+            mm.mixmatch_k, mm.sharpen_temperature) == (75.0, 2.0, 0.75, 0.999, 2, 0.5)
+    given = RunConfig.from_options(labeled=40, semi="mixmatch", unlabeled_weight=10,
+                                   rampup_epochs=0, unlabeled_alpha=2, mixmatch_k=3,
+                                   sharpen_temperature="0.25")
+    assert (given.unlabeled_weight, given.rampup_epochs, given.unlabeled_alpha,
+            given.mixmatch_k, given.sharpen_temperature) == (10.0, 0.0, 2.0, 3, 0.25)
+    plain = RunConfig.from_options()
+    assert (plain.unlabeled_weight, plain.mixmatch_k) == (None, None)
+    mm.save(str(tmp_path))  # recorded as resolved: a longer run keeps its ramp
+    assert json.load(open(str(tmp_path / "config.json")))["rampup_epochs"] == 2.0
+    longer = RunConfig.from_options(**dict(RunConfig.load(str(tmp_path)).flat(),
+                                           num_epochs=256))
+    assert longer.rampup_epochs == 2.0
+
+
+def test_mixmatch_ramps_linearly():
+    assert semi.linear_rampup(0, 4) == 0.0 and semi.linear_rampup(1, 4) == 0.25
+    assert semi.linear_rampup(4, 4) == semi.linear_rampup(9, 4) == semi.linear_rampup(0, 0) == 1
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(labeled=40, semi="ict", mixmatch_k=2), "--mixmatch-k goes with --semi mixmatch"),
+    (dict(sharpen_temperature=0.5), "--sharpen-temperature goes with --semi mixmatch"),
+    (dict(labeled=40, semi="mixmatch", mixmatch_k=0), "--mixmatch-k must be >= 1"),
+    (dict(labeled=40, semi="mixmatch", mixmatch_k=1.5), "--mixmatch-k must be a whole"),
+    (dict(labeled=40, semi="mixmatch", sharpen_temperature=0), "--sharpen-temperature"),
+    (dict(labeled=40, semi="mixmatch", unlabeled_alpha=0), "--unlabeled-alpha"),
+    (dict(labeled=40, semi="mixmatch", unlabeled_weight=-1), "--unlabeled-weight"),
+    (dict(labeled=40, semi="mixmatch", alpha=1), "mixes the labeled and unlabeled images "
+     "itself (lambda ~ Beta(--unlabeled-alpha)): drop --alpha 1"),
+    (dict(labeled=40, semi="mixmatch", policy="adaptive"), "drop --policy adaptive"),
+    (dict(labeled=40, semi="mixmatch", cpu_devices=2), "--semi mixmatch trains on one device"),
+    (dict(semi="mixmatch"), "--semi mixmatch needs --labeled N"),
+])
+def test_mixmatch_options_refused(options, words):
+    with pytest.raises(ConfigError) as refused:
+        RunConfig.from_options(**options)
+    assert words in str(refused.value) and "\n" not in str(refused.value)
 
 
 # ------------------------------------------------------------------ training
@@ -278,10 +525,11 @@ def _permute_labels(rec, idx, seed=0):
 
 
 @pytest.mark.slow
-def test_unlabeled_labels_never_matter(tmp_path, data_dir):
+@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
+def test_unlabeled_labels_never_matter(tmp_path, data_dir, method):
     data = str(tmp_path / "data")
     shutil.copytree(data_dir, data)
-    common = SEMI + ["--data-dir", data]
+    common = METHOD_RUNS[method] + ["--data-dir", data]
     _train(common + ["--out-dir", str(tmp_path / "a")])
     derived = os.path.join(data, "derived", "synthetic_train-unlabeled-l40-seed0")
     assert _permute_labels(derived + ".rec", derived + ".idx") > 0
@@ -296,9 +544,10 @@ def test_unlabeled_labels_never_matter(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_ict_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir):
+@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
+def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method):
     from mixup_app import runs, train
-    common = SEMI[:-1] + ["2", "--data-dir", data_dir]
+    common = METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir]
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
     _train(common + ["--out-dir", whole])
     _train(common + ["--out-dir", parts])
@@ -306,9 +555,22 @@ def test_ict_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir):
     assert train.main(["--resume", "--out-dir", parts, "--progress", "off"]) == 0
     for model in ("model", "teacher"):
         _assert_same(_params(whole, 2, model), _params(parts, 2, model))
-    keys = ("train_loss", "unsup_loss", "ramp_weight", "val_accuracy")
+    keys = ("train_loss", "train_accuracy", "sup_loss", "unsup_loss", "ramp_weight",
+            "val_accuracy", "val_accuracy_teacher")
+    rows = runs.read_metrics(whole)
     assert ([{k: r[k] for k in keys} for r in runs.read_metrics(parts)]
-            == [{k: r[k] for k in keys} for r in runs.read_metrics(whole)])
+            == [{k: r[k] for k in keys} for r in rows])
+    # it trained: finite losses, the student and the teacher moved, one teacher per epoch
+    assert all(math.isfinite(r[k]) for r in rows for k in keys) and rows[1]["unsup_loss"] > 0
+    for model in ("model", "teacher"):
+        first, second = _params(whole, 1, model), _params(whole, 2, model)
+        assert any(not np.array_equal(first[k], second[k]) for k in first), model
+    config = RunConfig.load(whole)
+    if method == "mixmatch":  # the method's defaults, recorded as resolved
+        assert (config.unlabeled_weight, config.rampup_epochs, config.unlabeled_alpha,
+                config.mixmatch_k, config.sharpen_temperature) == (75.0, 2 / 64, 0.75, 2, 0.5)
+        # linear ramp over 1/32 epoch: 0 at the first of 4 steps, 75 after
+        assert [r["ramp_weight"] for r in rows] == [75.0 * 3 / 4, 75.0]
 
 
 # ------------------------------------------------------------------ report and curves
@@ -357,6 +619,15 @@ def test_report_shows_the_semi_fields_and_the_teachers_validation(tmp_path):
     assert "teacher" not in header and "unsup" not in header and "sup loss" not in header
 
 
+def test_report_names_mixmatch_by_its_own_mixing(tmp_path):
+    run = _semi_run(tmp_path, "mixmatch", SEMI_ROWS, semi="mixmatch", sharpen_temperature=0.25)
+    header, _, line = report.table([(run,) + report.measure(run)]).splitlines()
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in line.split("|")]))
+    assert cells["training"] == "MixMatch (α=0.75, K=2, T=0.25)"
+    assert cells["teacher best val acc"] == "40.00"
+    assert RunConfig.load(run).describe_mixup().startswith("MixMatch alpha=0.75 over")
+
+
 def test_curves_draw_the_semi_fields_and_the_teachers_validation(drawn, tmp_path):
     plots.curves(SEMI_ROWS, str(tmp_path / "curves.png"))
     acc, loss, panel, weight = drawn["axes"]  # the weight on the panel's twin axis
@@ -375,14 +646,16 @@ def test_curves_draw_the_semi_fields_and_the_teachers_validation(drawn, tmp_path
 
 
 @pytest.mark.slow
-def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir):
+@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
+def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir, method):
     """val_accuracy_teacher / val_loss_teacher of each validated epoch equal a separate
     scoring of that epoch's teacher checkpoint (./test.sh --model teacher's graph)."""
     from mixup_app import scoring
     from mixup_app.data import iterators
     from mixup_app.metrics import predict, summarize
     out = str(tmp_path / "run")
-    _train(SEMI[:-1] + ["2", "--data-dir", data_dir, "--out-dir", out, "--keep-last", "0"])
+    _train(METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir, "--out-dir", out,
+                                       "--keep-last", "0"])
     config = RunConfig.load(out)
     for row in runs.read_metrics(out):
         checkpoint = scoring.load(out, config, row["epoch"], runs.TEACHER)

@@ -6,6 +6,8 @@ from mixup_app.data import records
 from mixup_app.data.catalogue import check_image_shape, spec
 from mixup_app.threads import decode_threads
 
+PAD = 4  # the pixels of black padding of the standard augmentation (at the stored size)
+
 
 def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=None, seed=0,
                 num_parts=1, part_index=0, normalize=True, threads=None, augment=True,
@@ -43,5 +45,5 @@ def record_iter(data_dir, dataset, split, batch_size, image_shape=None, train=No
     if train and augment:
         kwargs.update(rand_crop=True, rand_mirror=info.mirror)
         if shape[1:] == stored[1:]:
-            kwargs.update(pad=4, fill_value=0)
+            kwargs.update(pad=PAD, fill_value=0)
     return mx.io.ImageRecordIter(**kwargs)
