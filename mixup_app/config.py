@@ -538,6 +538,9 @@ class RunConfig:
             raise ConfigError("%s is unreadable (%s)" % (path, error)) from None
         if not isinstance(raw, dict):
             raise ConfigError("%s is not a JSON object of options" % path)
+        # --semi ict's weight was recorded as consistency_weight before MixMatch shared it
+        if "consistency_weight" in raw:
+            raw.setdefault("unlabeled_weight", raw["consistency_weight"])
         known = {k: v for k, v in raw.items() if k in cls.option_names()}
         # Subsets were drawn uniformly until --subset-draw existed: a run recorded before it
         # keeps that draw (resumed, scored and reported as what it was).

@@ -461,6 +461,18 @@ def test_the_method_defaults_are_resolved_and_recorded(tmp_path):
     assert longer.rampup_epochs == 2.0
 
 
+def test_an_ict_run_recorded_before_the_weight_was_shared_keeps_its_weight(tmp_path):
+    # ICT's weight was recorded as consistency_weight (before MixMatch shared the option)
+    RunConfig.from_options(labeled=40, semi="ict").save(str(tmp_path))
+    path = str(tmp_path / "config.json")
+    raw = json.load(open(path))
+    raw["consistency_weight"] = 30.0
+    del raw["unlabeled_weight"]
+    with open(path, "w") as f:
+        json.dump(raw, f)
+    assert RunConfig.load(str(tmp_path)).unlabeled_weight == 30.0
+
+
 def test_mixmatch_ramps_linearly():
     assert semi.linear_rampup(0, 4) == 0.0 and semi.linear_rampup(1, 4) == 0.25
     assert semi.linear_rampup(4, 4) == semi.linear_rampup(9, 4) == semi.linear_rampup(0, 0) == 1
