@@ -449,9 +449,7 @@ class RunConfig:
         if self.batch_size < devices:
             raise ConfigError("--batch-size %d cannot be split over %d devices (%s): give at "
                               "least one image per device" % (
-                                  self.batch_size, devices,
-                                  "--gpus %s" % ",".join(map(str, self.gpus)) if self.gpus
-                                  else "--cpu-devices %d" % self.cpu_devices))
+                                  self.batch_size, devices, self.devices_option()))
 
     def _check_semi(self):
         """The semi-supervised options together (the data's counts: mixup_app.data.semisplit)."""
@@ -464,9 +462,6 @@ class RunConfig:
         if self.labeled and self.train_subset:
             raise ConfigError("--labeled and --train-subset both choose the training images: "
                               "give one")
-        if self.semi != "none" and (self.num_workers > 1 or self.kv_store.startswith("dist")):
-            raise ConfigError("--semi %s trains on one machine: drop --kv-store %s"
-                              % (self.semi, self.kv_store))
         for name in MIXMATCH_ONLY:
             if self.semi != "mixmatch" and getattr(self, name) is not None:
                 raise ConfigError("%s goes with --semi mixmatch, not --semi %s"
@@ -476,8 +471,9 @@ class RunConfig:
 
     def _check_mixmatch(self):
         """MixMatch mixes the labeled and unlabeled images itself, in one node over their
-        concatenation: the supervised graph's mixing options and data parallelism (which would
-        cut the concatenation into slices, each mixed apart) do not go with it."""
+        concatenation: the supervised graph's mixing options do not go with it. On several
+        devices each device's slice holds B/d labeled and K B/d unlabeled rows (semi.MixMatch
+        interleaves them), so the batch must divide among the devices."""
         defaults = mixup_params.Mixing(**mixup_params.mixing_defaults("train"))
         wrong = ["%s %s" % (flag(name), value) for name, value in self.mixing.values().items()
                  if value != getattr(defaults, name)]
@@ -488,11 +484,17 @@ class RunConfig:
             raise ConfigError("--semi mixmatch mixes the labeled and unlabeled images itself "
                               "(lambda ~ Beta(--unlabeled-alpha)): drop %s" % ", ".join(wrong))
         devices = len(self.gpus) or self.cpu_devices
-        if devices > 1:
-            raise ConfigError("--semi mixmatch trains on one device (its mixing pairs rows "
-                              "across the whole labeled + unlabeled batch): drop %s" % (
-                                  "--gpus %s for one GPU" % ",".join(map(str, self.gpus))
-                                  if self.gpus else "--cpu-devices %d" % self.cpu_devices))
+        if self.batch_size % devices:
+            raise ConfigError(
+                "--semi mixmatch needs --batch-size a multiple of the %d devices (%s), got %d: "
+                "each device's slice holds the same share of labeled and unlabeled rows" % (
+                    devices, self.devices_option(), self.batch_size))
+
+    def devices_option(self):
+        """The option that chose the devices, as given: '--gpus 0,1' or '--cpu-devices N'."""
+        if self.gpus:
+            return "--gpus %s" % ",".join(map(str, self.gpus))
+        return "--cpu-devices %d" % self.cpu_devices
 
     def resolved(self, **recorded):
         """A copy with fields filled in when the run starts (dataset, image shape, counts)."""

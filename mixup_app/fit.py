@@ -21,7 +21,7 @@ import numpy as np
 import mixup
 
 from mixup_app.data import catalogue, iterators, records, semisplit, trainset
-from mixup_app import adaptive, devices, paths, plots, runs, semi
+from mixup_app import adaptive, cluster, devices, paths, plots, runs, semi
 from mixup_app.metrics import SoftMetrics, predict, summarize
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -97,25 +97,28 @@ def layout(config, kv):
     manifest = records.verify(config.data_dir, config.dataset, checksums=False)
     train_set = trainset.of_run(config)
     workers = kv.num_workers
-    shard = train_set.count // workers  # the smallest shard
-    if config.batch_size > shard:
-        raise ValueError("--batch-size %d is larger than the %d training images of each of %d "
-                         "worker(s)" % (config.batch_size, shard, workers))
-    # the largest shard's batch count: every worker runs exactly this many steps per epoch
-    batches = int(math.ceil(math.ceil(train_set.count / workers) / config.batch_size))
+    batches = _shard_batches(config.batch_size, train_set.count, workers, "training")
     contexts = (devices.contexts(list(config.gpus)) if config.gpus
                 else [mx.cpu(i) for i in range(config.cpu_devices)])
     val_batch = adaptive.val_batch(
         config, min(config.batch_size, manifest["splits"]["val"]["count"]), len(contexts))
     unlabeled = None
-    if config.semi != "none":  # an epoch is a pass over the unlabeled images (ICT's)
+    if config.semi != "none":  # an epoch is a pass over each worker's unlabeled images (ICT's)
         unlabeled = semisplit.unlabeled_set(config, num_classes)
-        if config.batch_size > unlabeled.count:
-            raise ValueError("--batch-size %d is larger than the %d unlabeled images"
-                             % (config.batch_size, unlabeled.count))
-        batches = max(batches, int(math.ceil(unlabeled.count / config.batch_size)))
+        batches = max(batches, _shard_batches(config.batch_size, unlabeled.count, workers,
+                                              "unlabeled"))
     return Layout(num_classes, train_set, batches, val_batch, tuple(contexts),
                   kv.rank, workers, "dist" not in kv.type, unlabeled)
+
+
+def _shard_batches(batch_size, count, workers, what):
+    """The batches of the largest of ``workers`` shards of ``count`` images, every worker's
+    steps per epoch (see train_iter); refused where the smallest shard is under one batch."""
+    shard = count // workers  # the smallest shard
+    if batch_size > shard:
+        raise ValueError("--batch-size %d is larger than the %d %s images of each of %d "
+                         "worker(s)" % (batch_size, shard, what, workers))
+    return int(math.ceil(math.ceil(count / workers) / batch_size))
 
 
 def train_iter(config, lay, epoch, unlabeled=False, stored=False):
@@ -127,7 +130,9 @@ def train_iter(config, lay, epoch, unlabeled=False, stored=False):
     MXNet's own image-classification example does. ``unlabeled``: the --semi run's unlabeled
     images instead (a stream of shuffles of their own; a shorter labeled set cycles).
     ``stored``: the images as stored, neither augmented, cropped nor normalised (MixMatch
-    makes its views from them, mixup_app.semi.Views)."""
+    makes its views from them, mixup_app.semi.Views). The unlabeled images are the network's
+    alone (no AdaMixup eps: ICT's supervised graph may be AdaMixup's, its other graphs are
+    not)."""
     chosen = lay.unlabeled_set if unlabeled else lay.train_set
     inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
                              None if stored else config.image_shape, train=True,
@@ -137,9 +142,9 @@ def train_iter(config, lay, epoch, unlabeled=False, stored=False):
                              augment=config.augment == "standard" and not stored,
                              normalize=not stored, records_path=(chosen.rec, chosen.idx),
                              threads=decode_threads(gpus=bool(config.gpus)))
-    return adaptive.with_eps(config, mx.io.ResizeIter(inner, lay.batches_per_epoch,
-                                                      reset_internal=False),
-                             key=(config.seed, epoch, lay.rank))
+    steps = mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
+    return steps if unlabeled else adaptive.with_eps(config, steps,
+                                                     key=(config.seed, epoch, lay.rank))
 
 
 def update_store(kv, contexts):
@@ -176,6 +181,12 @@ def bind(config, lay, symbol, kv, run_dir, begin_epoch):
     if begin_epoch and "dist" not in kv.type and os.path.exists(
             runs.states_path(run_dir, begin_epoch)):
         runs.load_states(module, run_dir, begin_epoch)
+    # A resumed run's parameters reach every worker through the kvstore (init above); the
+    # BatchNorm statistics are no parameters: every worker takes rank 0's too (a --semi run's
+    # teacher is a moving average of them)
+    group = module._exec_group  # MXNet 1.9.1's Module has no public accessor for these
+    cluster.from_rank0(kv if begin_epoch else None, "aux:",
+                       dict(zip(group.aux_names, group.aux_arrays)))
     # MixUp's draws are a function of (seed, step): continue them where the run stopped
     mixup.seek(begin_epoch * lay.batches_per_epoch)
     return module
@@ -203,10 +214,15 @@ def train_epoch(module, batches, has_mixup, progress_bar, stop, meter=None):
     return metrics.get(), images, time.time() - tic
 
 
-def validate(config, lay, module):
-    val_iter = adaptive.with_eps(config, iterators.record_iter(
+def validate(config, lay, module, network_only=False):
+    """Score ``module`` on the validation set: the training graph's inputs, or with
+    ``network_only`` the images alone (a --semi run's teacher, the network without
+    AdaMixup's eps)."""
+    val_iter = iterators.record_iter(
         config.data_dir, config.dataset, "val", lay.val_batch, config.image_shape, train=False,
-        threads=decode_threads(gpus=bool(config.gpus))))
+        threads=decode_threads(gpus=bool(config.gpus)))
+    if not network_only:
+        val_iter = adaptive.with_eps(config, val_iter)
     return summarize(*predict(module, val_iter), lay.num_classes)
 
 
@@ -239,7 +255,8 @@ def validate_row(config, lay, module, row, method=None, teacher_params=None):
     if "top5" in scores:
         row["val_top5"] = scores["top5"]
     if method is not None:
-        method.validate_row(lambda scorer: validate(config, lay, scorer), row, teacher_params)
+        method.validate_row(lambda scorer: validate(config, lay, scorer, network_only=True),
+                            row, teacher_params)
 
 
 def _draw_curves(config, run_dir, rows):
@@ -316,7 +333,7 @@ def fit(config, run_dir, begin_epoch, kv, progress, stop, log):
     # None: supervised. Its MixUp node's seed from its own stream: a new run's initialisation
     # has drawn from MXNet's RNG since bind, a resumed run's has not
     method = semi.start(config, lay, module, run_dir, begin_epoch,
-                        seed=derived_seed(config.seed, lay.rank, 2))
+                        seed=derived_seed(config.seed, lay.rank, 2), kv=kv)
     if config.labeled and lay.rank == 0:
         semisplit.write_labeled(run_dir, config, lay.train_set)
     per_device, rate = config.batch_size // len(lay.contexts), config.mixing.mix_rate
@@ -356,7 +373,8 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
                 train, images, seconds = method.train_epoch(
                     epoch, train_iter(config, lay, epoch),
                     train_iter(config, lay, epoch, unlabeled=True,
-                               stored=method.stored_unlabeled), has_mixup, progress_bar, stop)
+                               stored=method.stored_unlabeled), has_mixup, progress_bar, stop,
+                    meter)
         params = module.get_params()
         if not (math.isfinite(train.get("cross_entropy", 0.0)) and _all_finite(params)):
             raise Diverged(
@@ -369,6 +387,8 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
         module.set_params(*params)
+        if method is not None:
+            method.end_epoch()  # its teacher's, likewise
         row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
                "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
                "lr": report_lr((epoch + 1) * lay.batches_per_epoch),

@@ -9,24 +9,13 @@ import subprocess
 import sys
 import time
 
-from mixup_app import threads
+from mixup_app import cluster, threads
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def agree(kv, value):
-    """Rank 0's value of an integer, on every worker (a kvstore init is rank 0's)."""
-    if kv.num_workers == 1:
-        return value
-    import mxnet as mx
-    kv.init("mixup_agree", mx.nd.array([value]))
-    out = mx.nd.zeros((1,))
-    kv.pull("mixup_agree", out=out)
-    return int(out.asscalar())
 
 
 def join_cluster(options, out_dir, log):
@@ -56,12 +45,15 @@ def join_cluster(options, out_dir, log):
         if kv.rank == 0:
             runs.check_writable_dir(out_dir, "--out-dir")
             config.save(out_dir)
-    begin = agree(kv, runs.last_loadable_checkpoint(out_dir, quiet) if kv.rank == 0 else 0)
+    begin = cluster.agree(kv, runs.last_loadable_checkpoint(out_dir, quiet) if kv.rank == 0
+                          else 0)
     return config, out_dir, begin, kv
 
 
-def run_local(worker_argv, num_workers, num_servers, log=print):
-    """Run `python -m mixup_app.train worker_argv` as num_workers workers; wait for all of them.
+def run_local(worker_argv, num_workers, num_servers, log=print, command=None):
+    """Run `python -m mixup_app.train worker_argv` (``command`` + worker_argv where given: a
+    worker of another program, as the tests run one) as num_workers workers; wait for all of
+    them.
 
     Returns 0 when every worker succeeded, else the first failing worker's exit code (and the
     other processes are stopped)."""
@@ -74,7 +66,8 @@ def run_local(worker_argv, num_workers, num_servers, log=print):
     support = [subprocess.Popen([sys.executable, "-c", "import mxnet"],
                                 env=dict(env, DMLC_ROLE=role))
                for role in ["scheduler"] + ["server"] * num_servers]
-    workers = [subprocess.Popen([sys.executable, "-m", "mixup_app.train"] + worker_argv,
+    command = command or [sys.executable, "-m", "mixup_app.train"]
+    workers = [subprocess.Popen(list(command) + worker_argv,
                                 env=dict(env, DMLC_ROLE="worker"))
                for _ in range(num_workers)]
     log("launched scheduler, %d server(s), %d worker(s) on 127.0.0.1:%s"

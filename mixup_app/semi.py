@@ -41,6 +41,23 @@ authors' evaluation model (their EMA, 0.999).
 The draws a step makes (MixUp's from its op, MixMatch's views and lambdas from generators
 keyed by the seed and the step) and the EMA's step count follow from the epoch, so a resumed
 run continues bit for bit.
+
+**Several devices** (``--gpus``, ``--cpu-devices``): every graph is bound on all of them, each
+device computes its slice of a batch and the kvstore sums the gradients, as for a supervised
+run. The teacher is an EMA of each device's copy of the student (the parameters the same on
+every device, the BatchNorm statistics each device's own); after each epoch the devices'
+teachers are averaged and put back on every device, as the trainer does with the student's
+statistics (:meth:`SemiMethod.end_epoch`), so a checkpoint holds what the devices hold.
+MixMatch's rows are interleaved over the devices (:func:`interleaved_order`).
+
+**dist_sync**: each worker reads its own shard of the labeled and of the unlabeled images
+(every worker the same number of steps, mixup_app.fit.layout), the kvstore sums the
+gradients, and every worker's teacher is the same EMA of the same synced parameters: it
+starts as rank 0's (:meth:`SemiMethod.start_teacher`, through the kvstore; a resumed run's
+from rank 0's checkpoint). Each worker keeps its own BatchNorm statistics, student and
+teacher, as a supervised run does; rank 0 validates and checkpoints its own. MixMatch's
+views and lambdas are each worker's own draws (keyed by its rank too, rank 0 drawing what a
+run of one worker draws).
 """
 import contextlib
 import math
@@ -53,7 +70,7 @@ import numpy as np
 import mixup
 from mixup.draws import symmetric_beta
 
-from mixup_app import runs
+from mixup_app import cluster, runs
 from mixup_app.data import catalogue, records
 from mixup_app.data.iterators import PAD
 from mixup_app.metrics import SoftMetrics
@@ -166,28 +183,52 @@ def guess_labels(predictions, temperature):
                    temperature)
 
 
-def mixmatch_lambda(seed, step, alpha, rows):
+def _draw_key(tag, seed, step, rank):
+    """A generator's key: (tag, seed, step), and the worker's rank after them on a cluster's
+    other workers (each worker draws its own; rank 0, like a run of one worker, draws what a
+    run of one worker draws)."""
+    return [tag, int(seed), int(step)] + ([int(rank)] if rank else [])
+
+
+def mixmatch_lambda(seed, step, alpha, rows, rank=0):
     """(rows,) lambda' = max(lambda, 1 - lambda), one lambda ~ Beta(alpha, alpha) per row (the
     authors' ``MixMode.augment_pair`` samples ``[batch, 1, 1, 1]``), drawn from a generator
-    keyed by (seed, step) alone: a resumed run draws what the uninterrupted run drew. Always
-    >= 0.5, so each mixed row stays closer to its own image (and label) than to its partner.
-    Beta draws as the MixUp op's (mixup.draws.symmetric_beta: any alpha > 0)."""
-    rng = np.random.default_rng([MIXMATCH_SEED_TAG, int(seed), int(step)])
+    keyed by (seed, step) alone (and ``rank``, a cluster's worker: :func:`_draw_key`): a resumed
+    run draws what the uninterrupted run drew. Always >= 0.5, so each mixed row stays closer
+    to its own image (and label) than to its partner. Beta draws as the MixUp op's
+    (mixup.draws.symmetric_beta: any alpha > 0)."""
+    rng = np.random.default_rng(_draw_key(MIXMATCH_SEED_TAG, seed, step, rank))
     lam = symmetric_beta(rng, alpha, int(rows))
     return np.maximum(lam, 1.0 - lam)
 
 
+def interleaved_order(labeled, k, devices):
+    """The order of a MixMatch batch's rows that gives each of ``devices`` slices (a Module
+    cuts a batch into contiguous slices, one a device, and the MixUp op pairs rows within a
+    slice) the same share of labeled and unlabeled rows, as MixMatch's own interleaving does
+    for BatchNorm: the indices of the canonical rows (the ``labeled`` labeled rows, then each
+    of the K views' ``labeled`` rows) in the order the devices take them, device j's slice
+    holding labeled rows j b .. (j + 1) b - 1 and the same rows of every view (b = labeled /
+    devices). On one device the canonical order itself."""
+    if labeled % devices:
+        raise ValueError("--semi mixmatch needs --batch-size a multiple of the %d devices, got "
+                         "%d" % (devices, labeled))
+    share = labeled // devices
+    return np.concatenate([part * labeled + np.arange(j * share, (j + 1) * share)
+                           for j in range(devices) for part in range(k + 1)])
+
+
 def mixmatch_symbol(logits, num_classes, labeled, with_mixed=False):
     """MixMatch's training graph on ``data``, the concatenation of a labeled batch (its first
-    ``labeled`` rows) and the unlabeled batches, ``mixlabel`` their (N, classes) targets (one-hot
-    rows, then the guessed labels) and ``lam`` (N,) lambda' of each row: a MixUp node
-    (lam_mode='input': lambda from the graph, the partners the op's own cycle through the whole
-    concatenation) mixes data and targets; per row, cross-entropy against the mixed target for
-    the labeled part and sum_k (p_k - t_k)^2 / classes for the unlabeled part, each row's loss
-    times ``row_weight`` (N,). Outputs: the weighted loss, the unweighted per-row losses, the
-    mixed targets, the probabilities (and with ``with_mixed`` the mixed data). The labeled
-    rows are the first ones of the batch: bound on one device (a Module on several would cut
-    the batch into slices, each mixed and sliced apart)."""
+    ``labeled`` rows) and the unlabeled batches (on several devices each device's slice is
+    one, :func:`interleaved_order`, ``labeled`` its labeled rows), ``mixlabel`` their (N,
+    classes) targets (one-hot rows, then the guessed labels) and ``lam`` (N,) lambda' of each
+    row: a MixUp node (lam_mode='input': lambda from the graph, the partners the op's own
+    cycle through the whole concatenation) mixes data and targets; per row, cross-entropy
+    against the mixed target for the labeled part and sum_k (p_k - t_k)^2 / classes for the
+    unlabeled part, each row's loss times ``row_weight`` (N,). Outputs: the weighted loss, the
+    unweighted per-row losses, the mixed targets, the probabilities (and with ``with_mixed``
+    the mixed data)."""
     mixed, target = mixup.symbol(mx.sym.var("data"), mx.sym.var("mixlabel"),
                                  num_classes=num_classes, lam=mx.sym.var("lam"),
                                  lam_mode="input", mix_rate=1.0, name="mixup_mixmatch")
@@ -280,7 +321,7 @@ class SemiMethod:
 
     def __init__(self, config, lay, student, step, logits=None):
         self.config, self.student, self.step = config, student, step
-        self.batches_per_epoch = lay.batches_per_epoch
+        self.batches_per_epoch, self.rank = lay.batches_per_epoch, lay.rank
         self.num_classes, self.contexts = lay.num_classes, list(lay.contexts)
         self.logits = logits if logits is not None else logits_symbol(config, lay.num_classes)
         self.teacher = mx.mod.Module(mx.sym.softmax(self.logits, axis=1),
@@ -300,11 +341,26 @@ class SemiMethod:
         """The unlabeled rows of a step's loss (unsup_loss is their mean)."""
         return self.config.batch_size
 
-    def start_teacher(self, arg_params, aux_params):
+    def start_teacher(self, checkpoint=None, kv=None):
+        """The teacher: ``checkpoint``'s (arg, aux) (a resumed run's), else the student's
+        parameters. On a cluster every worker then takes rank 0's teacher through the kvstore
+        (``kv``): only rank 0 reads the checkpoint, and the other workers' own initial
+        parameters (their get_params) are not the ones the kvstore gave them, rank 0's. So
+        the workers' teachers start, and stay, the same."""
+        arg_params, aux_params = checkpoint or self.student.get_params()
         self.teacher.init_params(arg_params=arg_params, aux_params=aux_params)
         theirs = _arrays(self.student)
         self._pairs = [(t, s) for name, arrays in _arrays(self.teacher).items()
                        for t, s in zip(arrays, theirs[name])]
+        cluster.from_rank0(kv, "teacher:", _arrays(self.teacher))
+        self.teacher._params_dirty = True  # get_params reads the devices again
+
+    def end_epoch(self):
+        """After each epoch, as the trainer does with the student's (mixup_app.fit): the
+        average of the devices' teachers (BatchNorm statistics, each device's EMA of its own
+        student's) on every device, which a checkpoint holds and --resume restores."""
+        if len(self.contexts) > 1:
+            self.teacher.set_params(*self.teacher.get_params())
 
     def update_teacher(self):
         self.step += 1
@@ -331,13 +387,13 @@ class SemiMethod:
         """The unlabeled loss's weight after ``epochs`` (fractional) epochs."""
         return self.config.unlabeled_weight * self.ramp(epochs, self.config.rampup_epochs)
 
-    def train_step(self, batch, ubatch, weight, metrics, has_mixup):
+    def train_step(self, batch, ubatch, weight, metrics, has_mixup, meter=None):
         """One step on a labeled and an unlabeled batch, the student updated: adds the
-        labeled batch to ``metrics``, returns the unlabeled rows' summed unweighted loss (an
-        NDArray on the CPU)."""
+        labeled batch to ``metrics`` (and the student's outputs to ``meter``, AdaMixup's),
+        returns the unlabeled rows' summed unweighted loss (an NDArray on the CPU)."""
         raise NotImplementedError
 
-    def train_epoch(self, epoch, labeled, unlabeled, has_mixup, progress_bar, stop):
+    def train_epoch(self, epoch, labeled, unlabeled, has_mixup, progress_bar, stop, meter=None):
         """One epoch (fit.train_epoch's contract): the metrics are the labeled batches'
         (supervised), plus ROW_FIELDS."""
         metrics = SoftMetrics()
@@ -347,7 +403,7 @@ class SemiMethod:
             for i, (batch, ubatch) in enumerate(zip(labeled, unlabeled)):
                 # only the unlabeled images: ubatch.label is never read
                 weights.append(self.weight(epoch + i / self.batches_per_epoch))
-                loss = self.train_step(batch, ubatch, weights[-1], metrics, has_mixup)
+                loss = self.train_step(batch, ubatch, weights[-1], metrics, has_mixup, meter)
                 self.update_teacher()
                 stop.check()
                 unsup = loss if unsup is None else unsup + loss
@@ -382,13 +438,15 @@ class ICT(SemiMethod):
         self.teacher.forward(mx.io.DataBatch([images]), is_train=False)
         return self.teacher.get_outputs()[0]
 
-    def train_step(self, batch, ubatch, weight, metrics, has_mixup):
+    def train_step(self, batch, ubatch, weight, metrics, has_mixup, meter=None):
         probs = self.targets(ubatch.data[0])
         mx.nd.waitall()
         self.student.forward_backward(batch)  # writes the gradient
         # read before the consistency graph runs: it reuses the student's memory
         outputs = self.student.get_outputs()
         metrics.update(outputs[1] if has_mixup else batch.label[0], outputs[0], pad=batch.pad)
+        if meter is not None:
+            meter.update(outputs)
         # The two graphs share a memory pool (shared_module), which MXNet 1.9.1's threaded
         # engine does not order between executors with a CustomOp in them: without these
         # waits the results vary from run to run (tests/test_semi.py).
@@ -411,8 +469,16 @@ class MixMatch(SemiMethod):
     moving statistics as they were (the authors' code does not run the update ops of its
     guessing forward: they are in ``skip_ops``). The MixMatch graph (:func:`mixmatch_symbol`)
     runs on the B labeled + K x B unlabeled rows in one forward, so its BatchNorm sees the
-    whole concatenation, and writes the gradient (grad_req 'write'); the student's optimizer
-    then makes one update. ``views``: a :class:`Views` (default: the run's)."""
+    whole concatenation (on one device), and writes the gradient (grad_req 'write'); the
+    student's optimizer then makes one update. ``views``: a :class:`Views` (default: the run's).
+
+    On several devices the Module gives each device a contiguous slice of the batch's rows,
+    and the MixUp op pairs rows within a slice: the rows (with their targets, lambda' and
+    row weights) go in :func:`interleaved_order`, each device's slice B/d labeled and K B/d
+    unlabeled rows (the graph's cross-entropy on a slice's first B/d), mixed within the slice
+    and normalised by its own BatchNorm statistics, as MixMatch's interleaved batches are;
+    the summed per-row losses, hence the gradient the kvstore sums over the devices, are the
+    whole batch's. The outputs come back in the canonical order."""
 
     ramp = staticmethod(linear_rampup)
     stored_unlabeled = True
@@ -426,8 +492,10 @@ class MixMatch(SemiMethod):
         with unpartitioned():  # the student's parameters change in place after every step
             self.guesser.bind(data_shapes=[("data", self.shape(size))], for_training=False,
                               shared_module=student)
-        rows = (k + 1) * size
-        self.mixmatch = mx.mod.Module(mixmatch_symbol(self.logits, classes, size),
+        rows, devices = (k + 1) * size, len(self.contexts)
+        self.order = interleaved_order(size, k, devices)  # canonical rows, as bound
+        self._restore = np.argsort(self.order)  # bound rows, in the canonical order
+        self.mixmatch = mx.mod.Module(mixmatch_symbol(self.logits, classes, size // devices),
                                       context=self.contexts, data_names=["data"],
                                       label_names=["mixlabel", "lam", "row_weight"])
         self.mixmatch.bind(data_shapes=[("data", self.shape(rows))],
@@ -444,7 +512,8 @@ class MixMatch(SemiMethod):
     def make_views(self, images, step):
         """(K, B, C, h, w): the K views of a batch of stored unlabeled images (numpy) at
         training step ``step``, from the generator keyed by (seed, step)."""
-        rng = np.random.default_rng([VIEWS_SEED_TAG, int(self.config.seed), int(step)])
+        rng = np.random.default_rng(_draw_key(VIEWS_SEED_TAG, self.config.seed, step,
+                                              self.rank))
         return self.views.make(images, rng, self.config.mixmatch_k)
 
     def guess(self, views):
@@ -471,7 +540,8 @@ class MixMatch(SemiMethod):
 
     def forward_backward(self, batch, ubatch, weight):
         """The MixMatch graph's forward and backward on this step's batches (the gradient
-        written into the student's arrays, no update); returns its outputs."""
+        written into the student's arrays, no update); returns its outputs, their rows in the
+        canonical order (the labeled rows, then each view's)."""
         size, k = self.config.batch_size, self.config.mixmatch_k
         views = self.make_views(ubatch.data[0].asnumpy(), self.step)
         guesses = self.guess(views)
@@ -481,13 +551,22 @@ class MixMatch(SemiMethod):
         data = mx.nd.concat(batch.data[0], mx.nd.array(views.reshape(self.shape(k * size))),
                             dim=0)
         lam = mixmatch_lambda(self.config.seed, self.step, self.config.unlabeled_alpha,
-                              (k + 1) * size)
+                              (k + 1) * size, self.rank)
+        weights = self.row_weights(weight)
+        interleaved = len(self.contexts) > 1
+        if interleaved:  # each row's target, lambda' and weight travel with it
+            data = mx.nd.take(data, mx.nd.array(self.order, ctx=data.context))
+            targets, lam, weights = targets[self.order], lam[self.order], weights[self.order]
         mx.nd.waitall()  # the graphs share a memory pool (see ICT.train_step)
         self.mixmatch.forward_backward(mx.io.DataBatch([data], [
-            mx.nd.array(targets), mx.nd.array(lam), mx.nd.array(self.row_weights(weight))]))
-        return self.mixmatch.get_outputs()
+            mx.nd.array(targets), mx.nd.array(lam), mx.nd.array(weights)]))
+        outputs = self.mixmatch.get_outputs()
+        if not interleaved:
+            return outputs
+        return [mx.nd.take(out, mx.nd.array(self._restore, ctx=out.context))
+                for out in outputs]
 
-    def train_step(self, batch, ubatch, weight, metrics, has_mixup):
+    def train_step(self, batch, ubatch, weight, metrics, has_mixup, meter=None):
         size = self.config.batch_size
         _, per_row, target, probs = self.forward_backward(batch, ubatch, weight)
         # the labeled rows against their mixed targets (the loss's cross-entropy)
@@ -501,14 +580,15 @@ class MixMatch(SemiMethod):
 METHODS = {"ict": ICT, "mixmatch": MixMatch}
 
 
-def start(config, lay, student, run_dir, begin_epoch, seed):
+def start(config, lay, student, run_dir, begin_epoch, seed, kv=None):
     """The run's semi-supervised method around the bound student (None: supervised): its
-    teacher the student's parameters (a new run) or the checkpoint's teacher (--resume);
-    MXNet's RNG is seeded with ``seed`` before its MixUp node is made (which draws its own)."""
+    teacher the student's parameters (a new run) or the checkpoint's teacher (--resume; on a
+    cluster rank 0 reads it and ``kv`` gives it to every worker); MXNet's RNG is seeded with
+    ``seed`` before its MixUp node is made (which draws its own)."""
     if config.semi == "none":
         return None
     mx.random.seed(seed)
     method = METHODS[config.semi](config, lay, student, begin_epoch * lay.batches_per_epoch)
-    method.start_teacher(*(runs.load_params(run_dir, begin_epoch, runs.TEACHER) if begin_epoch
-                           else student.get_params()))
+    method.start_teacher(runs.load_params(run_dir, begin_epoch, runs.TEACHER)
+                         if begin_epoch and lay.rank == 0 else None, kv)
     return method

@@ -6,13 +6,14 @@ import json
 import math
 import os
 import shutil
+import sys
 from types import SimpleNamespace
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import TINY
+from conftest import ROOT, TINY
 from mixup.draws import symmetric_beta
 from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
@@ -56,7 +57,8 @@ def test_counts_refused_in_one_line(labeled, unlabeled, words):
     (dict(semi="ict"), "--semi ict needs --labeled N"),
     (dict(labeled=40, unlabeled=10), "--unlabeled 10 goes with --semi"),
     (dict(labeled=40, train_subset=60), "--labeled and --train-subset"),
-    (dict(labeled=40, semi="ict", kv_store="dist_sync"), "trains on one machine"),
+    (dict(labeled=40, semi="mixmatch", cpu_devices=3, batch_size=20),
+     "--semi mixmatch needs --batch-size a multiple of the 3 devices (--cpu-devices 3), got 20"),
 ])
 def test_options_refused_together(options, words):
     with pytest.raises(ConfigError) as refused:
@@ -210,6 +212,11 @@ def test_mixmatch_lambda_is_per_row_at_least_a_half_and_a_function_of_seed_and_s
     raw = symmetric_beta(np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]), 0.75, 30)
     np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
                                   np.maximum(raw, 1 - raw))
+    # rank 0 of a cluster draws what a run of one worker draws, the other workers their own
+    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30, rank=0),
+                                  semi.mixmatch_lambda(1, 7, 0.75, 30))
+    assert not np.array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30, rank=1),
+                              semi.mixmatch_lambda(1, 7, 0.75, 30))
     # as float32 (what the graph receives) too, and for tiny and large alphas
     for alpha in (1e-6, 0.75, 100.0):
         assert (semi.mixmatch_lambda(3, 2, alpha, 1000).astype(np.float32) >= 0.5).all()
@@ -300,10 +307,13 @@ def test_each_view_is_the_standard_augmentation_of_its_image(stored, shape, mirr
     again = views.make(images, np.random.default_rng(1), 3)
     np.testing.assert_array_equal(made, again)
     config = SimpleNamespace(seed=3, mixmatch_k=2)
-    method = SimpleNamespace(config=config, views=views)
+    method = SimpleNamespace(config=config, views=views, rank=0)
     first = semi.MixMatch.make_views(method, images, 7)
     np.testing.assert_array_equal(first, semi.MixMatch.make_views(method, images, 7))
     assert not np.array_equal(first, semi.MixMatch.make_views(method, images, 8))
+    # a cluster's other workers draw their own
+    other = SimpleNamespace(config=config, views=views, rank=1)
+    assert not np.array_equal(first, semi.MixMatch.make_views(other, images, 7))
     assert not np.array_equal(first[0], first[1])  # K views, each drawn apart
     # --augment none: the centre crop, as the iterator's
     plain = semi.Views(stored, shape, mean, std, mirror=mirror, augment=False)
@@ -329,10 +339,12 @@ def test_views_of_stored_images_match_the_iterators_normalisation(data_dir):
     np.testing.assert_array_equal(made, plain.data[0].asnumpy())
 
 
-def _tiny_mixmatch(logits, batch, classes, shape=(1, 6, 6), k=2, **config):
-    """A MixMatch around a tiny student (``logits`` on ``data``), one CPU device."""
+def _tiny_mixmatch(logits, batch, classes, shape=(1, 6, 6), k=2, devices=1, **config):
+    """A MixMatch around a tiny student (``logits`` on ``data``) on ``devices`` CPU
+    contexts."""
+    contexts = [mx.cpu(i) for i in range(devices)]
     student = mx.mod.Module(mx.sym.SoftmaxOutput(logits, name="softmax"), data_names=["data"],
-                            label_names=["softmax_label"])
+                            label_names=["softmax_label"], context=contexts)
     student.bind(data_shapes=[("data", (batch,) + shape)],
                  label_shapes=[("softmax_label", (batch,))])
     mx.random.seed(3)
@@ -342,8 +354,8 @@ def _tiny_mixmatch(logits, batch, classes, shape=(1, 6, 6), k=2, **config):
         batch_size=batch, image_shape=shape, mixmatch_k=k, seed=11, sharpen_temperature=0.5,
         unlabeled_alpha=0.75, unlabeled_weight=75.0, rampup_epochs=10.0, ema_decay=0.999),
         **config))
-    lay = SimpleNamespace(batches_per_epoch=4, num_classes=classes, contexts=[mx.cpu()],
-                          val_batch=batch)
+    lay = SimpleNamespace(batches_per_epoch=4, num_classes=classes, contexts=contexts,
+                          val_batch=batch, rank=0)
     views = semi.Views(shape, shape, [100.0], [50.0], mirror=True, augment=True)
     return semi.MixMatch(config, lay, student, 5, logits=logits, views=views), student
 
@@ -353,16 +365,26 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient():
+@pytest.mark.parametrize("devices", [1, 2])
+def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient(devices):
     """A step's loss and gradient against numpy: the views and lambda' of the step's (seed,
     step), the guesses from numpy's forward of the net on each view (averaged, sharpened),
     the partners read off the graph's probabilities (a linear net mixes its logits as its
     inputs), the mixed batch built by hand; the loss L_X + lambda_U L_U of the paper, its
     gradient w.r.t. every parameter by central finite differences of numpy's loss, against
-    the student's gradient as its optimizer scales it."""
+    the student's gradient as its optimizer scales it (summed over the devices). On two
+    devices each device's slice holds B/2 labeled rows, then B/2 of each view's, and every
+    row's partner is in its own slice: the same loss, of other pairs."""
     batch, classes, k, weight = 4, 5, 2, 30.0
     logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=classes, name="fc")
-    method, student = _tiny_mixmatch(logits, batch, classes, k=k)
+    method, student = _tiny_mixmatch(logits, batch, classes, k=k, devices=devices)
+    rows, share = (k + 1) * batch, batch // devices
+    slices = method.order.reshape(devices, rows // devices)  # canonical rows, per device
+    for j, taken in enumerate(slices):
+        assert (taken[:share] < batch).all() and (taken[share:] >= batch).all()
+        for part in range(k + 1):  # the labeled rows, then each view's, of images j*share..
+            assert sorted(taken[taken // batch == part] % batch) == list(
+                range(j * share, (j + 1) * share))
     rng = np.random.default_rng(8)
     labeled = rng.standard_normal((batch, 1, 6, 6)).astype(np.float32)
     labels = np.array([3, 0, 4, 1])
@@ -388,6 +410,8 @@ def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient():
     partner = distance.argmin(axis=1)
     assert sorted(partner) == list(range(len(x))) and (partner != np.arange(len(x))).all()
     assert (np.sort(distance, axis=1)[:, 1] > 100 * distance.min(axis=1)).all()  # unambiguous
+    device = np.argsort(method.order) // (rows // devices)  # of each canonical row
+    assert (device[partner] == device).all()
     mixed = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
     mixed_t = lam[:, None] * t + (1 - lam[:, None]) * t[partner]
     np.testing.assert_allclose(target, mixed_t, rtol=1e-5, atol=1e-6)
@@ -405,7 +429,8 @@ def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient():
                                / classes, rtol=1e-5)
     group = student._exec_group
     for name, grads in zip(group.param_names, group.grad_arrays):
-        got, want, h = grads[0].asnumpy() * scale, np.zeros(params[name].shape), 1e-6
+        got = sum(g.asnumpy() for g in grads) * scale  # as the kvstore sums them
+        want, h = np.zeros(params[name].shape), 1e-6
         for index in np.ndindex(want.shape):
             for sign in (1, -1):
                 moved = dict(params, **{name: params[name].copy()})
@@ -489,7 +514,8 @@ def test_mixmatch_ramps_linearly():
     (dict(labeled=40, semi="mixmatch", alpha=1), "mixes the labeled and unlabeled images "
      "itself (lambda ~ Beta(--unlabeled-alpha)): drop --alpha 1"),
     (dict(labeled=40, semi="mixmatch", policy="adaptive"), "drop --policy adaptive"),
-    (dict(labeled=40, semi="mixmatch", cpu_devices=2), "--semi mixmatch trains on one device"),
+    (dict(labeled=40, semi="mixmatch", gpus="0,1,2", batch_size=16),
+     "--semi mixmatch needs --batch-size a multiple of the 3 devices (--gpus 0,1,2), got 16"),
     (dict(semi="mixmatch"), "--semi mixmatch needs --labeled N"),
 ])
 def test_mixmatch_options_refused(options, words):
@@ -555,11 +581,20 @@ def test_unlabeled_labels_never_matter(tmp_path, data_dir, method):
     assert {"sup_loss", "unsup_loss", "ramp_weight"} <= set(row)
 
 
+# each method on one device and on two (MixMatch's rows interleaved over them, the teacher's
+# BatchNorm statistics averaged after each epoch), and ICT with AdaMixup's supervised graph
+RESUMED = [(method, []) for method in sorted(METHOD_RUNS)] + [
+    (method, ["--cpu-devices", "2"]) for method in sorted(METHOD_RUNS)] + [
+    ("ict", ["--policy", "adaptive"])]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
-def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method):
+@pytest.mark.parametrize("method, options", RESUMED,
+                         ids=["-".join([m] + [o.lstrip("-") for o in opts])
+                              for m, opts in RESUMED])
+def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method, options):
     from mixup_app import runs, train
-    common = METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir]
+    common = METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir] + options
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
     _train(common + ["--out-dir", whole])
     _train(common + ["--out-dir", parts])
@@ -583,6 +618,184 @@ def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method):
                 config.mixmatch_k, config.sharpen_temperature) == (75.0, 2 / 64, 0.75, 2, 0.5)
         # linear ramp over 1/32 epoch: 0 at the first of 4 steps, 75 after
         assert [r["ramp_weight"] for r in rows] == [75.0 * 3 / 4, 75.0]
+    if "adaptive" in options:  # AdaMixup's figures of the supervised graph, recorded too
+        assert all({"policy_low", "policy_high", "intrusion_accuracy"} <= set(r) for r in rows)
+        assert any(k.startswith("arg:adamixup_gen") for k in _params(whole, 2))
+        assert not any(k.startswith("arg:adamixup") for k in _params(whole, 2, "teacher"))
+
+
+@pytest.mark.slow
+def test_two_device_ict_teacher_is_the_ema_of_the_students_steps(tmp_path, data_dir,
+                                                                 monkeypatch):
+    """On two devices: every step the devices hold the same (kvstore-synced) parameters and
+    their own BatchNorm statistics; each checkpoint's teacher is numpy's EMA of each device's
+    student after each step, the devices' teachers averaged after each epoch (as the trainer
+    averages the students')."""
+    steps, initial = [], []
+    update = semi.SemiMethod.update_teacher
+
+    def recording(self):
+        if not initial:  # the teacher before its first update: the student's start
+            initial.append({n: [a.asnumpy() for a in arrays]
+                            for n, arrays in semi._arrays(self.teacher).items()})
+        steps.append({n: [a.asnumpy() for a in arrays]
+                      for n, arrays in semi._arrays(self.student).items()})
+        update(self)
+
+    monkeypatch.setattr(semi.SemiMethod, "update_teacher", recording)
+    out = str(tmp_path / "run")
+    _train(SEMI[:-1] + ["2", "--cpu-devices", "2", "--data-dir", data_dir, "--out-dir", out])
+    per_epoch = len(steps) // 2
+    assert per_epoch == 4 and len(steps) == 8  # 80 unlabeled images, batch 20
+    aux_names = set(runs.load_params(out, 1)[1])
+    for step in steps:
+        for name, (first, second) in step.items():
+            if name not in aux_names:
+                np.testing.assert_array_equal(first, second, err_msg=name)
+    assert any(not np.array_equal(*steps[1][n]) for n in aux_names)  # each device's own
+    teacher = {n: [a.copy() for a in arrays] for n, arrays in initial[0].items()}
+    for number, step in enumerate(steps, start=1):
+        decay = semi.ema_decay(number, 0.999)
+        for name, arrays in teacher.items():
+            for t, s in zip(arrays, step[name]):
+                t *= np.float32(decay)
+                t += s * np.float32(1 - decay)
+        if number % per_epoch == 0:
+            for name, arrays in teacher.items():
+                mean = (arrays[0] + arrays[1]) / np.float32(2)
+                teacher[name] = [mean.copy(), mean.copy()]
+            saved = _params(out, number // per_epoch, "teacher")
+            assert {k.split(":", 1)[1] for k in saved} == set(teacher)
+            for key, value in saved.items():
+                np.testing.assert_allclose(value, teacher[key.split(":", 1)[1]][0], rtol=1e-5,
+                                           atol=1e-6, err_msg=key)
+
+
+def _images(batches):
+    """The set of images (their bytes) of an epoch's batches, padding left out."""
+    seen = set()
+    for batch in batches:
+        rows = batch.data[0].asnumpy()
+        seen.update(row.tobytes() for row in rows[:len(rows) - batch.pad])
+    return seen
+
+
+def test_each_worker_reads_its_own_shard_of_labeled_and_unlabeled_images(data_dir):
+    """On a cluster every worker reads its own part of the labeled and of the unlabeled
+    images (together all of them, once), and all run the same number of steps: the larger
+    shard's batches, the unlabeled ones here (a synchronous kvstore waits forever for a
+    worker that stops early)."""
+    from mixup_app import fit, preflight
+    config = preflight.new_config(dict(
+        dataset="synthetic", data_dir=data_dir, synthetic_size=(120, 45), num_layers=8,
+        image_shape=(3, 28, 28), batch_size=20, labeled=40, unlabeled=70, semi="ict",
+        augment="none"), lambda *_: None)
+
+    def worker(rank, workers):
+        return fit.layout(config, SimpleNamespace(
+            num_workers=workers, rank=rank, type="dist_sync" if workers > 1 else "device"))
+
+    assert worker(0, 1).batches_per_epoch == 4  # 70 unlabeled images in batches of 20
+    shards = {True: [], False: []}
+    for rank in (0, 1):
+        lay = worker(rank, 2)
+        assert lay.batches_per_epoch == 2  # 35 unlabeled images (20 labeled) each
+        for unlabeled in (False, True):
+            batches = list(fit.train_iter(config, lay, 0, unlabeled=unlabeled))
+            assert len(batches) == 2
+            shards[unlabeled].append(_images(batches))
+    for unlabeled, count in ((False, 20), (True, 35)):
+        first, second = shards[unlabeled]
+        assert len(first) == len(second) == count and not first & second
+    everything = _images(fit.train_iter(config, worker(0, 1), 0, unlabeled=True))
+    assert shards[True][0] | shards[True][1] == everything and len(everything) == 70
+    with pytest.raises(ValueError, match="larger than the 13 training images of each of 3"):
+        worker(0, 3)  # 40 labeled images over 3 workers
+
+
+# A dist_sync worker that saves its student's and teacher's parameters and BatchNorm
+# statistics (its first device's) as they were when training started ("start:MODEL:NAME") and
+# as they are at the end ("MODEL:arg:NAME", "MODEL:aux:NAME") to OUT/worker-RANK.params (rank 0
+# alone writes the run directory).
+WORKER = """
+import os, sys
+import mixup
+import mxnet as mx
+from mixup_app import semi, train
+made, started, start = [], {}, semi.start
+
+def starting(*args, **kwargs):
+    made.append(start(*args, **kwargs))
+    for model, module in (("model", made[-1].student), ("teacher", made[-1].teacher)):
+        started.update({"start:%s:%s" % (model, name): arrays[0].copy()
+                        for name, arrays in semi._arrays(module).items()})
+    return made[-1]
+
+semi.start = starting
+code = train.main(sys.argv[1:])
+if code == 0:
+    blob = dict(started)
+    for model, module in (("model", made[-1].student), ("teacher", made[-1].teacher)):
+        for kind, params in zip(("arg", "aux"), module.get_params()):
+            blob.update({"%s:%s:%s" % (model, kind, k): v for k, v in params.items()})
+    out = sys.argv[sys.argv.index("--out-dir") + 1]
+    mx.nd.save(os.path.join(out, "worker-%d.params" % made[-1].rank), blob)
+sys.exit(code)
+"""
+
+
+def _cluster(argv):
+    from mixup_app import launch
+    return launch.run_local(list(argv), 2, 1, log=lambda *_: None,
+                            command=[sys.executable, "-c", WORKER])
+
+
+def _assert_one_teacher(out, epoch, begin=0):
+    """The two workers started alike (a resumed run, ``begin``: from that checkpoint, student
+    and teacher, BatchNorm statistics too) and end with the same parameters, student and
+    teacher (their BatchNorm statistics each worker's own, as a supervised run's); rank 0's
+    are the checkpoint's."""
+    workers = [{k: v.asnumpy() for k, v in mx.nd.load(os.path.join(out, "worker-%d.params"
+                                                                     % rank)).items()}
+               for rank in (0, 1)]
+    for model in ("model", "teacher"):
+        saved = _params(out, epoch, model)
+        _assert_same(saved, {k.split(":", 1)[1]: v for k, v in workers[0].items()
+                             if k.startswith(model + ":")})
+        args = [{k: v for k, v in w.items() if k.startswith(model + ":arg:")} for w in workers]
+        assert args[0]
+        _assert_same(*args)
+        started = [{k.rsplit(":", 1)[1]: v for k, v in w.items()
+                    if k.startswith("start:%s:" % model)} for w in workers]
+        _assert_same(*started)
+        if begin:
+            _assert_same(started[0], {k.split(":", 1)[1]: v
+                                      for k, v in _params(out, begin, model).items()})
+    os.remove(os.path.join(out, "worker-0.params"))
+    os.remove(os.path.join(out, "worker-1.params"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
+def test_two_workers_keep_one_teacher_and_resume(tmp_path, data_dir, method, monkeypatch):
+    """dist_sync, two workers (each its own shard of the labeled and of the unlabeled
+    images, gradients summed by the kvstore): both workers' teachers are the same and rank
+    0 checkpoints it; a resumed run's workers all start from rank 0's checkpoint (only rank 0
+    reads it), their teachers the same again."""
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+    out = str(tmp_path / "run")
+    assert _cluster(TINY + METHOD_RUNS[method][:-1] + [
+        "2", "--data-dir", data_dir, "--out-dir", out, "--kv-store", "dist_sync",
+        "--num-workers", "2"]) == 0
+    rows = runs.read_metrics(out)
+    assert [(r["epoch"], r["num_workers"]) for r in rows] == [(1, 2), (2, 2)]
+    assert all(math.isfinite(r["unsup_loss"]) and "val_accuracy_teacher" in r for r in rows)
+    assert len(json.load(open(os.path.join(out, "labeled.json")))["record_ids"]) == 40
+    _assert_one_teacher(out, 2)
+    os.remove(runs.params_path(out, 2))
+    assert _cluster(["--out-dir", out]) == 0  # as ./train.sh --resume starts the workers
+    assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2]
+    _assert_one_teacher(out, 2, begin=1)
 
 
 # ------------------------------------------------------------------ report and curves
