@@ -62,12 +62,13 @@ def _last_json(out):
 
 
 def _train_rate(data_dir, size, epochs, network_args, mix_rate, threads, code, tmp):
-    """images/s of epochs 2.. of a real run of the training command from checkout `code`."""
+    """images/s of epochs 2.. of a real run of the training command from checkout `code`
+    (``mix_rate`` None: no --mix-rate, for methods that refuse it)."""
     out_dir = tempfile.mkdtemp(dir=tmp)
     cmd = [sys.executable, "-m", "mixup_app.train", "--dataset", "synthetic", "--data-dir",
            data_dir, "--synthetic-size", "%d,%d" % size, "--num-epochs", str(epochs),
-           "--val-every", str(epochs), "--mix-rate", mix_rate, "--out-dir", out_dir,
-           "--progress", "off"] + list(network_args)
+           "--val-every", str(epochs), "--out-dir", out_dir, "--progress", "off"] + (
+               ["--mix-rate", mix_rate] if mix_rate is not None else []) + list(network_args)
     subprocess.run(cmd, env=_env(threads), cwd=code, check=True, capture_output=True,
                    text=True)
     with open(os.path.join(out_dir, "metrics.jsonl")) as f:
