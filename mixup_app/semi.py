@@ -16,7 +16,8 @@ authors' code: github.com/vikasverma1077/ICT):
 
 * supervised loss: the run's training graph on the labeled batch (with MixUp as the run's
   options say: the paper mixes, ``--alpha 1``), cross-entropy;
-* the teacher predicts softmax probabilities of the unlabeled batch, in inference mode;
+* the teacher predicts softmax probabilities of the unlabeled batch, in training mode
+  (BatchNorm with the batch's statistics, as the authors' teacher);
 * the unlabeled batch goes through a MixUp node (mixup, one lambda ~ Beta(--unlabeled-alpha)
   per batch, every row mixed with its partner on the op's cycle) with the teacher's
   probabilities as its label input: the op's mixed data is what the student sees, the op's
@@ -311,6 +312,19 @@ class Views:
         return (out - self.mean) * self.scale
 
 
+def batch_statistics_forward(module, images, statistics):
+    """``module``'s first output on ``images`` in training mode (BatchNorm with the batch's own
+    statistics), its BatchNorm moving ``statistics`` (its aux arrays) put back as they were:
+    MXNet 1.9.1's CPU BatchNorm moves them in its backward only, which is never run here, but
+    cuDNN's moves them in a training-mode forward."""
+    kept = [a.copy() for a in statistics]
+    module.forward(mx.io.DataBatch([images]), is_train=True)
+    out = module.get_outputs()[0]
+    for array, before in zip(statistics, kept):
+        before.copyto(array)
+    return out
+
+
 class SemiMethod:
     """A --semi run's parts around the student Module: the teacher (its EMA, validated and
     checkpointed), the ramped-up weight and the epoch loop; a method adds its graphs and
@@ -434,9 +448,16 @@ class ICT(SemiMethod):
                               shared_module=student, grad_req="add")
 
     def targets(self, images):
-        """The teacher's probabilities of a batch of unlabeled images."""
-        self.teacher.forward(mx.io.DataBatch([images]), is_train=False)
-        return self.teacher.get_outputs()[0]
+        """The teacher's probabilities of a batch of unlabeled images, in training mode:
+        BatchNorm normalises with the batch's own statistics, as the authors' teacher does (its
+        ``ema_model.train()`` holds for the whole of training; their EMA averages the
+        parameters only). The teacher's moving statistics, the EMA of the student's that its
+        validation and ``./test.sh --model teacher`` use, are left as they were."""
+        return batch_statistics_forward(self.teacher, images, self._teacher_statistics)
+
+    @property
+    def _teacher_statistics(self):
+        return [a for arrays in self.teacher._exec_group.aux_arrays for a in arrays]
 
     def train_step(self, batch, ubatch, weight, metrics, has_mixup, meter=None):
         probs = self.targets(ubatch.data[0])
@@ -521,13 +542,8 @@ class MixMatch(SemiMethod):
         probabilities in training mode, BatchNorm's moving statistics put back after (MXNet
         1.9.1's CPU BatchNorm moves them in its backward only, which the guesser never runs;
         cuDNN's moves them in the training-mode forward)."""
-        kept = [a.copy() for a in self._statistics]
-        probs = []
-        for view in views:
-            self.guesser.forward(mx.io.DataBatch([mx.nd.array(view)]), is_train=True)
-            probs.append(self.guesser.get_outputs()[0].asnumpy())
-        for array, before in zip(self._statistics, kept):
-            before.copyto(array)
+        probs = [batch_statistics_forward(self.guesser, mx.nd.array(view),
+                                          self._statistics).asnumpy() for view in views]
         return guess_labels(probs, self.config.sharpen_temperature).astype(np.float32)
 
     def row_weights(self, weight):

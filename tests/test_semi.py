@@ -464,6 +464,37 @@ def test_the_guess_uses_batch_statistics_and_leaves_the_moving_ones():
         np.testing.assert_array_equal(value.asnumpy(), aux[name].asnumpy(), err_msg=name)
 
 
+def test_ict_targets_use_batch_statistics_and_leave_the_teachers_moving_ones():
+    """ICT's targets: the teacher in training mode (BatchNorm with the unlabeled batch's own
+    statistics, as the authors' ema_model.train()), its moving statistics (the EMA of the
+    student's, which its validation uses) as they were before."""
+    batch, classes = 6, 3
+    hidden = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=4, name="fc1")
+    normed = mx.sym.BatchNorm(hidden, fix_gamma=False, eps=1e-3, name="bn")
+    logits = mx.sym.FullyConnected(normed, num_hidden=classes, name="fc2")
+    teacher = mx.mod.Module(mx.sym.softmax(logits, axis=1), data_names=["data"],
+                            label_names=None)
+    with semi.unpartitioned():
+        teacher.bind(data_shapes=[("data", (batch, 1, 4, 4))], for_training=False)
+    teacher.init_params(mx.init.Xavier(magnitude=2))
+    arg, _ = teacher.get_params()
+    aux = {"bn_moving_mean": mx.nd.full((4,), 5.0), "bn_moving_var": mx.nd.full((4,), 9.0)}
+    teacher.set_params(arg, aux)
+    method = semi.ICT.__new__(semi.ICT)  # the targets need the teacher alone
+    method.teacher = teacher
+    images = np.random.default_rng(4).standard_normal((batch, 1, 4, 4)).astype(np.float32)
+    got = method.targets(mx.nd.array(images)).asnumpy()
+    p = {n: v.asnumpy().astype(np.float64) for n, v in arg.items()}
+    h = images.reshape(batch, -1) @ p["fc1_weight"].T + p["fc1_bias"]
+    h = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-3) * p["bn_gamma"] + p["bn_beta"]
+    np.testing.assert_allclose(got, _softmax(h @ p["fc2_weight"].T + p["fc2_bias"]),
+                               rtol=1e-4, atol=1e-6)
+    on_device = semi._arrays(teacher)  # the arrays themselves, not get_params' copies
+    for name, value in aux.items():
+        np.testing.assert_array_equal(on_device[name][0].asnumpy(), value.asnumpy(),
+                                      err_msg=name)
+
+
 def test_the_method_defaults_are_resolved_and_recorded(tmp_path):
     ict = RunConfig.from_options(labeled=40, semi="ict")
     assert (ict.unlabeled_weight, ict.rampup_epochs, ict.unlabeled_alpha, ict.ema_decay) == (
