@@ -169,8 +169,11 @@ def _group_key(config, **also):
     means nothing without a subset (a run on all images recorded before --subset-draw loads
     as uniform), so there it is the default."""
     draw = config.subset_draw if config.train_subset else RunConfig.subset_draw
+    # num_classes: recorded as the dataset's count since round 4, 0 ("the dataset's") before;
+    # the dataset (and a rec run's files) say which classes a run has
     return json.dumps(dataclasses.asdict(dataclasses.replace(
         config, seed=0, train_labels_changed=0.0, train_class_counts=(), data_dir="",
+        num_classes=0,
         dataset_reason="", mixup_version="", mxnet_version="", val_every=1, val_last=1,
         save_period=1, keep_last=0, subset_draw=draw, **also)), sort_keys=True)
 

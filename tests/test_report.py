@@ -241,3 +241,18 @@ def test_black_box_scores_beside_test_json_are_columns_of_their_own(tmp_path, ca
     assert figures["FGSM ε=8 (black-box from erm-s1, epoch 100)"] == 0.6
     assert figures["FGSM ε=8 (black-box from erm-s2, epoch 90)"] == 0.5
     assert sum(k.startswith("FGSM") for k in figures) == 3
+
+
+def test_runs_recorded_with_and_without_the_class_count_are_one_setting(tmp_path, capsys):
+    """Runs record the dataset's class count since round 4 (0, "the dataset's", before): the
+    same setting either way, one row and one series, not two told apart by num-classes."""
+    before = _run(tmp_path, "erm-s1", 0.8, [0.8], seed=1, mix_rate=0)
+    after = _run(tmp_path, "erm-s2", 0.9, [0.9], seed=2, mix_rate=0, num_classes=10)
+    assert RunConfig.load(before).num_classes == 0
+    assert RunConfig.load(after).num_classes == 10
+    assert report.main([before, after]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert len(rows) == 1 and "num-classes" not in rows[0]
+    measured = [report.measure(r) for r in (before, after)]
+    series = report.size_series([(r, c, m, f) for r, (c, m, f) in zip((before, after), measured)])
+    assert len(series) == 1
