@@ -472,8 +472,9 @@ class RunConfig:
     def _check_mixmatch(self):
         """MixMatch mixes the labeled and unlabeled images itself, in one node over their
         concatenation: the supervised graph's mixing options do not go with it. On several
-        devices each device's slice holds B/d labeled and K B/d unlabeled rows (semi.MixMatch
-        interleaves them), so the batch must divide among the devices."""
+        devices each device's slice holds B/d labeled and K B/d unlabeled rows
+        (semi.mixmatch.MixMatch interleaves them), so the batch must divide among the
+        devices."""
         defaults = mixup_params.Mixing(**mixup_params.mixing_defaults("train"))
         wrong = ["%s %s" % (flag(name), value) for name, value in self.mixing.values().items()
                  if value != getattr(defaults, name)]

@@ -130,9 +130,9 @@ def train_iter(config, lay, epoch, unlabeled=False, stored=False):
     MXNet's own image-classification example does. ``unlabeled``: the --semi run's unlabeled
     images instead (a stream of shuffles of their own; a shorter labeled set cycles).
     ``stored``: the images as stored, neither augmented, cropped nor normalised (MixMatch
-    makes its views from them, mixup_app.semi.Views). The unlabeled images are the network's
-    alone (no AdaMixup eps: ICT's supervised graph may be AdaMixup's, its other graphs are
-    not)."""
+    makes its views from them, mixup_app.semi.mixmatch.Views). The unlabeled images are the
+    network's alone (no AdaMixup eps: ICT's supervised graph may be AdaMixup's, its other
+    graphs are not)."""
     chosen = lay.unlabeled_set if unlabeled else lay.train_set
     inner = iterators.record_iter(config.data_dir, config.dataset, "train", config.batch_size,
                              None if stored else config.image_shape, train=True,

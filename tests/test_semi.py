@@ -18,6 +18,7 @@ from mixup.draws import symmetric_beta
 from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
 from mixup_app.data import semisplit, trainset
+from mixup_app.semi import common, ict, mixmatch
 
 SEMI = ["--labeled", "40", "--semi", "ict", "--alpha", "1", "--num-epochs", "1"]
 # each method's short run (MixMatch mixes with its own alpha: --alpha is refused)
@@ -96,27 +97,27 @@ def test_ema_update_equals_numpy_over_two_steps():
     arrays = [mx.nd.array(a) for a in teacher]
     expected = [a.copy() for a in teacher]
     for step, student in enumerate(students, start=1):
-        decay = semi.ema_decay(step, 0.999)
+        decay = common.ema_decay(step, 0.999)
         assert decay == min(1 - 1 / (step + 1), 0.999)
-        semi.ema_update(list(zip(arrays, [mx.nd.array(s) for s in student])), decay)
+        common.ema_update(list(zip(arrays, [mx.nd.array(s) for s in student])), decay)
         expected = [e * np.float32(decay) + s * np.float32(1 - decay)
                     for e, s in zip(expected, student)]
     for got, want in zip(arrays, expected):
         np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-6, atol=1e-7)
-    assert semi.ema_decay(10 ** 6, 0.999) == 0.999
+    assert common.ema_decay(10 ** 6, 0.999) == 0.999
 
 
 def test_sigmoid_rampup():
-    assert semi.sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5))
-    assert semi.sigmoid_rampup(50, 100) == pytest.approx(math.exp(-1.25))
-    assert semi.sigmoid_rampup(100, 100) == semi.sigmoid_rampup(300, 100) == 1.0
-    assert semi.sigmoid_rampup(0, 0) == 1.0
+    assert common.sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5))
+    assert common.sigmoid_rampup(50, 100) == pytest.approx(math.exp(-1.25))
+    assert common.sigmoid_rampup(100, 100) == common.sigmoid_rampup(300, 100) == 1.0
+    assert common.sigmoid_rampup(0, 0) == 1.0
 
 
 def test_consistency_target_is_the_teachers_probabilities_mixed_with_the_ops_partners():
     n, k, n_features = 6, 4, 8
     logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=k, name="fc")
-    graph = semi.consistency_symbol(logits, k, alpha=1.0, with_mixed=True)
+    graph = ict.consistency_symbol(logits, k, alpha=1.0, with_mixed=True)
     module = mx.mod.Module(graph, data_names=["data"], label_names=["ulabel", "cons_weight"])
     module.bind(data_shapes=[("data", (n, n_features))],
                 label_shapes=[("ulabel", (n, k)), ("cons_weight", (n,))])
@@ -143,14 +144,14 @@ def test_consistency_target_is_the_teachers_probabilities_mixed_with_the_ops_par
 def _teacher_module():
     config = SimpleNamespace(network="resnet", num_layers=8, image_shape=(3, 28, 28),
                              dtype="float32")
-    return mx.mod.Module(mx.sym.softmax(semi.logits_symbol(config, 10), axis=1),
+    return mx.mod.Module(mx.sym.softmax(common.logits_symbol(config, 10), axis=1),
                          data_names=["data"], label_names=None)
 
 
 def test_teacher_computes_with_its_current_parameters():
     """The cause of the old non-exact ICT resume: an inference bind partitioned into MKLDNN
     subgraphs (MXNet 1.9.1's default) kept computing partly with the parameters of its first
-    forward; the teacher, bound in semi.unpartitioned(), follows its in-place updates (the
+    forward; the teacher, bound in common.unpartitioned(), follows its in-place updates (the
     EMA's) as a new bind of the updated parameters does."""
     shape = (4, 3, 28, 28)
     batch = mx.io.DataBatch([mx.nd.array(np.random.default_rng(0).uniform(size=shape))])
@@ -158,7 +159,7 @@ def test_teacher_computes_with_its_current_parameters():
     for seed in (1, 2):
         mx.random.seed(seed)
         module = _teacher_module()
-        with semi.unpartitioned():
+        with common.unpartitioned():
             module.bind(data_shapes=[("data", shape)], for_training=False)
         module.init_params(mx.init.Xavier(magnitude=2))
         module.forward(batch, is_train=False)
@@ -166,7 +167,7 @@ def test_teacher_computes_with_its_current_parameters():
         probs.append(module.get_outputs()[0].asnumpy())
     assert "MXNET_SUBGRAPH_BACKEND" not in os.environ  # put back as it was
     teacher, values = _bound(params[0], shape), dict(params[1][0], **params[1][1])
-    for name, arrays in semi._arrays(teacher).items():  # as semi.ema_update writes
+    for name, arrays in common._arrays(teacher).items():  # as common.ema_update writes
         arrays[0][:] = values[name]
     teacher.forward(batch, is_train=False)
     np.testing.assert_array_equal(teacher.get_outputs()[0].asnumpy(), probs[1])
@@ -175,7 +176,7 @@ def test_teacher_computes_with_its_current_parameters():
 def _bound(params, shape):
     """A teacher-like module bound as ICT binds its teacher, on ``params``, run once."""
     module = _teacher_module()
-    with semi.unpartitioned():
+    with common.unpartitioned():
         module.bind(data_shapes=[("data", shape)], for_training=False)
     module.init_params(arg_params=params[0], aux_params=params[1])
     module.forward(mx.io.DataBatch([mx.nd.zeros(shape)]), is_train=False)
@@ -193,33 +194,33 @@ def test_sharpen_and_the_guessed_label_equal_numpy():
         logs = np.log(mean) / temperature  # p^(1/T) / sum p^(1/T), as exp(log p / T)
         want = np.exp(logs - logs.max(axis=1, keepdims=True))
         want /= want.sum(axis=1, keepdims=True)
-        got = semi.guess_labels(list(probs), temperature)
+        got = mixmatch.guess_labels(list(probs), temperature)
         np.testing.assert_allclose(got, want, rtol=1e-12)
-        np.testing.assert_allclose(semi.sharpen(mean, temperature), want, rtol=1e-12)
-    np.testing.assert_allclose(semi.sharpen(mean, 1.0), mean, rtol=1e-12)
-    assert (semi.sharpen(mean, 0.01).argmax(axis=1) == mean.argmax(axis=1)).all()
+        np.testing.assert_allclose(mixmatch.sharpen(mean, temperature), want, rtol=1e-12)
+    np.testing.assert_allclose(mixmatch.sharpen(mean, 1.0), mean, rtol=1e-12)
+    assert (mixmatch.sharpen(mean, 0.01).argmax(axis=1) == mean.argmax(axis=1)).all()
 
 
 def test_mixmatch_lambda_is_per_row_at_least_a_half_and_a_function_of_seed_and_step():
-    draws = np.concatenate([semi.mixmatch_lambda(seed, step, 0.75, 30)
+    draws = np.concatenate([mixmatch.mixmatch_lambda(seed, step, 0.75, 30)
                             for seed in (0, 1) for step in range(200)])
     assert draws.shape == (2 * 200 * 30,) and draws.min() >= 0.5 and draws.max() <= 1.0
     assert len(set(draws.tolist())) == len(draws)  # one lambda per row, not per batch
-    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
-                                  semi.mixmatch_lambda(1, 7, 0.75, 30))
-    assert not np.array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
-                              semi.mixmatch_lambda(1, 8, 0.75, 30))
-    raw = symmetric_beta(np.random.default_rng([semi.MIXMATCH_SEED_TAG, 1, 7]), 0.75, 30)
-    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30),
+    np.testing.assert_array_equal(mixmatch.mixmatch_lambda(1, 7, 0.75, 30),
+                                  mixmatch.mixmatch_lambda(1, 7, 0.75, 30))
+    assert not np.array_equal(mixmatch.mixmatch_lambda(1, 7, 0.75, 30),
+                              mixmatch.mixmatch_lambda(1, 8, 0.75, 30))
+    raw = symmetric_beta(np.random.default_rng([mixmatch.MIXMATCH_SEED_TAG, 1, 7]), 0.75, 30)
+    np.testing.assert_array_equal(mixmatch.mixmatch_lambda(1, 7, 0.75, 30),
                                   np.maximum(raw, 1 - raw))
     # rank 0 of a cluster draws what a run of one worker draws, the other workers their own
-    np.testing.assert_array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30, rank=0),
-                                  semi.mixmatch_lambda(1, 7, 0.75, 30))
-    assert not np.array_equal(semi.mixmatch_lambda(1, 7, 0.75, 30, rank=1),
-                              semi.mixmatch_lambda(1, 7, 0.75, 30))
+    np.testing.assert_array_equal(mixmatch.mixmatch_lambda(1, 7, 0.75, 30, rank=0),
+                                  mixmatch.mixmatch_lambda(1, 7, 0.75, 30))
+    assert not np.array_equal(mixmatch.mixmatch_lambda(1, 7, 0.75, 30, rank=1),
+                              mixmatch.mixmatch_lambda(1, 7, 0.75, 30))
     # as float32 (what the graph receives) too, and for tiny and large alphas
     for alpha in (1e-6, 0.75, 100.0):
-        assert (semi.mixmatch_lambda(3, 2, alpha, 1000).astype(np.float32) >= 0.5).all()
+        assert (mixmatch.mixmatch_lambda(3, 2, alpha, 1000).astype(np.float32) >= 0.5).all()
 
 
 def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
@@ -228,7 +229,7 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
     cross-entropy and the unlabeled rows' the squared error over the classes."""
     labeled, n, k, n_features = 3, 9, 4, 12
     logits = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=k, name="fc")
-    graph = semi.mixmatch_symbol(logits, k, labeled, with_mixed=True)
+    graph = mixmatch.mixmatch_symbol(logits, k, labeled, with_mixed=True)
     module = mx.mod.Module(graph, data_names=["data"],
                            label_names=["mixlabel", "lam", "row_weight"])
     module.bind(data_shapes=[("data", (n, n_features))],
@@ -237,9 +238,9 @@ def test_mixmatch_graph_mixes_with_lambda_prime_and_splits_its_loss():
     images = np.eye(n, n_features, dtype=np.float32)  # image i: 1 in feature i
     rng = np.random.default_rng(4)
     targets = np.concatenate([np.eye(k)[rng.integers(0, k, labeled)],
-                              semi.sharpen(rng.dirichlet(np.ones(k), n - labeled), 0.5)])
+                              mixmatch.sharpen(rng.dirichlet(np.ones(k), n - labeled), 0.5)])
     for step in range(4):
-        lam_prime = semi.mixmatch_lambda(0, step, 0.75, n)[:, None]
+        lam_prime = mixmatch.mixmatch_lambda(0, step, 0.75, n)[:, None]
         module.forward(mx.io.DataBatch(
             [mx.nd.array(images)], [mx.nd.array(targets), mx.nd.array(lam_prime[:, 0]),
                                     mx.nd.ones((n,))]), is_train=True)
@@ -292,7 +293,7 @@ def test_each_view_is_the_standard_augmentation_of_its_image(stored, shape, mirr
     rng = np.random.default_rng(5)
     images = rng.integers(0, 256, size=(6,) + stored).astype(np.float32)
     mean, std = [120.5, 110.25, 100.0], [50.0, 60.5, 70.0]
-    views = semi.Views(stored, shape, mean, std, mirror=mirror, augment=True)
+    views = mixmatch.Views(stored, shape, mean, std, mirror=mirror, augment=True)
     assert views.pad == pad
     made = views.make(images, np.random.default_rng(1), 3)
     assert made.shape == (3, 6) + shape and made.dtype == np.float32
@@ -308,15 +309,15 @@ def test_each_view_is_the_standard_augmentation_of_its_image(stored, shape, mirr
     np.testing.assert_array_equal(made, again)
     config = SimpleNamespace(seed=3, mixmatch_k=2)
     method = SimpleNamespace(config=config, views=views, rank=0)
-    first = semi.MixMatch.make_views(method, images, 7)
-    np.testing.assert_array_equal(first, semi.MixMatch.make_views(method, images, 7))
-    assert not np.array_equal(first, semi.MixMatch.make_views(method, images, 8))
+    first = mixmatch.MixMatch.make_views(method, images, 7)
+    np.testing.assert_array_equal(first, mixmatch.MixMatch.make_views(method, images, 7))
+    assert not np.array_equal(first, mixmatch.MixMatch.make_views(method, images, 8))
     # a cluster's other workers draw their own
     other = SimpleNamespace(config=config, views=views, rank=1)
-    assert not np.array_equal(first, semi.MixMatch.make_views(other, images, 7))
+    assert not np.array_equal(first, mixmatch.MixMatch.make_views(other, images, 7))
     assert not np.array_equal(first[0], first[1])  # K views, each drawn apart
     # --augment none: the centre crop, as the iterator's
-    plain = semi.Views(stored, shape, mean, std, mirror=mirror, augment=False)
+    plain = mixmatch.Views(stored, shape, mean, std, mirror=mirror, augment=False)
     centre = plain.make(images, np.random.default_rng(1), 2)
     top, left = (stored[1] - shape[1]) // 2, (stored[2] - shape[2]) // 2
     want = (images[:, :, top:top + shape[1], left:left + shape[2]] - plain.mean) * plain.scale
@@ -329,7 +330,7 @@ def test_views_of_stored_images_match_the_iterators_normalisation(data_dir):
     from mixup_app.data import iterators
     config = SimpleNamespace(data_dir=data_dir, dataset="synthetic", image_shape=(3, 28, 28),
                              augment="none")
-    views = semi.Views.of_run(config)
+    views = mixmatch.Views.of_run(config)
     assert (views.pad, views.mirror) == (0, False)
     stored = next(iter(iterators.record_iter(data_dir, "synthetic", "train", 8, None,
                                              train=False, normalize=False)))
@@ -356,8 +357,8 @@ def _tiny_mixmatch(logits, batch, classes, shape=(1, 6, 6), k=2, devices=1, **co
         **config))
     lay = SimpleNamespace(batches_per_epoch=4, num_classes=classes, contexts=contexts,
                           val_batch=batch, rank=0)
-    views = semi.Views(shape, shape, [100.0], [50.0], mirror=True, augment=True)
-    return semi.MixMatch(config, lay, student, 5, logits=logits, views=views), student
+    views = mixmatch.Views(shape, shape, [100.0], [50.0], mirror=True, augment=True)
+    return mixmatch.MixMatch(config, lay, student, 5, logits=logits, views=views), student
 
 
 def _softmax(z):
@@ -402,7 +403,7 @@ def test_one_mixmatch_step_is_the_papers_loss_and_its_gradient(devices):
     guesses /= guesses.sum(axis=1, keepdims=True)
     x = np.concatenate([labeled.astype(np.float64)] + list(views))
     t = np.concatenate([np.eye(classes)[labels]] + [guesses] * k)
-    lam = semi.mixmatch_lambda(11, 5, 0.75, len(x)).astype(np.float32).astype(np.float64)
+    lam = mixmatch.mixmatch_lambda(11, 5, 0.75, len(x)).astype(np.float32).astype(np.float64)
     z = net(x, params)  # mixed logits: lam z_i + (1 - lam) z_j, for the partner j of i
     mixes = lam[:, None, None] * z[:, None] + (1 - lam[:, None, None]) * z[None]
     distance = np.abs(np.log(_softmax(mixes.reshape(-1, classes)).reshape(mixes.shape))
@@ -459,7 +460,7 @@ def test_the_guess_uses_batch_statistics_and_leaves_the_moving_ones():
         h = view.reshape(batch, -1) @ p["fc1_weight"].T + p["fc1_bias"]
         h = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-3) * p["bn_gamma"] + p["bn_beta"]
         probs.append(_softmax(h @ p["fc2_weight"].T + p["fc2_bias"]))
-    np.testing.assert_allclose(got, semi.guess_labels(probs, 0.5), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got, mixmatch.guess_labels(probs, 0.5), rtol=1e-4, atol=1e-6)
     for name, value in student.get_params()[1].items():
         np.testing.assert_array_equal(value.asnumpy(), aux[name].asnumpy(), err_msg=name)
 
@@ -474,13 +475,13 @@ def test_ict_targets_use_batch_statistics_and_leave_the_teachers_moving_ones():
     logits = mx.sym.FullyConnected(normed, num_hidden=classes, name="fc2")
     teacher = mx.mod.Module(mx.sym.softmax(logits, axis=1), data_names=["data"],
                             label_names=None)
-    with semi.unpartitioned():
+    with common.unpartitioned():
         teacher.bind(data_shapes=[("data", (batch, 1, 4, 4))], for_training=False)
     teacher.init_params(mx.init.Xavier(magnitude=2))
     arg, _ = teacher.get_params()
     aux = {"bn_moving_mean": mx.nd.full((4,), 5.0), "bn_moving_var": mx.nd.full((4,), 9.0)}
     teacher.set_params(arg, aux)
-    method = semi.ICT.__new__(semi.ICT)  # the targets need the teacher alone
+    method = ict.ICT.__new__(ict.ICT)  # the targets need the teacher alone
     method.teacher = teacher
     images = np.random.default_rng(4).standard_normal((batch, 1, 4, 4)).astype(np.float32)
     got = method.targets(mx.nd.array(images)).asnumpy()
@@ -489,17 +490,17 @@ def test_ict_targets_use_batch_statistics_and_leave_the_teachers_moving_ones():
     h = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-3) * p["bn_gamma"] + p["bn_beta"]
     np.testing.assert_allclose(got, _softmax(h @ p["fc2_weight"].T + p["fc2_bias"]),
                                rtol=1e-4, atol=1e-6)
-    on_device = semi._arrays(teacher)  # the arrays themselves, not get_params' copies
+    on_device = common._arrays(teacher)  # the arrays themselves, not get_params' copies
     for name, value in aux.items():
         np.testing.assert_array_equal(on_device[name][0].asnumpy(), value.asnumpy(),
                                       err_msg=name)
 
 
 def test_the_method_defaults_are_resolved_and_recorded(tmp_path):
-    ict = RunConfig.from_options(labeled=40, semi="ict")
-    assert (ict.unlabeled_weight, ict.rampup_epochs, ict.unlabeled_alpha, ict.ema_decay) == (
-        100.0, 100.0, 1.0, 0.999)
-    assert (ict.mixmatch_k, ict.sharpen_temperature) == (None, None)
+    ict_run = RunConfig.from_options(labeled=40, semi="ict")
+    assert (ict_run.unlabeled_weight, ict_run.rampup_epochs, ict_run.unlabeled_alpha,
+            ict_run.ema_decay) == (100.0, 100.0, 1.0, 0.999)
+    assert (ict_run.mixmatch_k, ict_run.sharpen_temperature) == (None, None)
     mm = RunConfig.from_options(labeled=40, semi="mixmatch", num_epochs=128)
     assert (mm.unlabeled_weight, mm.rampup_epochs, mm.unlabeled_alpha, mm.ema_decay,
             mm.mixmatch_k, mm.sharpen_temperature) == (75.0, 2.0, 0.75, 0.999, 2, 0.5)
@@ -530,8 +531,9 @@ def test_an_ict_run_recorded_before_the_weight_was_shared_keeps_its_weight(tmp_p
 
 
 def test_mixmatch_ramps_linearly():
-    assert semi.linear_rampup(0, 4) == 0.0 and semi.linear_rampup(1, 4) == 0.25
-    assert semi.linear_rampup(4, 4) == semi.linear_rampup(9, 4) == semi.linear_rampup(0, 0) == 1
+    assert common.linear_rampup(0, 4) == 0.0 and common.linear_rampup(1, 4) == 0.25
+    assert (common.linear_rampup(4, 4) == common.linear_rampup(9, 4)
+            == common.linear_rampup(0, 0) == 1)
 
 
 @pytest.mark.parametrize("options, words", [
@@ -598,11 +600,11 @@ def _permute_labels(rec, idx, seed=0):
 def test_unlabeled_labels_never_matter(tmp_path, data_dir, method):
     data = str(tmp_path / "data")
     shutil.copytree(data_dir, data)
-    common = METHOD_RUNS[method] + ["--data-dir", data]
-    _train(common + ["--out-dir", str(tmp_path / "a")])
+    argv = METHOD_RUNS[method] + ["--data-dir", data]
+    _train(argv + ["--out-dir", str(tmp_path / "a")])
     derived = os.path.join(data, "derived", "synthetic_train-unlabeled-l40-seed0")
     assert _permute_labels(derived + ".rec", derived + ".idx") > 0
-    _train(common + ["--out-dir", str(tmp_path / "b")])
+    _train(argv + ["--out-dir", str(tmp_path / "b")])
     for model in ("model", "teacher"):
         _assert_same(_params(str(tmp_path / "a"), 1, model), _params(str(tmp_path / "b"), 1,
                                                                      model))
@@ -625,10 +627,10 @@ RESUMED = [(method, []) for method in sorted(METHOD_RUNS)] + [
                               for m, opts in RESUMED])
 def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method, options):
     from mixup_app import runs, train
-    common = METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir] + options
+    argv = METHOD_RUNS[method][:-1] + ["2", "--data-dir", data_dir] + options
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-    _train(common + ["--out-dir", whole])
-    _train(common + ["--out-dir", parts])
+    _train(argv + ["--out-dir", whole])
+    _train(argv + ["--out-dir", parts])
     os.remove(runs.params_path(parts, 2))
     assert train.main(["--resume", "--out-dir", parts, "--progress", "off"]) == 0
     for model in ("model", "teacher"):
@@ -663,17 +665,17 @@ def test_two_device_ict_teacher_is_the_ema_of_the_students_steps(tmp_path, data_
     student after each step, the devices' teachers averaged after each epoch (as the trainer
     averages the students')."""
     steps, initial = [], []
-    update = semi.SemiMethod.update_teacher
+    update = common.SemiMethod.update_teacher
 
     def recording(self):
         if not initial:  # the teacher before its first update: the student's start
             initial.append({n: [a.asnumpy() for a in arrays]
-                            for n, arrays in semi._arrays(self.teacher).items()})
+                            for n, arrays in common._arrays(self.teacher).items()})
         steps.append({n: [a.asnumpy() for a in arrays]
-                      for n, arrays in semi._arrays(self.student).items()})
+                      for n, arrays in common._arrays(self.student).items()})
         update(self)
 
-    monkeypatch.setattr(semi.SemiMethod, "update_teacher", recording)
+    monkeypatch.setattr(common.SemiMethod, "update_teacher", recording)
     out = str(tmp_path / "run")
     _train(SEMI[:-1] + ["2", "--cpu-devices", "2", "--data-dir", data_dir, "--out-dir", out])
     per_epoch = len(steps) // 2
@@ -686,7 +688,7 @@ def test_two_device_ict_teacher_is_the_ema_of_the_students_steps(tmp_path, data_
     assert any(not np.array_equal(*steps[1][n]) for n in aux_names)  # each device's own
     teacher = {n: [a.copy() for a in arrays] for n, arrays in initial[0].items()}
     for number, step in enumerate(steps, start=1):
-        decay = semi.ema_decay(number, 0.999)
+        decay = common.ema_decay(number, 0.999)
         for name, arrays in teacher.items():
             for t, s in zip(arrays, step[name]):
                 t *= np.float32(decay)
@@ -753,13 +755,14 @@ import os, sys
 import mixup
 import mxnet as mx
 from mixup_app import semi, train
+from mixup_app.semi import common
 made, started, start = [], {}, semi.start
 
 def starting(*args, **kwargs):
     made.append(start(*args, **kwargs))
     for model, module in (("model", made[-1].student), ("teacher", made[-1].teacher)):
         started.update({"start:%s:%s" % (model, name): arrays[0].copy()
-                        for name, arrays in semi._arrays(module).items()})
+                        for name, arrays in common._arrays(module).items()})
     return made[-1]
 
 semi.start = starting
