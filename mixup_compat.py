@@ -478,11 +478,6 @@ def run_command(module, argv):
         return 130
     except SystemExit as done:
         code = done.code
-        if code is None:
-            return 0
-        if not isinstance(code, int):
-            print(code, file=sys.stderr)
-            return 1
         if code == 130:
             # An interrupted command has saved what it keeps (atomically, synced). MXNet's own
             # shutdown (MXNotifyShutdown at exit waits for every engine operation) can hang
@@ -491,8 +486,24 @@ def run_command(module, argv):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
+        _finished()
+        if code is None:
+            return 0
+        if not isinstance(code, int):
+            print(code, file=sys.stderr)
+            return 1
         return code
+    _finished()
     return 130 if interrupted_early() else 0
+
+
+def _finished():
+    """The command is done (its files written): from here Ctrl-C has nothing to stop, and is
+    ignored. Otherwise it would kill the process: Python's finalization puts a Python-level
+    SIGINT handler back to the default before MXNet's shutdown, which can take seconds on a busy
+    machine (seen: a command that had written its output died of SIGINT, exit -2)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(argv):
