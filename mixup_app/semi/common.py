@@ -118,11 +118,12 @@ def _arrays(module):
     return out
 
 
-def batch_statistics_forward(module, images, statistics):
+def batch_statistics_forward(module, images):
     """``module``'s first output on ``images`` in training mode (BatchNorm with the batch's own
-    statistics), its BatchNorm moving ``statistics`` (its aux arrays) put back as they were:
-    MXNet 1.9.1's CPU BatchNorm moves them in its backward only, which is never run here, but
-    cuDNN's moves them in a training-mode forward."""
+    statistics), the module's BatchNorm moving statistics (its aux arrays) put back as they
+    were: MXNet 1.9.1's CPU BatchNorm moves them in its backward only, which is never run here,
+    but cuDNN's moves them in a training-mode forward."""
+    statistics = [a for arrays in module._exec_group.aux_arrays for a in arrays]
     kept = [a.copy() for a in statistics]
     module.forward(mx.io.DataBatch([images]), is_train=True)
     out = module.get_outputs()[0]

@@ -60,11 +60,7 @@ class ICT(SemiMethod):
         ``ema_model.train()`` holds for the whole of training; their EMA averages the
         parameters only). The teacher's moving statistics, the EMA of the student's that its
         validation and ``./test.sh --model teacher`` use, are left as they were."""
-        return batch_statistics_forward(self.teacher, images, self._teacher_statistics)
-
-    @property
-    def _teacher_statistics(self):
-        return [a for arrays in self.teacher._exec_group.aux_arrays for a in arrays]
+        return batch_statistics_forward(self.teacher, images)
 
     def train_step(self, batch, ubatch, weight, metrics, has_mixup, meter=None):
         probs = self.targets(ubatch.data[0])

@@ -208,8 +208,6 @@ class MixMatch(SemiMethod):
                            label_shapes=[("mixlabel", (rows, classes)), ("lam", (rows,)),
                                          ("row_weight", (rows,))],
                            shared_module=student, grad_req="write")
-        group = student._exec_group
-        self._statistics = [a for arrays in group.aux_arrays for a in arrays]
 
     @property
     def unlabeled_rows(self):
@@ -227,8 +225,8 @@ class MixMatch(SemiMethod):
         probabilities in training mode, BatchNorm's moving statistics put back after (MXNet
         1.9.1's CPU BatchNorm moves them in its backward only, which the guesser never runs;
         cuDNN's moves them in the training-mode forward)."""
-        probs = [batch_statistics_forward(self.guesser, mx.nd.array(view),
-                                          self._statistics).asnumpy() for view in views]
+        probs = [batch_statistics_forward(self.guesser, mx.nd.array(view)).asnumpy()
+                 for view in views]
         return guess_labels(probs, self.config.sharpen_temperature).astype(np.float32)
 
     def row_weights(self, weight):
