@@ -157,6 +157,30 @@ def _graph(num_layers, image_shape, num_classes):
                          mixed_loss, intrusion, mx.sym.BlockGrad(policy)])
 
 
+# ---------------------------------------------------------------------------- BatchNorm
+
+# Real training images that measure the ResNet's moving statistics again at each epoch's end
+# (mixup_app.batchnorm: its training batches [A; B; M] are not what inference sees): 2048,
+# 16 batches of 128, about a sixth of the training step's time for 5000 images a epoch
+RECALIBRATION_IMAGES = 2048
+
+
+def batchnorm_recalibration(config, num_classes, contexts):
+    """None without AdaMixup; else (a Recalibration of the scoring graph on the first
+    device, the number of batches it averages)."""
+    if not adaptive(config):
+        return None
+    import mixup_symbols
+    from mixup_app import batchnorm
+    symbol = mixup_symbols.get_symbol(config.network, num_classes=num_classes,
+                                      num_layers=config.num_layers,
+                                      image_shape=config.image_shape, dtype=config.dtype,
+                                      train=False)
+    batches = -(-RECALIBRATION_IMAGES // config.batch_size)
+    return (batchnorm.Recalibration(symbol, (config.batch_size,) + tuple(config.image_shape),
+                                    contexts[0]), batches)
+
+
 # ---------------------------------------------------------------------------- eps, the data
 
 def extra_data(config):

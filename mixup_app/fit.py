@@ -31,6 +31,11 @@ class Diverged(Exception):
     """The training loss became non-finite; the last good checkpoint is kept."""
 
 
+# the last coordinate of derived_seed for the BatchNorm recalibration's shuffles (the
+# unlabeled images' are 1)
+_RECALIBRATION_STREAM = 3
+
+
 def derived_seed(*parts):
     """A seed in [0, 2**31) for one consumer (MXNet's RNG, an epoch's shuffle, ...) derived
     from the run's --seed and the consumer's coordinates (rank, epoch). MXNet's seeds are C
@@ -145,6 +150,23 @@ def train_iter(config, lay, epoch, unlabeled=False, stored=False):
     steps = mx.io.ResizeIter(inner, lay.batches_per_epoch, reset_internal=False)
     return steps if unlabeled else adaptive.with_eps(config, steps,
                                                      key=(config.seed, epoch, lay.rank))
+
+
+def recalibrate(config, lay, epoch, params, recalibration, batches):
+    """``params`` with the network's BatchNorm moving statistics measured again on real
+    training images (mixup_app.batchnorm; AdaMixup's runs): ``batches`` augmented batches of
+    this worker's shard, a shuffle of their own keyed by (seed, epoch, rank), so a resumed run
+    measures what a straight one does."""
+    arg_params, aux_params = params
+    images = iterators.record_iter(
+        config.data_dir, config.dataset, "train", config.batch_size, config.image_shape,
+        train=True, seed=derived_seed(config.seed, epoch, lay.rank, _RECALIBRATION_STREAM),
+        num_parts=lay.workers, part_index=lay.rank, augment=config.augment == "standard",
+        records_path=(lay.train_set.rec, lay.train_set.idx),
+        threads=decode_threads(gpus=bool(config.gpus)))
+    measured = recalibration(arg_params, aux_params,
+                             mx.io.ResizeIter(images, batches, reset_internal=False), batches)
+    return arg_params, dict(aux_params, **measured)
 
 
 def update_store(kv, contexts):
@@ -358,6 +380,7 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
             method=None):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
+    recalibration = adaptive.batchnorm_recalibration(config, lay.num_classes, lay.contexts)
     for epoch in range(begin_epoch, config.num_epochs):
         started = time.time()
         mix_this_epoch = has_mixup and epoch < config.num_epochs - config.mixup_off_epochs
@@ -384,6 +407,8 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
                 % (epoch + 1, train["cross_entropy"],
                    "finite" if _all_finite(params) else "not finite", config.lr,
                    max([0] + [e for e in runs.checkpoint_epochs(run_dir) if e <= epoch])))
+        if recalibration is not None:
+            params = recalibrate(config, lay, epoch, params, *recalibration)
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
         module.set_params(*params)

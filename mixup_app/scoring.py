@@ -23,7 +23,7 @@ import mxnet as mx
 import numpy as np
 
 from mixup_app.data import catalogue, iterators, records, trainset
-from mixup_app import interrupts, runs
+from mixup_app import batchnorm, interrupts, runs
 from mixup_app.metrics import predict
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -73,12 +73,7 @@ def with_frozen_batchnorm(symbol):
     gradient of what is scored. (MXNet 1.9.1's backward in inference mode,
     ``backward(is_train=False)``, gives the same gradient but runs about 30x slower than a
     forward on the CPU.)"""
-    import json
-    graph = json.loads(symbol.tojson())
-    for node in graph["nodes"]:
-        if node["op"] == "BatchNorm":
-            node.setdefault("attrs", {})["use_global_stats"] = "True"
-    return mx.sym.load_json(json.dumps(graph))
+    return batchnorm.with_attrs(symbol, use_global_stats=True)
 
 
 class InputGradient:

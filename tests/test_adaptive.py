@@ -184,12 +184,16 @@ def test_refused_on_the_command_line_in_one_line(capsys):
 
 # ---------------------------------------------------------------------- training
 
+def _two_epochs(data_dir):
+    return TINY + ["--data-dir", data_dir, "--policy", "adaptive", "--batch-size", "16",
+                   "--cpu-devices", "2", "--num-epochs", "2"]
+
+
 @pytest.fixture(scope="module")
 def adaptive_runs(tmp_path_factory, data_dir):
     """Two epochs straight, and one + one resumed, on two CPU contexts."""
     root = tmp_path_factory.mktemp("ada")
-    common = TINY + ["--data-dir", data_dir, "--policy", "adaptive", "--batch-size", "16",
-                     "--cpu-devices", "2", "--num-epochs", "2"]
+    common = _two_epochs(data_dir)
     whole, parts = str(root / "whole"), str(root / "parts")
     assert train.main(common + ["--out-dir", whole]) == 0
     assert train.main(common[:-1] + ["1", "--out-dir", parts]) == 0
@@ -210,6 +214,26 @@ def test_resume_is_bit_exact(adaptive_runs):
     assert runs.read_metrics(parts)[1] == dict(runs.read_metrics(whole)[1], **{
         k: runs.read_metrics(parts)[1][k] for k in ("seconds", "images_per_sec",
                                                    "wall_seconds")})
+
+
+@pytest.mark.slow
+def test_batchnorm_recalibration_changes_the_moving_statistics_and_nothing_else(
+        adaptive_runs, tmp_path, data_dir, monkeypatch):
+    """The same run without the epoch's end recalibration: the same parameters bit for bit
+    (training never reads the moving statistics), the generator's statistics too; the
+    network's are those measured on real images (tests/test_batchnorm.py checks the measure)."""
+    whole, _ = adaptive_runs
+    monkeypatch.setattr(adaptive, "batchnorm_recalibration", lambda *_: None)
+    plain = str(tmp_path / "plain")
+    assert train.main(_two_epochs(data_dir) + ["--out-dir", plain]) == 0
+    args_w, auxs_w = runs.load_params(whole, 2)
+    args_p, auxs_p = runs.load_params(plain, 2)
+    for name in args_w:
+        np.testing.assert_array_equal(args_w[name].asnumpy(), args_p[name].asnumpy(), name)
+    changed = [name for name in auxs_w
+               if not np.array_equal(auxs_w[name].asnumpy(), auxs_p[name].asnumpy())]
+    assert changed and not any(name.startswith(adaptive.GENERATOR) for name in changed)
+    assert {n for n in auxs_w if not n.startswith(adaptive.GENERATOR)} == set(changed)
 
 
 @pytest.mark.slow
