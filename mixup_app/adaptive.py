@@ -22,7 +22,9 @@ The training graph of one device's slice of n rows (n a multiple of 4; docs/TRAI
   loss (as in the paper, not adversarially: mixed points that look real are penalised) and the
   classification loss on M, both through lambda.
 
-One joint SGD step on the summed losses updates everything (the paper's code alternates).
+One joint SGD step on the summed losses updates everything (as the authors' code does). After
+each epoch the ResNet's BatchNorm moving statistics are measured again on real training images
+(:func:`batchnorm_recalibration`): those of [A; B; M] batches are not what inference sees.
 ``./test.sh`` scores the ResNet alone: the generator's and discriminator's parameters are
 extra entries of the checkpoint, which the scoring graph ignores.
 """

@@ -8,8 +8,8 @@ inference will see, the moving statistics describe the wrong population. AdaMixu
 are [A; B; M] (a third of them mixed points, which its intrusion discriminator teaches the
 network to tell apart): their moving statistics scored the network at chance at some
 mid-training epochs (docs/RESULTS.md, section 7). Measuring them again on real training images
-changes nothing in training (training mode never reads them) and nothing where they were right
-already (an ERM checkpoint scores the same to 0.02 points).
+changes nothing in training (training mode never reads them) and little where they were right
+already (ERM's final checkpoint: 90.43% -> 90.50%, fixed mixup's 90.99% both ways).
 """
 import json
 
