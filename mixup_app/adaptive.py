@@ -24,7 +24,7 @@ The training graph of one device's slice of n rows (n a multiple of 4; docs/TRAI
 
 One joint SGD step on the summed losses updates everything (as the authors' code does). After
 each epoch the ResNet's BatchNorm moving statistics are measured again on real training images
-(:func:`batchnorm_recalibration`): those of [A; B; M] batches are not what inference sees.
+(mixup_app.fit.recalibrate): those of [A; B; M] batches are not what inference sees.
 ``./test.sh`` scores the ResNet alone: the generator's and discriminator's parameters are
 extra entries of the checkpoint, which the scoring graph ignores.
 """
@@ -157,30 +157,6 @@ def _graph(num_layers, image_shape, num_classes):
     # 2 the mixed points' cross-entropy, 3 the discriminator's P(real) of [B; M], 4 the policy
     return mx.sym.Group([originals, mx.sym.BlockGrad(mx.sym.one_hot(label, num_classes)),
                          mixed_loss, intrusion, mx.sym.BlockGrad(policy)])
-
-
-# ---------------------------------------------------------------------------- BatchNorm
-
-# Real training images that measure the ResNet's moving statistics again at each epoch's end
-# (mixup_app.batchnorm: its training batches [A; B; M] are not what inference sees): 2048,
-# 16 batches of 128, about a sixth of the training step's time for 5000 images a epoch
-RECALIBRATION_IMAGES = 2048
-
-
-def batchnorm_recalibration(config, num_classes, contexts):
-    """None without AdaMixup; else (a Recalibration of the scoring graph on the first
-    device, the number of batches it averages)."""
-    if not adaptive(config):
-        return None
-    import mixup_symbols
-    from mixup_app import batchnorm
-    symbol = mixup_symbols.get_symbol(config.network, num_classes=num_classes,
-                                      num_layers=config.num_layers,
-                                      image_shape=config.image_shape, dtype=config.dtype,
-                                      train=False)
-    batches = -(-RECALIBRATION_IMAGES // config.batch_size)
-    return (batchnorm.Recalibration(symbol, (config.batch_size,) + tuple(config.image_shape),
-                                    contexts[0]), batches)
 
 
 # ---------------------------------------------------------------------------- eps, the data

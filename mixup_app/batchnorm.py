@@ -15,6 +15,10 @@ import json
 
 import mxnet as mx
 
+# how many real images a recalibration measures: 2048, 16 batches of 128 (Wu and Johnson find
+# the estimate settled after a few thousand images)
+IMAGES = 2048
+
 
 def with_attrs(symbol, **attrs):
     """The same graph with ``attrs`` set on every BatchNorm node (e.g. ``use_global_stats``)."""

@@ -21,7 +21,7 @@ import numpy as np
 import mixup
 
 from mixup_app.data import catalogue, iterators, records, semisplit, trainset
-from mixup_app import adaptive, cluster, devices, paths, plots, runs, semi
+from mixup_app import adaptive, batchnorm, cluster, devices, paths, plots, runs, semi
 from mixup_app.metrics import SoftMetrics, predict, summarize
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -152,20 +152,39 @@ def train_iter(config, lay, epoch, unlabeled=False, stored=False):
                                                      key=(config.seed, epoch, lay.rank))
 
 
-def recalibrate(config, lay, epoch, params, recalibration, batches):
-    """``params`` with the network's BatchNorm moving statistics measured again on real
-    training images (mixup_app.batchnorm; AdaMixup's runs): ``batches`` augmented batches of
-    this worker's shard, a shuffle of their own keyed by (seed, epoch, rank), so a resumed run
-    measures what a straight one does."""
+def recalibration(config, lay, method):
+    """None, or a batchnorm.Recalibration of the run's scoring graph on the first device: for
+    AdaMixup's student (its [A; B; M] batches' moving statistics are not the real images') and
+    for a teacher that has statistics of its own (ICT's)."""
+    if not (adaptive.adaptive(config) or (method is not None and method.own_statistics)):
+        return None
+    import mixup_symbols
+    symbol = mixup_symbols.get_symbol(config.network, num_classes=lay.num_classes,
+                                      num_layers=config.num_layers,
+                                      image_shape=config.image_shape, dtype=config.dtype,
+                                      train=False)
+    return batchnorm.Recalibration(symbol, (config.batch_size,) + tuple(config.image_shape),
+                                   lay.contexts[0])
+
+
+def recalibrate(config, lay, epoch, params, measure, unlabeled=False):
+    """``params`` with the network's BatchNorm moving statistics measured again (``measure``,
+    a batchnorm.Recalibration) on batchnorm.IMAGES real training images, augmented as in
+    training: this worker's shard of the training set (or of the unlabeled images), a shuffle
+    of their own keyed by (seed, epoch, rank), so a resumed run measures what a straight one
+    does."""
     arg_params, aux_params = params
-    images = iterators.record_iter(
+    images = lay.unlabeled_set if unlabeled else lay.train_set
+    batches = -(-batchnorm.IMAGES // config.batch_size)
+    stream = derived_seed(config.seed, epoch, lay.rank, _RECALIBRATION_STREAM,
+                          *((1,) if unlabeled else ()))
+    batch_iter = iterators.record_iter(
         config.data_dir, config.dataset, "train", config.batch_size, config.image_shape,
-        train=True, seed=derived_seed(config.seed, epoch, lay.rank, _RECALIBRATION_STREAM),
-        num_parts=lay.workers, part_index=lay.rank, augment=config.augment == "standard",
-        records_path=(lay.train_set.rec, lay.train_set.idx),
+        train=True, seed=stream, num_parts=lay.workers, part_index=lay.rank,
+        augment=config.augment == "standard", records_path=(images.rec, images.idx),
         threads=decode_threads(gpus=bool(config.gpus)))
-    measured = recalibration(arg_params, aux_params,
-                             mx.io.ResizeIter(images, batches, reset_internal=False), batches)
+    measured = measure(arg_params, aux_params,
+                       mx.io.ResizeIter(batch_iter, batches, reset_internal=False), batches)
     return arg_params, dict(aux_params, **measured)
 
 
@@ -380,7 +399,7 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
             method=None):
     # a private copy to report the lr: MXNet's step schedulers keep state
     report_lr = lr_scheduler(config, lay.batches_per_epoch)
-    recalibration = adaptive.batchnorm_recalibration(config, lay.num_classes, lay.contexts)
+    measure = recalibration(config, lay, method)
     for epoch in range(begin_epoch, config.num_epochs):
         started = time.time()
         mix_this_epoch = has_mixup and epoch < config.num_epochs - config.mixup_off_epochs
@@ -407,13 +426,17 @@ def _epochs(config, run_dir, begin_epoch, module, has_mixup, lay, rows, progress
                 % (epoch + 1, train["cross_entropy"],
                    "finite" if _all_finite(params) else "not finite", config.lr,
                    max([0] + [e for e in runs.checkpoint_epochs(run_dir) if e <= epoch])))
-        if recalibration is not None:
-            params = recalibrate(config, lay, epoch, params, *recalibration)
+        if adaptive.adaptive(config):
+            params = recalibrate(config, lay, epoch, params, measure)
         # Each device keeps its own BatchNorm moving statistics and a checkpoint holds their
         # average: put the average back on every device, so validation scores the checkpoint.
         module.set_params(*params)
         if method is not None:
             method.end_epoch()  # its teacher's, likewise
+            if method.own_statistics:
+                method.teacher.set_params(*recalibrate(
+                    config, lay, epoch, method.teacher.get_params(), measure,
+                    unlabeled=True))
         row = {"epoch": epoch + 1, "train_accuracy": train["accuracy"],
                "train_loss": train["cross_entropy"], "mixup": bool(mix_this_epoch),
                "lr": report_lr((epoch + 1) * lay.batches_per_epoch),

@@ -223,7 +223,8 @@ def test_batchnorm_recalibration_changes_the_moving_statistics_and_nothing_else(
     (training never reads the moving statistics), the generator's statistics too; the
     network's are those measured on real images (tests/test_batchnorm.py checks the measure)."""
     whole, _ = adaptive_runs
-    monkeypatch.setattr(adaptive, "batchnorm_recalibration", lambda *_: None)
+    from mixup_app import fit
+    monkeypatch.setattr(fit, "recalibrate", lambda config, lay, epoch, params, *_: params)
     plain = str(tmp_path / "plain")
     assert train.main(_two_epochs(data_dir) + ["--out-dir", plain]) == 0
     args_w, auxs_w = runs.load_params(whole, 2)

@@ -661,9 +661,9 @@ def test_resume_is_bit_exact_with_the_teacher(tmp_path, data_dir, method, option
 def test_two_device_ict_teacher_is_the_ema_of_the_students_steps(tmp_path, data_dir,
                                                                  monkeypatch):
     """On two devices: every step the devices hold the same (kvstore-synced) parameters and
-    their own BatchNorm statistics; each checkpoint's teacher is numpy's EMA of each device's
-    student after each step, the devices' teachers averaged after each epoch (as the trainer
-    averages the students')."""
+    their own BatchNorm statistics; each checkpoint's teacher weights are numpy's EMA of each
+    device's student after each step, the devices' teachers averaged after each epoch (as the
+    trainer averages the students'); its statistics are then its own measure."""
     steps, initial = [], []
     update = common.SemiMethod.update_teacher
 
@@ -700,8 +700,14 @@ def test_two_device_ict_teacher_is_the_ema_of_the_students_steps(tmp_path, data_
             saved = _params(out, number // per_epoch, "teacher")
             assert {k.split(":", 1)[1] for k in saved} == set(teacher)
             for key, value in saved.items():
-                np.testing.assert_allclose(value, teacher[key.split(":", 1)[1]][0], rtol=1e-5,
-                                           atol=1e-6, err_msg=key)
+                name = key.split(":", 1)[1]
+                if name in aux_names:
+                    # ICT's teacher then measures its own statistics (checked in
+                    # test_ict_teachers_statistics_are_its_own...): the EMA continues from them
+                    teacher[name] = [value.copy(), value.copy()]
+                    continue
+                np.testing.assert_allclose(value, teacher[name][0], rtol=1e-5, atol=1e-6,
+                                           err_msg=key)
 
 
 def _images(batches):
@@ -925,3 +931,38 @@ def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir
         assert row["val_accuracy_teacher"] == pytest.approx(scores["accuracy"], abs=1e-12)
         assert row["val_loss_teacher"] == pytest.approx(scores["cross_entropy"], rel=1e-5)
         assert {"sup_loss", "unsup_loss", "ramp_weight"} <= set(row)
+
+
+@pytest.mark.slow
+def test_ict_teachers_statistics_are_its_own_and_change_nothing_else(tmp_path, data_dir,
+                                                                     monkeypatch):
+    """The same ICT epoch with the teacher's BatchNorm statistics left as the EMA of the
+    student's: the student (parameters and statistics) and the teacher's weights the same bit
+    for bit, the teacher's statistics those measured with its weights (mixup_app.batchnorm,
+    checked against numpy in tests/test_batchnorm.py) on the unlabeled images."""
+    from mixup_app import fit, runs
+    from mixup_app.config import RunConfig
+    from mixup_app.semi.ict import ICT
+    argv = METHOD_RUNS["ict"] + ["--data-dir", data_dir]
+    _train(argv + ["--out-dir", str(tmp_path / "own")])
+    monkeypatch.setattr(ICT, "own_statistics", False)
+    _train(argv + ["--out-dir", str(tmp_path / "ema")])
+    monkeypatch.undo()
+    own, ema = str(tmp_path / "own"), str(tmp_path / "ema")
+    _assert_same(_params(own, 1), _params(ema, 1))
+    teacher_own, teacher_ema = _params(own, 1, "teacher"), _params(ema, 1, "teacher")
+    assert teacher_own.keys() == teacher_ema.keys()
+    for key in teacher_own:
+        if key.startswith("arg:"):
+            np.testing.assert_array_equal(teacher_own[key], teacher_ema[key], err_msg=key)
+    statistics = [k for k in teacher_own if k.startswith("aux:")]
+    assert statistics and all(not np.array_equal(teacher_own[k], teacher_ema[k])
+                              for k in statistics)
+    # ... and they are what one measure of the teacher's weights on the unlabeled images gives
+    config = RunConfig.load(own)
+    lay = fit.layout(config, mx.kv.create("local"))
+    args, auxs = runs.load_params(own, 1, runs.TEACHER)
+    _, measured = fit.recalibrate(config, lay, 0, (args, auxs),
+                                  fit.recalibration(config, lay, ICT), unlabeled=True)
+    for key in statistics:
+        np.testing.assert_array_equal(measured[key[4:]].asnumpy(), teacher_own[key], key)

@@ -139,6 +139,9 @@ class SemiMethod:
 
     ramp = staticmethod(sigmoid_rampup)  # the weight's ramp-up, of (t, --rampup-epochs)
     stored_unlabeled = False  # the unlabeled iterator gives the stored images (MixMatch's)
+    # whether the teacher's BatchNorm moving statistics are its own, measured on real images
+    # with its weights at each epoch's end (mixup_app.fit), or the EMA of the student's
+    own_statistics = False
 
     def __init__(self, config, lay, student, step, logits=None):
         self.config, self.student, self.step = config, student, step
