@@ -206,6 +206,12 @@ def _load(path):
 
 TEST = "test.json"
 
+
+def test_name(split="val", teacher=False):
+    """The file a ./test.sh scoring writes in the run directory: test.json, test-train.json
+    (--split train), test-teacher.json (--model teacher), test-train-teacher.json."""
+    return "test%s%s.json" % ("" if split == "val" else "-train", "-teacher" if teacher else "")
+
 # test.json's layouts, as ./test.sh wrote them:
 #   1  accuracy, cross_entropy, ece, count, correct, per_class_accuracy, confusion, [top5],
 #      run, epoch, dataset, classes

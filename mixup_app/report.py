@@ -7,7 +7,8 @@ said). test.json (from ./test.sh, of any version: mixup_app.readers) adds the sc
 accuracy, calibration (ECE, and beside it the mean top probability: over- or under-confident)
 and the accuracy under each FGSM size it was run with; test-from-*.json (./test.sh
 --attack-from) the black-box attacks, in columns of their own naming the run and epoch that
-made them; test-train.json (./test.sh --split
+made them; test-teacher.json (./test.sh --model teacher) a --semi run's teacher's accuracy
+and ECE; test-train.json (./test.sh --split
 train) the accuracy on the run's own (noisy) training labels. Beside the last validation:
 the mean over the last 5 epochs, only for runs that validated each of them (./train.sh
 --val-last 5, or --val-every 1; empty otherwise), and the mean over the last 3 validations,
@@ -109,7 +110,7 @@ def measure(run_dir):
     if not metrics:
         raise ValueError("%s has no finished epoch" % run_dir)
     scored = readers.read_test(run_dir)
-    on_train = readers.read_test(run_dir, "test-train.json")
+    on_train = readers.read_test(run_dir, readers.test_name("train"))
     checked = runs.validated(metrics)
     if not checked:
         raise ValueError("%s has no validated epoch yet" % run_dir)
@@ -134,6 +135,10 @@ def measure(run_dir):
             figures[name] = metrics[-1][key]
     if on_train:
         figures["train acc (noisy labels)"] = on_train["accuracy"]
+    teacher = readers.read_test(run_dir, readers.test_name(teacher=True))
+    if teacher:  # ./test.sh --model teacher: a --semi run's teacher
+        figures["teacher test acc"] = teacher["accuracy"]
+        figures["teacher ECE"] = teacher["ece"]
     if scored:
         figures["test acc"] = scored["accuracy"]
         figures["test CE"] = scored["cross_entropy"]

@@ -13,7 +13,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, cli
 from mixup.draws import symmetric_beta
 from mixup_app import plots, report, runs, semi
 from mixup_app.config import ConfigError, RunConfig
@@ -931,6 +931,16 @@ def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir
         assert row["val_accuracy_teacher"] == pytest.approx(scores["accuracy"], abs=1e-12)
         assert row["val_loss_teacher"] == pytest.approx(scores["cross_entropy"], rel=1e-5)
         assert {"sup_loss", "unsup_loss", "ramp_weight"} <= set(row)
+    # ./test.sh --model teacher writes test-teacher.json, and ./tools.sh report shows it
+    proc = cli("mixup_app.score", "--out-dir", out, "--model", "teacher")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(os.path.join(out, "test-teacher.json")) as f:
+        scored = json.load(f)
+    assert scored["accuracy"] == pytest.approx(row["val_accuracy_teacher"], abs=1e-12)
+    _, _, figures = report.measure(out)
+    assert (figures["teacher test acc"], figures["teacher ECE"]) == (scored["accuracy"],
+                                                                     scored["ece"])
+    assert "test acc" not in figures  # the student was not scored
 
 
 @pytest.mark.slow
