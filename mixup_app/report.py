@@ -261,7 +261,7 @@ def size_series(measured):
 
 
 def _fmt(name, values):
-    scale = 1 if name in ("test CE", "ECE", "mean conf") + tuple(
+    scale = 1 if name in ("test CE", "ECE", "teacher ECE", "mean conf") + tuple(
         n for n, _ in SEMI_FIGURES) + adaptive.LAMBDA_FIGURES else 100
     digits = "%.4f" if scale == 1 else "%.2f"
     mean = sum(values) / len(values)

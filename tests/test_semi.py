@@ -941,6 +941,9 @@ def test_the_rows_teacher_validation_is_its_checkpoints_score(tmp_path, data_dir
     assert (figures["teacher test acc"], figures["teacher ECE"]) == (scored["accuracy"],
                                                                      scored["ece"])
     assert "test acc" not in figures  # the student was not scored
+    header, _, line = report.table([(out,) + report.measure(out)]).splitlines()
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in line.split("|")]))
+    assert cells["teacher ECE"] == "%.4f" % scored["ece"]  # a fraction, as ECE
 
 
 @pytest.mark.slow
