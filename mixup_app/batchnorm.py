@@ -39,10 +39,15 @@ class Recalibration:
     run). :meth:`__call__` averages them over the batches it is given."""
 
     def __init__(self, symbol, data_shape, ctx):
-        self._module = mx.mod.Module(with_attrs(symbol, momentum=0.0), context=ctx)
+        # The weights' gradients are not needed, only a backward through every BatchNorm: with
+        # the parameters fixed and the input's gradient asked for instead, a call costs about
+        # three quarters as much (ResNet-20, 16 batches of 128 on one core: 12.5 s against 17)
+        weights = [n for n in symbol.list_arguments() if n not in ("data", "softmax_label")]
+        self._module = mx.mod.Module(with_attrs(symbol, momentum=0.0), context=ctx,
+                                     fixed_param_names=weights)
         self._module.bind(data_shapes=[("data", tuple(data_shape))],
                           label_shapes=[("softmax_label", tuple(data_shape[:1]))],
-                          for_training=True)
+                          for_training=True, inputs_need_grad=True)
         # (a training bind, never partitioned into MKLDNN subgraphs: its parameters can be
         # set again before every call, docs/PITFALLS.md)
         self._module.init_params(mx.init.Zero())
