@@ -76,4 +76,3 @@ class Recalibration:
             raise ValueError("BatchNorm recalibration asked for %d batches, got %d"
                              % (count, seen))
         return {name: (sums[name] / seen).as_in_context(mx.cpu()) for name in sums}
-

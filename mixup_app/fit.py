@@ -21,7 +21,8 @@ import numpy as np
 import mixup
 
 from mixup_app.data import catalogue, iterators, records, semisplit, trainset
-from mixup_app import adaptive, batchnorm, cluster, devices, paths, plots, runs, semi
+from mixup_app import (adaptive, batchnorm, cluster, devices, paths, plots, runs, scoring,
+                       semi)
 from mixup_app.metrics import SoftMetrics, predict, summarize
 from mixup_app.progress import bar
 from mixup_app.threads import decode_threads
@@ -158,12 +159,8 @@ def recalibration(config, lay, method):
     for a teacher that has statistics of its own (ICT's)."""
     if not (adaptive.adaptive(config) or (method is not None and method.own_statistics)):
         return None
-    import mixup_symbols
-    symbol = mixup_symbols.get_symbol(config.network, num_classes=lay.num_classes,
-                                      num_layers=config.num_layers,
-                                      image_shape=config.image_shape, dtype=config.dtype,
-                                      train=False)
-    return batchnorm.Recalibration(symbol, (config.batch_size,) + tuple(config.image_shape),
+    return batchnorm.Recalibration(scoring.graph(config, lay.num_classes),
+                                   (config.batch_size,) + tuple(config.image_shape),
                                    lay.contexts[0])
 
 

@@ -204,13 +204,19 @@ def _load(path):
 
 # ------------------------------------------------------------------------- test.json
 
-TEST = "test.json"
+def test_suffix(split="val", teacher=False):
+    """What a ./test.sh scoring's files add to their names: "" (the validation split, the
+    network), "-train" (--split train), "-teacher" (--model teacher), "-train-teacher"."""
+    return ("" if split == "val" else "-train") + ("-teacher" if teacher else "")
 
 
 def test_name(split="val", teacher=False):
-    """The file a ./test.sh scoring writes in the run directory: test.json, test-train.json
-    (--split train), test-teacher.json (--model teacher), test-train-teacher.json."""
-    return "test%s%s.json" % ("" if split == "val" else "-train", "-teacher" if teacher else "")
+    """The file a ./test.sh scoring writes in the run directory: test.json, test-train.json,
+    test-teacher.json, test-train-teacher.json."""
+    return "test%s.json" % test_suffix(split, teacher)
+
+
+TEST = test_name()
 
 # test.json's layouts, as ./test.sh wrote them:
 #   1  accuracy, cross_entropy, ece, count, correct, per_class_accuracy, confusion, [top5],

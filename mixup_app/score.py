@@ -226,9 +226,8 @@ def _score(parser, args):
                              for method, (steps, done) in attacks.items()}
         # who made the attack: null, this checkpoint (white-box), or {run, epoch} (black-box)
         result["attack_source"] = attack_source
-    scores_name = readers.test_name(args.split, teacher=args.model == "teacher")
-    suffix = scores_name[len("test"):-len(".json")]
-    scores_path = os.path.join(run_dir, scores_name)
+    suffix = readers.test_suffix(args.split, teacher=args.model == "teacher")
+    scores_path = os.path.join(run_dir, readers.test_name(args.split, args.model == "teacher"))
     if attack_source:  # beside test.json, not over it (readers.black_box_name)
         scores_path = os.path.join(run_dir, readers.black_box_name(
             attack_source["run"], attack_source["epoch"], suffix))

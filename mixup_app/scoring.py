@@ -39,13 +39,18 @@ class Checkpoint:
 def load(run_dir, config, epoch, model=runs.PREFIX):
     """The scoring graph of a run with the parameters of `epoch` (``model``: the network's, or
     runs.TEACHER: a --semi run's teacher; CheckpointError if the file does not load)."""
-    import mixup_symbols
-    symbol = mixup_symbols.get_symbol(config.network, num_classes=catalogue.spec(config.dataset,
-                                                                  config.data_dir).num_classes,
-                                num_layers=config.num_layers, image_shape=config.image_shape,
-                                dtype=config.dtype, train=False)
+    symbol = graph(config, catalogue.spec(config.dataset, config.data_dir).num_classes)
     args, auxs = runs.load_params(run_dir, epoch, model)
     return Checkpoint(symbol, args, auxs)
+
+
+def graph(config, num_classes):
+    """A run's scoring graph: its network without MixUp, ending in SoftmaxOutput (a training
+    checkpoint's parameter names)."""
+    import mixup_symbols
+    return mixup_symbols.get_symbol(config.network, num_classes=num_classes,
+                                    num_layers=config.num_layers, image_shape=config.image_shape,
+                                    dtype=config.dtype, train=False)
 
 
 @dataclass(frozen=True)
