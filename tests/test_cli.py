@@ -290,14 +290,25 @@ class _HandModel:
         return x.grad.asnumpy()
 
     def attack(self, raw, labels, eps, steps):
+        return self.attack_marking_ties(raw, labels, eps, steps)[0]
+
+    def attack_marking_ties(self, raw, labels, eps, steps):
         """FGSM (steps 1) or I-FGSM: steps of 2.5 eps / K, projected onto the eps-ball around
-        the image and onto [0, 255]."""
+        the image and onto [0, 255]; and which images had, at some step, a pixel whose
+        gradient is within float32 rounding of zero (under 1e-5 of the image's largest; this
+        float64 gradient and the scoring's float32 one differ by up to 2e-6 of it): its sign,
+        so the pixel's move, is a tie two exact implementations may break apart (measured:
+        -4.5e-12 here, +7.6e-10 in the float32 executor, of a largest 3e-4)."""
         x = raw.copy()
         step = eps if steps == 1 else 2.5 * eps / steps
+        ties = np.zeros(len(raw), dtype=bool)
         for _ in range(steps):
-            x = x + step * np.sign(self.gradient(x, labels))
+            grad = self.gradient(x, labels)
+            flat = np.abs(grad).reshape(len(raw), -1)
+            ties |= (flat < 1e-5 * flat.max(axis=1, keepdims=True)).any(axis=1)
+            x = x + step * np.sign(grad)
             x = np.clip(np.clip(x, raw - eps, raw + eps), 0, 255)
-        return x
+        return x, ties
 
 
 def _val_images(data_dir):
@@ -316,12 +327,14 @@ def test_a_black_box_attack_is_the_source_runs_attack_scored_on_this_run(
     target, _ = finished_run
     raw, labels = _val_images(data_dir)
     source, scored = _HandModel(attack_source_run, 1), _HandModel(target, 2)
-    expected = {}
+    expected, ties = {}, {}
     for eps, steps in ((4.0, 1), (8.0, 1), (4.0, 3), (8.0, 3)):
-        adversarial = source.attack(raw, labels, eps, steps)
+        adversarial, ties[eps, steps] = source.attack_marking_ties(raw, labels, eps, steps)
         assert np.all(np.abs(adversarial - raw) <= eps) and 0 <= adversarial.min()
         assert adversarial.max() <= 255
         expected[eps, steps] = scored.probabilities(adversarial)
+        # the comparison below stays exact on most images
+        assert ties[eps, steps].sum() <= len(raw) // 2, (eps, steps, ties[eps, steps].sum())
     # the source made other images than the white-box attack, or the same network through
     # the scored run's normalisation, would: the test tells them apart (the tiny networks'
     # predictions hardly move, so the probabilities are compared, not only the classes)
@@ -349,7 +362,12 @@ def test_a_black_box_attack_is_the_source_runs_attack_scored_on_this_run(
                                               attack_source)
         for eps, (probs, truth) in done.items():
             assert truth.tolist() == labels.tolist()
-            np.testing.assert_allclose(probs, expected[eps, steps], atol=1e-5,
+            exact = ~ties[eps, steps]
+            np.testing.assert_allclose(probs[exact], expected[eps, steps][exact], atol=1e-5,
+                                       err_msg=str((eps, steps)))
+            # an image with a tied pixel: that pixel may move the other way (2 eps of one
+            # pixel moves these probabilities by about 2e-4)
+            np.testing.assert_allclose(probs, expected[eps, steps], atol=1e-2,
                                        err_msg=str((eps, steps)))
             assert probs.argmax(1).tolist() == expected[eps, steps].argmax(1).tolist()
     # the command line: the counts, the clean accuracy still this run's, the source recorded
