@@ -77,7 +77,7 @@ setup(
                 "requests>=2.20,<3; " + NEWER, "graphviz>=0.8.1,<0.9; " + NEWER],
         "gpu": ['mxnet-cu112==1.9.1; python_version < "3.13"',
                 "requests>=2.20,<3; " + NEWER, "graphviz>=0.8.1,<0.9; " + NEWER],
-        "test": ["pytest", "scipy"],
+        "test": ["pytest", "pytest-xdist", "scipy"],
         "gluoncv": ["gluoncv==0.10.5.post0"],
         # ./tools.sh tabular: cross-validation, scaling and the bundled UCI sets
         "experiments": ["scikit-learn"],
